@@ -1,0 +1,70 @@
+/*
+ * event.h - the scored event's JSON encoder (SPEC §4).
+ *
+ * An event is written in two parts so that the store writer can give it its
+ * sequence number at commit time without re-encoding anything:
+ *
+ *   head: {"event_id":"GW:SEQ","gateway_id":"GW","site":"SITE","seq":SEQ,
+ *   body: "sensor_id":...,"models":{...}}
+ *
+ * The body is encoded on the thread that scored the reading (microseconds);
+ * the head is a few dozen bytes formatted by the writer once the sequence
+ * number is known (a duplicate reading never consumes one). head + body is
+ * the event JSON, byte for byte. This module knows nothing of models: the
+ * caller passes plain prediction values.
+ */
+#ifndef FIELDGATE_SENSORS_EVENT_H
+#define FIELDGATE_SENSORS_EVENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sensors/reading.h"
+
+struct event_prediction {
+	int status;                  /* predicted status_flag 0..2 */
+	double status_probability;   /* probability of that class */
+	int anomaly;                 /* 1 if predicted anomalous */
+	double anomaly_probability;  /* P(anomaly) */
+	double humidity;             /* predicted humidity, % RH */
+	double humidity_residual;    /* measured minus predicted */
+};
+
+struct event_models {
+	const char *status;    /* "status_predictor@1" */
+	const char *anomaly;   /* "anomaly_detector@1" */
+	const char *humidity;  /* "humidity_regressor@1" */
+};
+
+/* Upper bound of a head's length for any gateway_id/site of sane length. */
+#define EVENT_HEAD_MAX 1024
+
+/*
+ * Encode the body: every field of SPEC §4 after "seq", from the reading, its
+ * arrival time, the predictions and the model names, ending with "}".
+ * Optional fields (location, geo, status_flag, is_anomaly) appear only when
+ * the reading had them. Strings are JSON-escaped. Numbers are written so
+ * they read back as the same double (shortest round-trip form).
+ * The four prediction numbers are first rounded to 6 significant digits
+ * (events stay short; no model is that precise), and a non-finite one is
+ * written as 0 (JSON has no NaN; valid readings never carry one).
+ * Returns the length (excluding the NUL), or -1 if cap is too small.
+ */
+int event_encode_body(const struct reading *r, int64_t received_ms,
+		      const struct event_prediction *p,
+		      const struct event_models *m, char *buf, size_t cap);
+
+/*
+ * Encode the head for sequence number seq (see above); gateway_id and site
+ * are escaped. Returns the length, or -1 if cap is too small.
+ */
+int event_encode_head(const char *gateway_id, const char *site, uint64_t seq,
+		      char *buf, size_t cap);
+
+/*
+ * Write s as a JSON string literal (with quotes) into buf. Returns the length,
+ * or -1 if cap is too small. Exposed for other encoders in the agent.
+ */
+int event_json_string(const char *s, char *buf, size_t cap);
+
+#endif
