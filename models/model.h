@@ -1,0 +1,128 @@
+/*
+ * model.h - the three model kinds fieldgate scores with: inference, training,
+ * and the JSON model file (models/FORMAT.md).
+ *
+ *   random forest classifier     (status_predictor: status 0/1/2)
+ *   L2 logistic regression       (anomaly_detector: P(anomaly))
+ *   gradient-boosted regression  (humidity_regressor: humidity, % RH)
+ *
+ * This module is pure computation: it takes features as `const double *x`,
+ * in the order the model file declares them by name, and never sees a
+ * reading. It never logs or exits; failures return a negative status with a
+ * reason in the caller's buffer. Inference never fails and never allocates.
+ * Training is deterministic: same data, same parameters, same seed give the
+ * same model file byte for byte.
+ */
+#ifndef FIELDGATE_MODELS_MODEL_H
+#define FIELDGATE_MODELS_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MODEL_MAX_FEATURES 32  /* features one model may declare */
+#define MODEL_MAX_CLASSES 8    /* classes of a classifier */
+#define MODEL_NAME_MAX 64      /* bytes in a model or feature name */
+
+enum model_kind {
+	MODEL_RANDOM_FOREST = 1,        /* "random_forest_classifier" */
+	MODEL_LOGISTIC_REGRESSION = 2,  /* "logistic_regression" */
+	MODEL_GBT_REGRESSOR = 3,        /* "gbt_regressor" */
+};
+
+struct model; /* opaque; immutable once loaded, so threads may share it */
+
+/* What one prediction gives. */
+struct model_output {
+	int label;           /* classifiers: predicted class (argmax); regressor: 0 */
+	double probability;  /* forest: probability of label; logreg: P(class 1) */
+	double value;        /* regressor: predicted value; classifiers: label */
+	double proba[MODEL_MAX_CLASSES]; /* classifiers: per-class probabilities */
+};
+
+/*
+ * Load a model file. Returns 0 and a new model in *out, or a negative status
+ * with a one-line reason naming the file and the JSON path of the problem
+ * ("status_predictor.json: $.trees[3].nodes[7].left: index 99 out of range").
+ */
+int model_load(struct model **out, const char *path, char *err, size_t errlen);
+
+/* Same, from a JSON text in memory; `origin` names it in messages. */
+int model_parse(struct model **out, const char *json, size_t len,
+		const char *origin, char *err, size_t errlen);
+
+/* Write a model file atomically (temp file + rename), deterministic bytes.
+ * Returns 0, or a negative status with a reason. */
+int model_save(const struct model *m, const char *path, char *err, size_t errlen);
+
+/* Free a model and clear the pointer; accepts NULL. */
+void model_free(struct model **m);
+
+enum model_kind model_kind(const struct model *m);
+const char *model_name(const struct model *m);     /* "status_predictor" */
+int model_version(const struct model *m);          /* >= 1 */
+size_t model_nfeatures(const struct model *m);
+const char *model_feature_name(const struct model *m, size_t i);
+size_t model_nclasses(const struct model *m);       /* 0 for the regressor */
+
+/* Score one feature vector x[0..model_nfeatures). Never fails, never allocates. */
+void model_predict(const struct model *m, const double *x, struct model_output *out);
+
+/* ---- training ---- */
+
+/* Labelled data, row-major: x[i * nfeatures + j] is feature j of row i. */
+struct model_data {
+	const double *x;      /* n * nfeatures values */
+	const double *y;      /* n labels (class index as double) or targets */
+	size_t n;             /* rows */
+	size_t nfeatures;     /* columns, <= MODEL_MAX_FEATURES */
+	const char *const *feature_names; /* nfeatures names, recorded in the file */
+};
+
+/* Identity and provenance written into the file's "training" object. */
+struct model_info {
+	const char *name;        /* "status_predictor" */
+	int version;             /* >= 1 */
+	const char *data_source; /* free text, e.g. "simulate --seed 7 --count 200000" */
+};
+
+struct forest_params {
+	int trees;        /* default 20 */
+	int max_depth;    /* default 5 */
+	int max_bins;     /* candidate thresholds per feature, default 32 */
+	int nclasses;     /* classes in y, 2..MODEL_MAX_CLASSES */
+	uint64_t seed;    /* bootstrap and feature-subset PRNG seed */
+};
+
+struct logreg_params {
+	double reg_param;   /* L2 strength as in Spark MLlib, default 0.1 */
+	int max_iter;       /* default 100 */
+	int tune_threshold; /* 1: pick the decision threshold that maximises F1 on the
+			       training data (Spark's `threshold`); 0: use 0.5 (default) */
+};
+
+struct gbt_params {
+	int iterations;   /* trees, default 10 */
+	int max_depth;    /* default 5 */
+	int max_bins;     /* default 32 */
+	double step_size; /* learning rate, default 0.1 */
+	uint64_t seed;
+};
+
+/* Fill the defaults named above. */
+void forest_params_default(struct forest_params *p);
+void logreg_params_default(struct logreg_params *p);
+void gbt_params_default(struct gbt_params *p);
+
+/* Train a model. Each returns 0 and a new model in *out, or a negative
+ * status with a reason (empty data, too many features, bad label). */
+int forest_train(struct model **out, const struct model_info *info,
+		 const struct model_data *d, const struct forest_params *p,
+		 char *err, size_t errlen);
+int logreg_train(struct model **out, const struct model_info *info,
+		 const struct model_data *d, const struct logreg_params *p,
+		 char *err, size_t errlen);
+int gbt_train(struct model **out, const struct model_info *info,
+	      const struct model_data *d, const struct gbt_params *p,
+	      char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,793 @@
+/*
+ * test_models.c - unit tests of models/: hand-written models whose
+ * predictions are worked out by hand, training on small synthetic data,
+ * byte-for-byte determinism, save/load round trips (including exact
+ * doubles), every loader error path against the broken files in
+ * tests/data/models/, training errors, and the metrics arithmetic.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "models/metrics.h"
+#include "models/model.h"
+#include "models/models_int.h"
+#include "tests/unit/check.h"
+
+#define FIXTURES "../data/models/"
+
+static char tmpdir[64];
+
+static char *tmp_path(const char *name)
+{
+	static char buf[8][128];
+	static int next;
+	char *p = buf[next++ % 8];
+	snprintf(p, 128, "%s/%s", tmpdir, name);
+	return p;
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	char *buf = NULL;
+	size_t cap = 0, n = 0;
+	for (;;) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 4096;
+			buf = realloc(buf, cap + 1);
+		}
+		size_t got = fread(buf + n, 1, cap - n, f);
+		n += got;
+		if (got == 0)
+			break;
+	}
+	fclose(f);
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+static int same_file(const char *a, const char *b)
+{
+	size_t la, lb;
+	char *x = slurp(a, &la), *y = slurp(b, &lb);
+	int same = x && y && la == lb && memcmp(x, y, la) == 0;
+	free(x);
+	free(y);
+	return same;
+}
+
+static struct model *parse_str(const char *json)
+{
+	struct model *m = NULL;
+	char err[256] = "";
+	if (model_parse(&m, json, strlen(json), "test", err, sizeof(err)) < 0)
+		fprintf(stderr, "parse failed: %s\n", err);
+	return m;
+}
+
+/* ---- hand-written models ---- */
+
+static const char *forest_json =
+	"{\"format\":\"fieldgate-model\",\"format_version\":1,"
+	"\"kind\":\"random_forest_classifier\",\"name\":\"status_predictor\",\"version\":3,"
+	"\"features\":[\"temperature\",\"vibration\"],"
+	"\"hyperparameters\":{},\"training\":{\"rows\":0},\"classes\":3,"
+	"\"trees\":["
+	"{\"nodes\":[{\"feature\":0,\"threshold\":10,\"left\":1,\"right\":2},"
+	"{\"leaf\":[1,0,0]},{\"leaf\":[0,0.5,0.5]}]},"
+	/* second tree lists the right child first: any order with children after parents */
+	"{\"nodes\":[{\"feature\":1,\"threshold\":5,\"left\":2,\"right\":1},"
+	"{\"leaf\":[0,0,1]},{\"leaf\":[0.5,0.5,0]}]}]}";
+
+static void test_forest_by_hand(void)
+{
+	struct model *m = parse_str(forest_json);
+	struct model_output o;
+	CHECK(m != NULL);
+	if (!m)
+		return;
+	CHECK_INT(model_kind(m), MODEL_RANDOM_FOREST);
+	CHECK_STR(model_name(m), "status_predictor");
+	CHECK_INT(model_version(m), 3);
+	CHECK_INT(model_nfeatures(m), 2);
+	CHECK_STR(model_feature_name(m, 0), "temperature");
+	CHECK_STR(model_feature_name(m, 1), "vibration");
+	CHECK_INT(model_nclasses(m), 3);
+
+	/* (5,1): [1,0,0] and [.5,.5,0] -> [.75,.25,0] */
+	model_predict(m, (double[]){5, 1}, &o);
+	CHECK_INT(o.label, 0);
+	CHECK_NEAR(o.probability, 0.75, 1e-15);
+	CHECK_NEAR(o.proba[0], 0.75, 1e-15);
+	CHECK_NEAR(o.proba[1], 0.25, 1e-15);
+	CHECK_NEAR(o.proba[2], 0.0, 1e-15);
+	CHECK_NEAR(o.value, 0, 0);
+	/* (20,1): [0,.5,.5] and [.5,.5,0] -> [.25,.5,.25] */
+	model_predict(m, (double[]){20, 1}, &o);
+	CHECK_INT(o.label, 1);
+	CHECK_NEAR(o.probability, 0.5, 1e-15);
+	CHECK_NEAR(o.value, 1, 0);
+	/* (20,9): [0,.5,.5] and [0,0,1] -> [0,.25,.75] */
+	model_predict(m, (double[]){20, 9}, &o);
+	CHECK_INT(o.label, 2);
+	CHECK_NEAR(o.proba[2], 0.75, 1e-15);
+	/* (5,9): [1,0,0] and [0,0,1] -> a tie, the lowest class wins */
+	model_predict(m, (double[]){5, 9}, &o);
+	CHECK_INT(o.label, 0);
+	CHECK_NEAR(o.probability, 0.5, 1e-15);
+	/* x == threshold goes left */
+	model_predict(m, (double[]){10, 5}, &o);
+	CHECK_NEAR(o.proba[0], 0.75, 1e-15);
+	/* proba beyond the classes is zero */
+	CHECK_NEAR(o.proba[3], 0, 0);
+	model_free(&m);
+	CHECK(m == NULL);
+	model_free(&m);
+	model_free(NULL);
+}
+
+static void test_logreg_by_hand(void)
+{
+	struct model *m = parse_str(
+		"{\"format\":\"fieldgate-model\",\"format_version\":1,"
+		"\"kind\":\"logistic_regression\",\"name\":\"anomaly_detector\",\"version\":1,"
+		"\"features\":[\"a\",\"b\"],\"hyperparameters\":{\"reg_param\":0.1},"
+		"\"training\":{\"rows\":5,\"data_source\":\"hand\"},\"classes\":2,"
+		"\"intercept\":-1,\"weights\":[2,-0.5]}");
+	struct model_output o;
+	CHECK(m != NULL);
+	if (!m)
+		return;
+	CHECK_INT(model_kind(m), MODEL_LOGISTIC_REGRESSION);
+	CHECK_INT(model_nclasses(m), 2);
+	/* z = -1 + 2*1 - 0.5*2 = 0 -> P = 0.5 -> label 1 (P >= 0.5) */
+	model_predict(m, (double[]){1, 2}, &o);
+	CHECK_NEAR(o.probability, 0.5, 1e-15);
+	CHECK_INT(o.label, 1);
+	/* z = -1 -> P = 1 / (1 + e) */
+	model_predict(m, (double[]){0, 0}, &o);
+	double p = 1.0 / (1.0 + exp(1.0));
+	CHECK_NEAR(o.probability, p, 1e-15);
+	CHECK_NEAR(o.proba[1], p, 1e-15);
+	CHECK_NEAR(o.proba[0], 1 - p, 1e-15);
+	CHECK_INT(o.label, 0);
+	CHECK_NEAR(o.value, 0, 0);
+	/* z = -1 + 2*3 - 0.5*0 = 5 */
+	model_predict(m, (double[]){3, 0}, &o);
+	CHECK_NEAR(o.probability, 1.0 / (1.0 + exp(-5.0)), 1e-15);
+	CHECK_INT(o.label, 1);
+	/* extreme z saturates without NaN */
+	model_predict(m, (double[]){-1e6, 0}, &o);
+	CHECK(o.probability >= 0 && o.probability < 1e-300);
+	model_free(&m);
+}
+
+static void test_gbt_by_hand(void)
+{
+	struct model *m = parse_str(
+		"{\"format\":\"fieldgate-model\",\"format_version\":1,"
+		"\"kind\":\"gbt_regressor\",\"name\":\"humidity_regressor\",\"version\":1,"
+		"\"features\":[\"t\",\"p\"],\"hyperparameters\":{},\"training\":{\"rows\":1},"
+		"\"init\":10,\"tree_weights\":[1,0.1],"
+		"\"trees\":[{\"nodes\":[{\"feature\":0,\"threshold\":0,\"left\":1,\"right\":2},"
+		"{\"value\":-2},{\"value\":3}]},"
+		"{\"nodes\":[{\"feature\":1,\"threshold\":100,\"left\":1,\"right\":2},"
+		"{\"value\":5},{\"value\":-5}]}]}");
+	struct model_output o;
+	CHECK(m != NULL);
+	if (!m)
+		return;
+	CHECK_INT(model_kind(m), MODEL_GBT_REGRESSOR);
+	CHECK_INT(model_nclasses(m), 0);
+	model_predict(m, (double[]){-1, 0}, &o); /* 10 - 2 + 0.1*5 */
+	CHECK_NEAR(o.value, 8.5, 1e-12);
+	CHECK_INT(o.label, 0);
+	model_predict(m, (double[]){1, 0}, &o);  /* 10 + 3 + 0.1*5 */
+	CHECK_NEAR(o.value, 13.5, 1e-12);
+	model_predict(m, (double[]){1, 200}, &o); /* 10 + 3 - 0.1*5 */
+	CHECK_NEAR(o.value, 12.5, 1e-12);
+	model_free(&m);
+}
+
+static void test_load_good_fixtures(void)
+{
+	struct model *m = NULL;
+	char err[256];
+	struct model_output o;
+	CHECK_INT(model_load(&m, FIXTURES "good_forest.json", err, sizeof(err)), 0);
+	if (m) {
+		model_predict(m, (double[]){30, 0, 0, 1}, &o); /* [0,.2,.8] + [0,0,1] */
+		CHECK_INT(o.label, 2);
+		CHECK_NEAR(o.probability, 0.9, 1e-15);
+		model_free(&m);
+	}
+	CHECK_INT(model_load(&m, FIXTURES "good_logreg.json", err, sizeof(err)), 0);
+	if (m) {
+		CHECK_INT(model_version(m), 2);
+		model_predict(m, (double[]){2, 4, 0.5}, &o); /* -1 + 1 - 1 + 1 = 0 */
+		CHECK_NEAR(o.probability, 0.5, 1e-15);
+		model_free(&m);
+	}
+	CHECK_INT(model_load(&m, FIXTURES "good_gbt.json", err, sizeof(err)), 0);
+	if (m) {
+		model_predict(m, (double[]){25, 1000}, &o); /* 45 + 4 + 0.1 */
+		CHECK_NEAR(o.value, 49.1, 1e-12);
+		model_free(&m);
+	}
+}
+
+/* ---- the loader's error paths ---- */
+
+static const struct {
+	const char *file;   /* in tests/data/models/ */
+	const char *expect; /* substring of the message */
+} broken[] = {
+	{"empty.json", "empty.json: empty file"},
+	{"whitespace.json", "not JSON: only white space"},
+	{"truncated.json", "truncated.json: not JSON: unexpected end of input"},
+	{"garbage.json", "garbage.json: not JSON: parse error near byte 11"},
+	{"trailing_garbage.json", "not JSON: parse error near byte"},
+	{"not_object.json", "not_object.json: $: expected an object, got an array"},
+	{"bad_format.json", "$.format: \"other-model\" is not a fieldgate model"},
+	{"format_version_2.json", "$.format_version: unsupported format_version 2 (this build reads 1)"},
+	{"bad_kind.json", "$.kind: unknown kind \"svm\""},
+	{"unknown_key.json", "$: unknown key \"treez\""},
+	{"duplicate_key.json", "$: duplicate key \"name\""},
+	{"missing_name.json", "$.name: missing"},
+	{"empty_name.json", "$.name: empty name"},
+	{"long_name.json", "$.name: name of 65 bytes (at most 64)"},
+	{"version_zero.json", "$.version: 0 out of range (expected >= 1)"},
+	{"version_fraction.json", "$.version: 1.5 is not an integer"},
+	{"version_string.json", "$.version: expected a number, got a string"},
+	{"no_features.json", "$.features: 0 features (expected 1..32)"},
+	{"too_many_features.json", "$.features: 33 features (expected 1..32)"},
+	{"feature_empty.json", "$.features[1]: empty name"},
+	{"feature_not_string.json", "$.features[0]: expected a string, got a number"},
+	{"feature_duplicate.json", "$.features[2]: duplicate feature \"temperature\""},
+	{"hyper_not_object.json", "$.hyperparameters: expected an object, got an array"},
+	{"hyper_infinite.json", "$.hyperparameters.max_depth: not a finite number"},
+	{"training_no_rows.json", "$.training.rows: missing"},
+	{"classes_9.json", "$.classes: 9 out of range (expected 2..8)"},
+	{"trees_empty.json", "$.trees: empty (expected at least one tree)"},
+	{"trees_missing.json", "$.trees: missing"},
+	{"nodes_empty.json", "$.trees[1].nodes: empty"},
+	{"left_out_of_range.json", "left_out_of_range.json: $.trees[1].nodes[0].left: index 99 out of range (tree has 3 nodes)"},
+	{"cycle.json", "$.trees[0].nodes[1].left: index 0 does not come after its parent 1"},
+	{"two_parents.json", "$.trees[0].nodes[0].right: node 1 already has a parent (node 0)"},
+	{"unreachable.json", "$.trees[0].nodes[3]: unreachable (no node links to it)"},
+	{"feature_index.json", "$.trees[0].nodes[0].feature: 4 out of range (expected 0..3)"},
+	{"threshold_string.json", "$.trees[0].nodes[0].threshold: expected a number, got a string"},
+	{"threshold_infinite.json", "$.trees[0].nodes[0].threshold: not a finite number"},
+	{"missing_threshold.json", "$.trees[0].nodes[0].threshold: missing"},
+	{"leaf_length.json", "$.trees[1].nodes[2].leaf: 2 values (expected 3, one per class)"},
+	{"leaf_sum.json", "$.trees[0].nodes[1].leaf: probabilities sum to 0.6"},
+	{"leaf_negative.json", "$.trees[0].nodes[1].leaf[0]: probability 1.5 outside 0..1"},
+	{"node_mixed.json", "$.trees[0].nodes[1]: unknown key \"feature\""},
+	{"node_not_object.json", "$.trees[0].nodes[1]: expected an object, got a number"},
+	{"logreg_weights_count.json", "$.weights: 2 values (expected 3, one per feature)"},
+	{"logreg_classes_3.json", "$.classes: 3 out of range (expected 2: logistic regression is binary)"},
+	{"logreg_no_intercept.json", "$.intercept: missing"},
+	{"logreg_weight_null.json", "$.weights[1]: expected a number, got null"},
+	{"gbt_tree_weights_count.json", "$.tree_weights: 1 values (expected 2, one per tree)"},
+	{"gbt_value_string.json", "$.trees[0].nodes[1].value: expected a number, got a string"},
+	{"gbt_with_classes.json", "$: unknown key \"classes\""},
+	{"gbt_forest_leaf.json", "$.trees[1].nodes[0]: unknown key \"leaf\""},
+	{"does_not_exist.json", "does_not_exist.json: cannot open: No such file or directory"},
+};
+
+static void test_broken_files(void)
+{
+	for (size_t i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) {
+		char path[256], err[512] = "";
+		struct model *m = (struct model *)&m; /* must be cleared on failure */
+		snprintf(path, sizeof(path), FIXTURES "%s", broken[i].file);
+		int rc = model_load(&m, path, err, sizeof(err));
+		CHECK(rc < 0);
+		CHECK(m == NULL);
+		if (!strstr(err, broken[i].expect)) {
+			CHECK(!"message mismatch");
+			fprintf(stderr, "  %s:\n    got:  %s\n    want: %s\n", broken[i].file, err, broken[i].expect);
+		} else {
+			CHECK(1);
+		}
+		CHECK(strchr(err, '\n') == NULL);
+		if (rc == 0)
+			model_free(&m);
+	}
+	/* in memory: an embedded NUL byte, and the origin named in messages */
+	struct model *m = NULL;
+	char err[256];
+	CHECK(model_parse(&m, "{\"a\":\0}", 7, "mem.json", err, sizeof(err)) < 0);
+	CHECK(strstr(err, "mem.json: not JSON: parse error near byte") != NULL);
+	CHECK(model_parse(&m, "", 0, "x.json", err, sizeof(err)) < 0);
+	CHECK_STR(err, "x.json: empty file");
+	/* a tiny error buffer is truncated, not overrun */
+	char small[8];
+	CHECK(model_parse(&m, "[]", 2, "x.json", small, sizeof(small)) < 0);
+	CHECK_INT(strlen(small), 7);
+}
+
+/* ---- exact doubles in the file ---- */
+
+static void test_exact_doubles(void)
+{
+	static const double vals[] = {0.1, 1e-300, 0.30000000000000004, 5e-324,
+				      1.7976931348623157e308, -2.5, 123456789012345678.0,
+				      1.0 / 3.0, 2.2250738585072014e-308, 100};
+	size_t nv = sizeof(vals) / sizeof(vals[0]);
+	char json[4096], err[256];
+	int n = snprintf(json, sizeof(json),
+		"{\"format\":\"fieldgate-model\",\"format_version\":1,\"kind\":\"logistic_regression\","
+		"\"name\":\"x\",\"version\":1,\"features\":[");
+	for (size_t i = 0; i < nv; i++)
+		n += snprintf(json + n, sizeof(json) - (size_t)n, "%s\"f%zu\"", i ? "," : "", i);
+	n += snprintf(json + n, sizeof(json) - (size_t)n,
+		"],\"hyperparameters\":{\"r\":0.1,\"list\":[1e-300,\"s\\\"q\\n\"]},"
+		"\"training\":{\"rows\":3},\"classes\":2,\"intercept\":0.1,\"weights\":[");
+	for (size_t i = 0; i < nv; i++)
+		n += snprintf(json + n, sizeof(json) - (size_t)n, "%s%.17g", i ? "," : "", vals[i]);
+	snprintf(json + n, sizeof(json) - (size_t)n, "]}");
+
+	struct model *m = parse_str(json), *m2 = NULL;
+	CHECK(m != NULL);
+	if (!m)
+		return;
+	for (size_t i = 0; i < nv; i++)
+		CHECK(m->weights[i] == vals[i]);
+	CHECK_INT(model_save(m, tmp_path("exact.json"), err, sizeof(err)), 0);
+	CHECK_INT(model_load(&m2, tmp_path("exact.json"), err, sizeof(err)), 0);
+	if (m2) {
+		for (size_t i = 0; i < nv; i++)
+			CHECK(memcmp(&m2->weights[i], &vals[i], sizeof(double)) == 0);
+		CHECK(m2->intercept == 0.1);
+		CHECK_INT(model_save(m2, tmp_path("exact2.json"), err, sizeof(err)), 0);
+		CHECK(same_file(tmp_path("exact.json"), tmp_path("exact2.json")));
+	}
+	size_t len;
+	char *text = slurp(tmp_path("exact.json"), &len);
+	CHECK(text && strstr(text, "0.30000000000000004") != NULL);
+	CHECK(text && strstr(text, "1e-300") != NULL);
+	CHECK(text && strstr(text, "\"s\\\"q\\n\"") != NULL);
+	CHECK(text && len > 0 && text[len - 1] == '\n');
+	free(text);
+	model_free(&m);
+	model_free(&m2);
+	unlink(tmp_path("exact.json"));
+	unlink(tmp_path("exact2.json"));
+}
+
+/* ---- training ---- */
+
+/* n rows of nf uniform [0,1) features. */
+static double *uniform_rows(size_t n, size_t nf, uint64_t seed)
+{
+	struct model__rng r;
+	double *x = malloc(n * nf * sizeof(*x));
+	model__rng_seed(&r, seed);
+	for (size_t i = 0; i < n * nf; i++)
+		x[i] = model__rng_unit(&r);
+	return x;
+}
+
+static const char *const names4[] = {"temperature", "humidity", "vibration", "battery"};
+static const struct model_info info = {"test_model", 1, "test_models.c"};
+
+static double accuracy(const struct model *m, const double *x, const double *y, size_t n)
+{
+	struct confusion c;
+	confusion_init(&c, model_nclasses(m));
+	for (size_t i = 0; i < n; i++) {
+		struct model_output o;
+		model_predict(m, x + i * model_nfeatures(m), &o);
+		confusion_add(&c, (int)y[i], o.label);
+	}
+	return confusion_accuracy(&c);
+}
+
+static void test_forest_training(void)
+{
+	size_t n = 3000, nt = 2000;
+	double *x = uniform_rows(n, 4, 1), *xt = uniform_rows(nt, 4, 2);
+	double *y = malloc(n * sizeof(*y)), *yt = malloc(nt * sizeof(*yt));
+	char err[256];
+	/* a threshold rule on feature 1, three classes */
+	for (size_t i = 0; i < n; i++)
+		y[i] = x[i * 4 + 1] < 0.3 ? 0 : x[i * 4 + 1] < 0.7 ? 1 : 2;
+	for (size_t i = 0; i < nt; i++)
+		yt[i] = xt[i * 4 + 1] < 0.3 ? 0 : xt[i * 4 + 1] < 0.7 ? 1 : 2;
+	struct model_data d = {x, y, n, 4, names4};
+	struct forest_params p;
+	forest_params_default(&p);
+	CHECK_INT(p.trees, 20);
+	CHECK_INT(p.max_depth, 5);
+	CHECK_INT(p.max_bins, 32);
+	p.nclasses = 3;
+	struct model *m = NULL, *m2 = NULL, *m3 = NULL, *back = NULL;
+	CHECK_INT(forest_train(&m, &info, &d, &p, err, sizeof(err)), 0);
+	if (!m) {
+		fprintf(stderr, "forest_train: %s\n", err);
+		goto out;
+	}
+	CHECK_INT(model_kind(m), MODEL_RANDOM_FOREST);
+	CHECK_INT(m->ntrees, 20);
+	CHECK_STR(model_feature_name(m, 2), "vibration");
+	double acc = accuracy(m, xt, yt, nt);
+	CHECK(acc > 0.95);
+	printf("forest held-out accuracy %.4f\n", acc);
+	for (size_t i = 0; i < m->nnodes; i++)
+		if (!model__is_leaf(&m->nodes[i]))
+			CHECK(m->nodes[i].left > i && m->nodes[i].right > i);
+		else
+			CHECK(m->nodes[i].left == i && m->nodes[i].right == i);
+	CHECK(m->tree_depth[0] >= 2 && m->tree_depth[0] <= 5);
+
+	/* determinism: the same inputs give the same bytes; another seed does not */
+	CHECK_INT(forest_train(&m2, &info, &d, &p, err, sizeof(err)), 0);
+	CHECK_INT(model_save(m, tmp_path("f1.json"), err, sizeof(err)), 0);
+	CHECK_INT(model_save(m2, tmp_path("f2.json"), err, sizeof(err)), 0);
+	CHECK(same_file(tmp_path("f1.json"), tmp_path("f2.json")));
+	p.seed = 7;
+	CHECK_INT(forest_train(&m3, &info, &d, &p, err, sizeof(err)), 0);
+	CHECK_INT(model_save(m3, tmp_path("f3.json"), err, sizeof(err)), 0);
+	CHECK(!same_file(tmp_path("f1.json"), tmp_path("f3.json")));
+
+	/* round trip: identical predictions, identical bytes when saved again */
+	CHECK_INT(model_load(&back, tmp_path("f1.json"), err, sizeof(err)), 0);
+	if (back) {
+		int same = 1;
+		for (size_t i = 0; i < nt; i++) {
+			struct model_output a, b;
+			model_predict(m, xt + i * 4, &a);
+			model_predict(back, xt + i * 4, &b);
+			same &= a.label == b.label && memcmp(a.proba, b.proba, sizeof(a.proba)) == 0;
+		}
+		CHECK(same);
+		CHECK_INT(model_save(back, tmp_path("f4.json"), err, sizeof(err)), 0);
+		CHECK(same_file(tmp_path("f1.json"), tmp_path("f4.json")));
+	}
+	size_t len;
+	char *text = slurp(tmp_path("f1.json"), &len);
+	CHECK(text && strstr(text, "\"training_accuracy\"") != NULL);
+	CHECK(text && strstr(text, "\"data_source\":\"test_models.c\"") != NULL);
+	free(text);
+out:
+	model_free(&m);
+	model_free(&m2);
+	model_free(&m3);
+	model_free(&back);
+	for (int i = 1; i <= 4; i++) {
+		char f[32];
+		snprintf(f, sizeof(f), "f%d.json", i);
+		unlink(tmp_path(f));
+	}
+	free(x);
+	free(xt);
+	free(y);
+	free(yt);
+}
+
+static void test_logreg_training(void)
+{
+	size_t n = 2000;
+	double *x = uniform_rows(n, 3, 3), *y = malloc(n * sizeof(*y));
+	char err[256];
+	/* a linear rule; feature 2 is a constant and must get weight 0 */
+	for (size_t i = 0; i < n; i++) {
+		x[i * 3 + 0] = x[i * 3 + 0] * 40 - 10; /* raw scales differ */
+		x[i * 3 + 2] = 7;
+		y[i] = x[i * 3 + 0] / 40 + x[i * 3 + 1] > 0.75;
+	}
+	struct model_data d = {x, y, n, 3, names4};
+	struct logreg_params p;
+	logreg_params_default(&p);
+	CHECK_NEAR(p.reg_param, 0.1, 0);
+	CHECK_INT(p.max_iter, 100);
+	struct model *m = NULL, *m2 = NULL, *back = NULL;
+	CHECK_INT(logreg_train(&m, &info, &d, &p, err, sizeof(err)), 0);
+	if (!m) {
+		fprintf(stderr, "logreg_train: %s\n", err);
+		goto out;
+	}
+	double acc = accuracy(m, x, y, n);
+	CHECK(acc > 0.95);
+	printf("logreg training accuracy %.4f\n", acc);
+	CHECK(m->weights[0] > 0 && m->weights[1] > 0);
+	CHECK_NEAR(m->weights[2], 0, 0);
+	/* the rule weighs feature 1 forty times more per raw unit */
+	CHECK_NEAR(m->weights[1] / m->weights[0], 40, 4);
+
+	/* regularisation shrinks the weights */
+	p.reg_param = 1.0;
+	CHECK_INT(logreg_train(&m2, &info, &d, &p, err, sizeof(err)), 0);
+	if (m2)
+		CHECK(fabs(m2->weights[1]) < fabs(m->weights[1]));
+	model_free(&m2);
+	p.reg_param = 0.1;
+	CHECK_INT(logreg_train(&m2, &info, &d, &p, err, sizeof(err)), 0);
+	CHECK_INT(model_save(m, tmp_path("l1.json"), err, sizeof(err)), 0);
+	CHECK_INT(model_save(m2, tmp_path("l2.json"), err, sizeof(err)), 0);
+	CHECK(same_file(tmp_path("l1.json"), tmp_path("l2.json")));
+	CHECK_INT(model_load(&back, tmp_path("l1.json"), err, sizeof(err)), 0);
+	if (back) {
+		int same = 1;
+		for (size_t i = 0; i < n; i++) {
+			struct model_output a, b;
+			model_predict(m, x + i * 3, &a);
+			model_predict(back, x + i * 3, &b);
+			same &= a.label == b.label && a.probability == b.probability;
+		}
+		CHECK(same);
+	}
+out:
+	model_free(&m);
+	model_free(&m2);
+	model_free(&back);
+	unlink(tmp_path("l1.json"));
+	unlink(tmp_path("l2.json"));
+	free(x);
+	free(y);
+}
+
+static void test_gbt_training(void)
+{
+	size_t n = 2000;
+	double *x = uniform_rows(n, 2, 4), *y = malloc(n * sizeof(*y));
+	char err[256];
+	/* a step function of feature 0 on a level of 40; feature 0 takes 20
+	 * values, so the bins hold a threshold between 0.5 and 0.55 */
+	for (size_t i = 0; i < n; i++) {
+		x[i * 2] = floor(x[i * 2] * 20) / 20;
+		y[i] = 40 + (x[i * 2] > 0.5 ? 10 : 0);
+	}
+	struct model_data d = {x, y, n, 2, names4};
+	struct gbt_params p;
+	gbt_params_default(&p);
+	CHECK_INT(p.iterations, 10);
+	CHECK_NEAR(p.step_size, 0.1, 0);
+	struct model *m = NULL, *m2 = NULL, *back = NULL;
+	CHECK_INT(gbt_train(&m, &info, &d, &p, err, sizeof(err)), 0);
+	if (!m) {
+		fprintf(stderr, "gbt_train: %s\n", err);
+		goto out;
+	}
+	CHECK_NEAR(m->init, 45, 1.5);
+	CHECK_NEAR(m->tree_weights[0], 1, 0);
+	CHECK_NEAR(m->tree_weights[1], 0.1, 0);
+	struct rmse r;
+	rmse_init(&r);
+	for (size_t i = 0; i < n; i++) {
+		struct model_output o;
+		model_predict(m, x + i * 2, &o);
+		rmse_add(&r, y[i], o.value);
+	}
+	CHECK(rmse_value(&r) < 0.05);
+	printf("gbt step-function rmse %.6f\n", rmse_value(&r));
+	/* a smooth target is approximated, not exactly fitted */
+	for (size_t i = 0; i < n; i++)
+		y[i] = 3 * x[i * 2] + x[i * 2 + 1];
+	model_free(&m);
+	CHECK_INT(gbt_train(&m, &info, &d, &p, err, sizeof(err)), 0);
+	if (!m)
+		goto out;
+	rmse_init(&r);
+	for (size_t i = 0; i < n; i++) {
+		struct model_output o;
+		model_predict(m, x + i * 2, &o);
+		rmse_add(&r, y[i], o.value);
+	}
+	CHECK(rmse_value(&r) < 0.15);
+	printf("gbt linear rmse %.6f\n", rmse_value(&r));
+
+	CHECK_INT(gbt_train(&m2, &info, &d, &p, err, sizeof(err)), 0);
+	CHECK_INT(model_save(m, tmp_path("g1.json"), err, sizeof(err)), 0);
+	CHECK_INT(model_save(m2, tmp_path("g2.json"), err, sizeof(err)), 0);
+	CHECK(same_file(tmp_path("g1.json"), tmp_path("g2.json")));
+	CHECK_INT(model_load(&back, tmp_path("g1.json"), err, sizeof(err)), 0);
+	if (back) {
+		int same = 1;
+		for (size_t i = 0; i < n; i++) {
+			struct model_output a, b;
+			model_predict(m, x + i * 2, &a);
+			model_predict(back, x + i * 2, &b);
+			same &= a.value == b.value;
+		}
+		CHECK(same);
+		CHECK_INT(model_save(back, tmp_path("g3.json"), err, sizeof(err)), 0);
+		CHECK(same_file(tmp_path("g1.json"), tmp_path("g3.json")));
+	}
+out:
+	model_free(&m);
+	model_free(&m2);
+	model_free(&back);
+	unlink(tmp_path("g1.json"));
+	unlink(tmp_path("g2.json"));
+	unlink(tmp_path("g3.json"));
+	free(x);
+	free(y);
+}
+
+static void test_training_errors(void)
+{
+	double x[8] = {0, 1, 2, 3, 4, 5, 6, 7}, y[4] = {0, 1, 0, 1};
+	double bady[4] = {0, 1, 3, 1}, nanx[8] = {0, 1, 2, NAN, 4, 5, 6, 7};
+	struct model_data d = {x, y, 4, 2, names4};
+	struct forest_params fp;
+	struct logreg_params lp;
+	struct gbt_params gp;
+	struct model *m = NULL;
+	char err[256];
+
+	forest_params_default(&fp);
+	logreg_params_default(&lp);
+	gbt_params_default(&gp);
+	fp.nclasses = 2;
+
+	d.n = 0;
+	CHECK(forest_train(&m, &info, &d, &fp, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "no training data") != NULL);
+	CHECK(logreg_train(&m, &info, &d, &lp, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "no training data") != NULL);
+	CHECK(gbt_train(&m, &info, &d, &gp, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "no training data") != NULL);
+	d.n = 4;
+
+	d.nfeatures = 33;
+	CHECK(forest_train(&m, &info, &d, &fp, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "33 features") != NULL);
+	CHECK(logreg_train(&m, &info, &d, &lp, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "33 features") != NULL);
+	d.nfeatures = 2;
+
+	d.y = bady;
+	CHECK(forest_train(&m, &info, &d, &fp, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "row 2: label 3 is not a class 0..1") != NULL);
+	CHECK(logreg_train(&m, &info, &d, &lp, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "row 2: label 3 is not 0 or 1") != NULL);
+	d.y = y;
+
+	d.x = nanx;
+	CHECK(forest_train(&m, &info, &d, &fp, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "row 1: feature 1 is not a finite number") != NULL);
+	CHECK(logreg_train(&m, &info, &d, &lp, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "row 1: feature 1 is not a finite number") != NULL);
+	CHECK(gbt_train(&m, &info, &d, &gp, err, sizeof(err)) < 0);
+	d.x = x;
+
+	double infy[4] = {1, 2, INFINITY, 3};
+	d.y = infy;
+	CHECK(gbt_train(&m, &info, &d, &gp, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "row 2: target is not a finite number") != NULL);
+	d.y = y;
+
+	fp.nclasses = 9;
+	CHECK(forest_train(&m, &info, &d, &fp, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "nclasses 9") != NULL);
+	fp.nclasses = 2;
+	fp.trees = 0;
+	CHECK(forest_train(&m, &info, &d, &fp, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "trees 0") != NULL);
+	fp.trees = 2;
+	fp.max_bins = 1;
+	CHECK(forest_train(&m, &info, &d, &fp, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "max_bins 1") != NULL);
+	fp.max_bins = 32;
+	gp.step_size = 0;
+	CHECK(gbt_train(&m, &info, &d, &gp, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "step_size") != NULL);
+	gp.step_size = 0.1;
+	lp.reg_param = -1;
+	CHECK(logreg_train(&m, &info, &d, &lp, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "reg_param") != NULL);
+	lp.reg_param = 0.1;
+
+	struct model_info noname = {"", 1, NULL}, v0 = {"x", 0, NULL};
+	CHECK(forest_train(&m, &noname, &d, &fp, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "model name") != NULL);
+	CHECK(gbt_train(&m, &v0, &d, &gp, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "version 0") != NULL);
+	const char *const dup[] = {"a", "a"};
+	d.feature_names = dup;
+	CHECK(logreg_train(&m, &info, &d, &lp, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "duplicate name \"a\"") != NULL);
+	d.feature_names = names4;
+	CHECK(m == NULL);
+
+	/* tiny data still trains: one row, and a constant target */
+	d.n = 1;
+	CHECK_INT(forest_train(&m, &info, &d, &fp, err, sizeof(err)), 0);
+	model_free(&m);
+	double cy[4] = {5, 5, 5, 5};
+	d.n = 4;
+	d.y = cy;
+	CHECK_INT(gbt_train(&m, &info, &d, &gp, err, sizeof(err)), 0);
+	if (m) {
+		struct model_output o;
+		model_predict(m, x, &o);
+		CHECK_NEAR(o.value, 5, 1e-12);
+		CHECK_INT(m->tree_nodes[0], 1); /* nothing to split */
+	}
+	model_free(&m);
+
+	/* saving where no file can be created */
+	struct model *hm = parse_str(forest_json);
+	CHECK(model_save(hm, "/nonexistent-dir/x.json", err, sizeof(err)) < 0);
+	CHECK(strstr(err, "/nonexistent-dir/x.json: cannot create a temporary file") != NULL);
+	model_free(&hm);
+}
+
+/* ---- metrics ---- */
+
+static void test_metrics(void)
+{
+	struct confusion c;
+	confusion_init(&c, 3);
+	CHECK_NEAR(confusion_accuracy(&c), 0, 0);
+	CHECK_INT(confusion_add(&c, 0, 0), 0);
+	CHECK_INT(confusion_add(&c, 1, 1), 0);
+	CHECK_INT(confusion_add(&c, 2, 1), 0);
+	CHECK_INT(confusion_add(&c, 2, 2), 0);
+	CHECK_INT(confusion_add(&c, 3, 0), -1);
+	CHECK_INT(confusion_add(&c, 0, -1), -1);
+	CHECK_INT(c.n, 4);
+	CHECK_INT(c.m[2][1], 1);
+	CHECK_INT(c.m[1][2], 0);
+	CHECK_NEAR(confusion_accuracy(&c), 0.75, 1e-15);
+
+	struct rmse r;
+	rmse_init(&r);
+	CHECK_NEAR(rmse_value(&r), 0, 0);
+	rmse_add(&r, 1, 4);  /* err 3 */
+	rmse_add(&r, 2, -2); /* err 4 */
+	CHECK_INT(r.n, 2);
+	CHECK_NEAR(r.sum_sq, 25, 1e-12);
+	CHECK_NEAR(rmse_value(&r), sqrt(12.5), 1e-12);
+}
+
+static void test_rng(void)
+{
+	struct model__rng a, b;
+	model__rng_seed(&a, 42);
+	model__rng_seed(&b, 42);
+	int same = 1;
+	for (int i = 0; i < 100; i++)
+		same &= model__rng_next(&a) == model__rng_next(&b);
+	CHECK(same);
+	/* Poisson(1) has mean 1 */
+	double sum = 0;
+	for (int i = 0; i < 100000; i++)
+		sum += model__rng_poisson1(&a);
+	CHECK_NEAR(sum / 100000, 1.0, 0.02);
+	int in = 1;
+	for (int i = 0; i < 1000; i++)
+		in &= model__rng_below(&a, 7) < 7;
+	CHECK(in);
+}
+
+int main(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_models.XXXXXX");
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	test_forest_by_hand();
+	test_logreg_by_hand();
+	test_gbt_by_hand();
+	test_load_good_fixtures();
+	test_broken_files();
+	test_exact_doubles();
+	test_forest_training();
+	test_logreg_training();
+	test_gbt_training();
+	test_training_errors();
+	test_metrics();
+	test_rng();
+	rmdir(tmpdir);
+	return check_done("test_models");
+}
