@@ -1,0 +1,158 @@
+/*
+ * store.h - the durable buffer: a SQLite database in WAL mode used as a log.
+ *
+ * It holds
+ *   events      opaque records (seq, ts, key, bytes); seq is never reused, even
+ *               after rows are dropped or the process is killed; key is unique,
+ *               so a redelivered reading (same key) is stored once;
+ *   quarantine  rejected input: raw bytes, origin (topic or file) and reason;
+ *   dead_letter events a sink rejected for their content, with the reason;
+ *   positions   per sink: the highest seq it has acknowledged, its last error.
+ *
+ * The store never parses what it stores. Exactly one handle writes (the
+ * agent's writer thread); any number of read-only handles (other threads,
+ * `fieldgate status` in another process) may read concurrently. Writes are
+ * grouped: store_begin() ... store_commit(). A handle must be used by one
+ * thread at a time. Nothing here logs or exits.
+ */
+#ifndef FIELDGATE_STORE_STORE_H
+#define FIELDGATE_STORE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_SINK_MAX 8         /* sinks with positions */
+#define STORE_SINK_NAME_MAX 32   /* bytes in a sink name */
+
+/* Error codes (all negative). */
+enum store_error {
+	STORE_OK = 0,
+	STORE_EIO = -1,      /* SQLite or OS error: see the message */
+	STORE_EFULL = -2,    /* the disk is full (SQLITE_FULL) */
+	STORE_ECORRUPT = -3, /* the file is not a valid buffer */
+	STORE_EBUSY = -4,    /* locked by another writer longer than the timeout */
+	STORE_EINVAL = -5,   /* a caller error (bad argument, wrong seq) */
+};
+
+struct store_options {
+	const char *path;      /* database file */
+	int readonly;          /* 1: open read-only (status, replay) */
+	int sync_full;         /* 1: PRAGMA synchronous=FULL, else NORMAL */
+	int64_t max_bytes;     /* size cap for store_enforce_limits(); 0 = none */
+	int64_t retention_ms;  /* delivered events older than this are deleted; 0 = keep */
+	const char *const *sinks; /* names of the enabled sinks (may be NULL) */
+	size_t nsinks;         /* how many; events are "delivered" when every sink
+				  acknowledged them, and all are when there is none */
+};
+
+struct store;
+
+/* Open (creating if absent, unless readonly) the buffer. Returns 0 and a
+ * handle in *out, or a negative STORE_E* with a reason in err. */
+int store_open(struct store **out, const struct store_options *opt,
+	       char *err, size_t errlen);
+
+/* Close the handle (rolling back an open transaction) and clear the pointer;
+ * accepts NULL. */
+void store_close(struct store **st);
+
+/* Start a group of writes. Returns 0 or a negative STORE_E*. */
+int store_begin(struct store *st, char *err, size_t errlen);
+
+/* Make the group durable (as durable as `sync` allows) and record the highest
+ * seq used, so seq survives any drop. Returns 0 or a negative STORE_E*; on
+ * failure the group is rolled back and store_next_seq() returns to its value
+ * before store_begin(). */
+int store_commit(struct store *st, char *err, size_t errlen);
+
+/* Roll back an open group (no-op without one). */
+void store_rollback(struct store *st);
+
+/* The seq the next appended event must carry (last used + 1, starting at 1). */
+uint64_t store_next_seq(const struct store *st);
+
+/*
+ * Append an event inside a group. seq must equal store_next_seq(). ts_ms is
+ * the event's time (the agent uses arrival time, so ts grows with seq).
+ * Returns 1 if stored (next seq advances), 0 if an event with the same key is
+ * already in the buffer (nothing stored, seq not consumed), or a negative
+ * STORE_E*.
+ */
+int store_append(struct store *st, uint64_t seq, int64_t ts_ms,
+		 const void *key, size_t keylen, const void *data, size_t len,
+		 char *err, size_t errlen);
+
+/* Keep a rejected reading inside a group. Returns 0 or a negative STORE_E*. */
+int store_quarantine(struct store *st, int64_t ts_ms, const char *origin,
+		     const char *reason, const void *raw, size_t len,
+		     char *err, size_t errlen);
+
+/* Record that `sink` rejected event seq for its content. Returns 0 or < 0. */
+int store_dead_letter(struct store *st, const char *sink, uint64_t seq,
+		      const char *reason, char *err, size_t errlen);
+
+/* Read the position of a sink (0 when never set). Returns 0 or < 0. */
+int store_position_get(struct store *st, const char *sink, uint64_t *seq,
+		       char *err, size_t errlen);
+
+/* Set the position of a sink and its last error (NULL keeps the old one, ""
+ * clears it). Outside a group it commits on its own. Returns 0 or < 0. */
+int store_position_set(struct store *st, const char *sink, uint64_t seq,
+		       const char *last_error, char *err, size_t errlen);
+
+/* Called for each event read; return 0 to go on, non-zero to stop. */
+typedef int (*store_event_fn)(void *ctx, uint64_t seq, int64_t ts_ms,
+			      const void *data, size_t len);
+
+/* Read up to max events with seq >= from_seq, oldest first. Returns the
+ * number read (>= 0) or a negative STORE_E*. */
+long store_read(struct store *st, uint64_t from_seq, size_t max,
+		store_event_fn fn, void *ctx, char *err, size_t errlen);
+
+/* What store_enforce_limits() removed, cumulative over the buffer's life. */
+struct store_drops {
+	uint64_t expired;      /* delivered events deleted by retention */
+	uint64_t delivered;    /* delivered events deleted for max_bytes */
+	uint64_t undelivered;  /* undelivered events deleted for max_bytes */
+	uint64_t quarantine;   /* quarantine rows deleted (retention or size) */
+};
+
+/*
+ * Enforce retention and the size cap (SPEC §2 [buffer]): delete delivered
+ * events older than retention; then while the used size exceeds max_bytes
+ * drop the oldest delivered events, then the oldest undelivered, counting
+ * each. Runs its own transaction (call outside a group), in bounded chunks.
+ * Returns 0 or a negative STORE_E*; *drops (may be NULL) gets the totals.
+ */
+int store_enforce_limits(struct store *st, int64_t now_ms,
+			 struct store_drops *drops, char *err, size_t errlen);
+
+struct store_sink_stats {
+	char name[STORE_SINK_NAME_MAX];  /* sink name */
+	uint64_t position;               /* highest acknowledged seq */
+	uint64_t backlog;                /* buffered events above position */
+	int64_t oldest_pending_ms;       /* ts of the oldest unacknowledged event, 0 if none */
+	char last_error[256];            /* "" when none */
+};
+
+struct store_stats {
+	uint64_t events;          /* event rows buffered now */
+	uint64_t accepted;        /* events ever stored (= last seq) */
+	uint64_t quarantined;     /* rejected readings ever stored */
+	uint64_t quarantine_rows; /* quarantine rows buffered now */
+	uint64_t dead_letters;    /* dead-letter rows */
+	uint64_t oldest_seq, newest_seq; /* 0 when empty */
+	int64_t oldest_ms, newest_ms;    /* ts of those, 0 when empty */
+	int64_t bytes;            /* used bytes of the database (pages in use) */
+	struct store_drops drops; /* cumulative drops */
+	size_t nsinks;            /* entries in sinks[] */
+	struct store_sink_stats sinks[STORE_SINK_MAX]; /* every sink with a position */
+};
+
+/* Fill *out. Works on read-only handles. Returns 0 or a negative STORE_E*. */
+int store_stats(struct store *st, struct store_stats *out, char *err, size_t errlen);
+
+/* Version of the SQLite library in use ("3.40.1"). */
+const char *store_library_version(void);
+
+#endif

@@ -1,0 +1,836 @@
+/*
+ * test_store.c - unit tests of the SQLite buffer (store/): groups and seq
+ * continuity, dedup by key, rollback, quarantine and dead letters, positions,
+ * retention, the size cap, read-only handles, refusing files that are not a
+ * buffer, and a kill -9 loop that checks no committed event is lost or
+ * renumbered. Every database lives in a mkdtemp() directory removed at exit.
+ * The test reaches into store_int.h and SQLite only to check on-disk facts
+ * (integrity_check, count(*)) and to simulate failures.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+#include "store/store_int.h"
+#include "tests/unit/check.h"
+
+static char test_dir[64];
+
+/* A database path inside the test directory (a few stay valid at once). */
+static const char *db_path(const char *name)
+{
+	static char paths[8][128];
+	static unsigned next;
+	char *path = paths[next++ % 8];
+
+	snprintf(path, sizeof(paths[0]), "%s/%s", test_dir, name);
+	return path;
+}
+
+static void rm_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char p[512];
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+		unlink(p);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+static struct store *open_store(const char *path, int readonly,
+				const char *const *sinks, size_t nsinks,
+				int64_t max_bytes, int64_t retention_ms)
+{
+	struct store_options o = { .path = path, .readonly = readonly,
+		.max_bytes = max_bytes, .retention_ms = retention_ms,
+		.sinks = sinks, .nsinks = nsinks };
+	struct store *st = NULL;
+	char err[256] = "";
+	int rc = store_open(&st, &o, err, sizeof(err));
+
+	if (rc)
+		fprintf(stderr, "store_open(%s): %d %s\n", path, rc, err);
+	CHECK_INT(rc, 0);
+	return st;
+}
+
+/* Append n events with key "k<seq>" and data "event-<seq>" padded to len. */
+static int append_n(struct store *st, int n, int64_t ts0, int64_t ts_step,
+		    size_t len)
+{
+	char err[256], key[32], data[1024];
+	int i;
+
+	if (len > sizeof(data))
+		return -1;
+	for (i = 0; i < n; i++) {
+		uint64_t seq = store_next_seq(st);
+		int rc;
+
+		memset(data, 'x', len);
+		snprintf(key, sizeof(key), "k%llu", (unsigned long long)seq);
+		snprintf(data, len, "event-%llu", (unsigned long long)seq);
+		rc = store_append(st, seq, ts0 + (int64_t)(seq - 1) * ts_step,
+				  key, strlen(key), data, len, err, sizeof(err));
+		if (rc != 1) {
+			fprintf(stderr, "append %llu: %d %s\n",
+				(unsigned long long)seq, rc, err);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int commit_n(struct store *st, int n, int64_t ts0, int64_t ts_step,
+		    size_t len)
+{
+	char err[256];
+
+	if (store_begin(st, err, sizeof(err)) || append_n(st, n, ts0, ts_step, len))
+		return -1;
+	if (store_commit(st, err, sizeof(err))) {
+		fprintf(stderr, "commit: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* Raw one-integer query on a separate connection. */
+static long long raw_int(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	long long v = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+static int integrity_ok(const char *path)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	int ok = 0;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW)
+		ok = strcmp((const char *)sqlite3_column_text(s, 0), "ok") == 0;
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return ok;
+}
+
+/* What a read callback saw. */
+struct seen {
+	uint64_t first, last; /* seqs */
+	long n;               /* events */
+	int bad;              /* events out of order or with wrong data */
+	long stop_after;      /* return 1 after this many (0 = never) */
+	int64_t last_ts;      /* ts of the last */
+};
+
+static int on_event(void *ctx, uint64_t seq, int64_t ts, const void *data,
+		    size_t len)
+{
+	struct seen *s = ctx;
+	char want[32];
+	int wl = snprintf(want, sizeof(want), "event-%llu", (unsigned long long)seq);
+
+	if (s->n == 0)
+		s->first = seq;
+	else if (seq != s->last + 1)
+		s->bad++;
+	if (len < (size_t)wl || memcmp(data, want, (size_t)wl) != 0)
+		s->bad++;
+	s->last = seq;
+	s->last_ts = ts;
+	s->n++;
+	return s->stop_after && s->n >= s->stop_after;
+}
+
+static void test_basic(void)
+{
+	const char *path = db_path("basic.db");
+	struct store *st = open_store(path, 0, NULL, 0, 0, 0);
+	struct store_stats ss;
+	struct seen seen;
+	char err[256];
+
+	if (!st)
+		return;
+	CHECK_INT(store_next_seq(st), 1);
+	CHECK_INT(commit_n(st, 10, 1000, 1, 100), 0);
+	CHECK_INT(store_next_seq(st), 11);
+	CHECK_INT(store_stats(st, &ss, err, sizeof(err)), 0);
+	CHECK_INT(ss.events, 10);
+	CHECK_INT(ss.accepted, 10);
+	CHECK_INT(ss.oldest_seq, 1);
+	CHECK_INT(ss.newest_seq, 10);
+	CHECK_INT(ss.oldest_ms, 1000);
+	CHECK_INT(ss.newest_ms, 1009);
+	CHECK(ss.bytes > 0);
+	store_close(&st);
+	CHECK(st == NULL);
+	store_close(&st); /* NULL is fine */
+	store_close(NULL);
+
+	st = open_store(path, 0, NULL, 0, 0, 0);
+	if (!st)
+		return;
+	CHECK_INT(store_next_seq(st), 11);
+	CHECK_INT(commit_n(st, 5, 1000, 1, 100), 0);
+	memset(&seen, 0, sizeof(seen));
+	CHECK_INT(store_read(st, 1, 100, on_event, &seen, err, sizeof(err)), 15);
+	CHECK_INT(seen.first, 1);
+	CHECK_INT(seen.last, 15);
+	CHECK_INT(seen.bad, 0);
+	CHECK_INT(seen.last_ts, 1014);
+	memset(&seen, 0, sizeof(seen));
+	CHECK_INT(store_read(st, 5, 3, on_event, &seen, err, sizeof(err)), 3);
+	CHECK_INT(seen.first, 5);
+	CHECK_INT(seen.last, 7);
+	memset(&seen, 0, sizeof(seen));
+	seen.stop_after = 2;
+	CHECK_INT(store_read(st, 1, 100, on_event, &seen, err, sizeof(err)), 2);
+	CHECK_INT(store_read(st, 16, 100, on_event, &seen, err, sizeof(err)), 0);
+	CHECK_INT(store_read(st, 1, 0, on_event, &seen, err, sizeof(err)), 0);
+	CHECK_INT(store_read(st, 1, 10, NULL, NULL, err, sizeof(err)), STORE_EINVAL);
+
+	/* Caller errors. */
+	CHECK_INT(store_append(st, 16, 0, "x", 1, "d", 1, err, sizeof(err)), STORE_EINVAL);
+	CHECK(strstr(err, "no open group") != NULL);
+	CHECK_INT(store_commit(st, err, sizeof(err)), STORE_EINVAL);
+	CHECK_INT(store_begin(st, err, sizeof(err)), 0);
+	CHECK_INT(store_begin(st, err, sizeof(err)), STORE_EINVAL);
+	CHECK_INT(store_append(st, 17, 0, "x", 1, "d", 1, err, sizeof(err)), STORE_EINVAL);
+	CHECK(strstr(err, "store_next_seq") != NULL);
+	CHECK_INT(store_append(st, 16, 0, NULL, 0, "d", 1, err, sizeof(err)), STORE_EINVAL);
+	CHECK_INT(store_enforce_limits(st, 0, NULL, err, sizeof(err)), STORE_EINVAL);
+	/* An empty payload is allowed. */
+	CHECK_INT(store_append(st, 16, 0, "empty", 5, NULL, 0, err, sizeof(err)), 1);
+	CHECK_INT(store_commit(st, err, sizeof(err)), 0);
+	CHECK_INT(store_next_seq(st), 17);
+	store_close(&st);
+}
+
+static void test_dedup_rollback(void)
+{
+	const char *path = db_path("dedup.db");
+	struct store *st = open_store(path, 0, NULL, 0, 0, 0);
+	struct store_stats ss;
+	char err[256];
+
+	if (!st)
+		return;
+	CHECK_INT(store_begin(st, err, sizeof(err)), 0);
+	CHECK_INT(store_append(st, 1, 10, "sensor-1@10", 11, "a", 1, err, sizeof(err)), 1);
+	CHECK_INT(store_append(st, 2, 11, "sensor-1@11", 11, "b", 1, err, sizeof(err)), 1);
+	/* Same key inside the group: not stored, seq not consumed. */
+	CHECK_INT(store_append(st, 3, 12, "sensor-1@10", 11, "c", 1, err, sizeof(err)), 0);
+	CHECK_INT(store_next_seq(st), 3);
+	CHECK_INT(store_commit(st, err, sizeof(err)), 0);
+	/* Same key in a later group. */
+	CHECK_INT(store_begin(st, err, sizeof(err)), 0);
+	CHECK_INT(store_append(st, 3, 12, "sensor-1@11", 11, "d", 1, err, sizeof(err)), 0);
+	CHECK_INT(store_append(st, 3, 12, "sensor-1@12", 11, "e", 1, err, sizeof(err)), 1);
+	CHECK_INT(store_commit(st, err, sizeof(err)), 0);
+	CHECK_INT(store_stats(st, &ss, err, sizeof(err)), 0);
+	CHECK_INT(ss.events, 3);
+	CHECK_INT(ss.accepted, 3);
+
+	/* Rollback gives the seqs back. */
+	CHECK_INT(store_begin(st, err, sizeof(err)), 0);
+	CHECK_INT(store_append(st, 4, 13, "r1", 2, "f", 1, err, sizeof(err)), 1);
+	CHECK_INT(store_append(st, 5, 13, "r2", 2, "g", 1, err, sizeof(err)), 1);
+	CHECK_INT(store_next_seq(st), 6);
+	store_rollback(st);
+	CHECK_INT(store_next_seq(st), 4);
+	store_rollback(st); /* no group: no-op */
+	CHECK_INT(store_next_seq(st), 4);
+	/* The rolled-back key is free again. */
+	CHECK_INT(store_begin(st, err, sizeof(err)), 0);
+	CHECK_INT(store_append(st, 4, 13, "r1", 2, "f", 1, err, sizeof(err)), 1);
+	CHECK_INT(store_commit(st, err, sizeof(err)), 0);
+
+	/* A group that SQLite rolled back underneath (as after an I/O error):
+	 * commit fails and seq returns to its value before begin. */
+	CHECK_INT(store_begin(st, err, sizeof(err)), 0);
+	CHECK_INT(store_append(st, 5, 14, "r2", 2, "g", 1, err, sizeof(err)), 1);
+	CHECK_INT(sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	CHECK_INT(store_append(st, 6, 14, "r3", 2, "h", 1, err, sizeof(err)), STORE_EIO);
+	CHECK(strstr(err, "rolled back") != NULL);
+	CHECK(store_commit(st, err, sizeof(err)) < 0);
+	CHECK_INT(store_next_seq(st), 5);
+	store_close(&st);
+
+	st = open_store(path, 0, NULL, 0, 0, 0);
+	if (!st)
+		return;
+	CHECK_INT(store_next_seq(st), 5);
+	CHECK_INT(raw_int(path, "SELECT count(*) FROM events"), 4);
+	store_close(&st);
+}
+
+static void test_disk_full(void)
+{
+	const char *path = db_path("full.db");
+	struct store *st = open_store(path, 0, NULL, 0, 0, 0);
+	char err[256], data[600];
+	uint64_t before;
+	int rc = 1, i;
+
+	if (!st)
+		return;
+	CHECK_INT(commit_n(st, 10, 0, 1, 100), 0);
+	/* Cap the file at its current size: the next new page fails like ENOSPC. */
+	CHECK_INT(sqlite3_exec(st->db, "PRAGMA max_page_count = 1", NULL, NULL, NULL),
+		  SQLITE_OK);
+	memset(data, 'y', sizeof(data));
+	before = store_next_seq(st);
+	CHECK_INT(store_begin(st, err, sizeof(err)), 0);
+	for (i = 0; i < 1000 && rc == 1; i++) {
+		char key[16];
+
+		snprintf(key, sizeof(key), "full%d", i);
+		rc = store_append(st, store_next_seq(st), 0, key, strlen(key),
+				  data, sizeof(data), err, sizeof(err));
+	}
+	CHECK_INT(rc, STORE_EFULL);
+	CHECK(strstr(err, "disk full writing") != NULL);
+	CHECK(strstr(err, path) != NULL);
+	store_rollback(st);
+	CHECK_INT(store_next_seq(st), before);
+	store_close(&st);
+}
+
+static void test_quarantine_dead_letters(void)
+{
+	const char *path = db_path("quar.db");
+	struct store *st = open_store(path, 0, NULL, 0, 0, 0);
+	struct store_stats ss;
+	char err[256];
+
+	if (!st)
+		return;
+	CHECK_INT(store_begin(st, err, sizeof(err)), 0);
+	CHECK_INT(append_n(st, 3, 100, 1, 50), 0);
+	CHECK_INT(store_quarantine(st, 100, "sensors/a/reading", "not JSON", "{{", 2,
+				   err, sizeof(err)), 0);
+	CHECK_INT(store_quarantine(st, 101, "file.jsonl", "humidity out of range",
+				   NULL, 0, err, sizeof(err)), 0);
+	CHECK_INT(store_commit(st, err, sizeof(err)), 0);
+	/* Outside a group: its own transaction. */
+	CHECK_INT(store_quarantine(st, 102, NULL, NULL, "x", 1, err, sizeof(err)), 0);
+	CHECK_INT(store_dead_letter(st, "elasticsearch", 2, "mapper_parsing_exception",
+				    err, sizeof(err)), 0);
+	/* An event already dropped is still recorded, without data. */
+	CHECK_INT(store_dead_letter(st, "elasticsearch", 99, "gone", err, sizeof(err)), 0);
+	CHECK_INT(store_dead_letter(st, "", 2, "x", err, sizeof(err)), STORE_EINVAL);
+	CHECK_INT(store_dead_letter(st, "kafka", 0, "x", err, sizeof(err)), STORE_EINVAL);
+	CHECK_INT(store_stats(st, &ss, err, sizeof(err)), 0);
+	CHECK_INT(ss.quarantined, 3);
+	CHECK_INT(ss.quarantine_rows, 3);
+	CHECK_INT(ss.dead_letters, 2);
+	CHECK_INT(ss.events, 3);
+	CHECK_INT(raw_int(path, "SELECT length(data) FROM dead_letter WHERE seq = 2"), 50);
+	CHECK_INT(raw_int(path, "SELECT ts FROM dead_letter WHERE seq = 2"), 101);
+	CHECK_INT(raw_int(path, "SELECT data IS NULL FROM dead_letter WHERE seq = 99"), 1);
+	CHECK_INT(raw_int(path, "SELECT length(raw) FROM quarantine WHERE ts = 100"), 2);
+	/* A rolled back quarantine is not counted. */
+	CHECK_INT(store_begin(st, err, sizeof(err)), 0);
+	CHECK_INT(store_quarantine(st, 103, "o", "r", "y", 1, err, sizeof(err)), 0);
+	store_rollback(st);
+	CHECK_INT(store_stats(st, &ss, err, sizeof(err)), 0);
+	CHECK_INT(ss.quarantined, 3);
+	CHECK_INT(ss.quarantine_rows, 3);
+	store_close(&st);
+}
+
+static void test_positions(void)
+{
+	const char *path = db_path("pos.db");
+	const char *sinks[] = { "kafka", "elasticsearch" };
+	struct store *st = open_store(path, 0, sinks, 2, 0, 0);
+	struct store_stats ss;
+	char err[256], longname[STORE_SINK_NAME_MAX + 1];
+	uint64_t pos = 99;
+	size_t i;
+	int found = 0;
+
+	if (!st)
+		return;
+	CHECK_INT(store_position_get(st, "kafka", &pos, err, sizeof(err)), 0);
+	CHECK_INT(pos, 0);
+	CHECK_INT(commit_n(st, 20, 5000, 10, 40), 0);
+	CHECK_INT(store_position_set(st, "kafka", 5, "broker down", err, sizeof(err)), 0);
+	CHECK_INT(store_position_set(st, "kafka", 12, NULL, err, sizeof(err)), 0);
+	CHECK_INT(store_position_get(st, "kafka", &pos, err, sizeof(err)), 0);
+	CHECK_INT(pos, 12);
+	memset(longname, 'n', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	CHECK_INT(store_position_set(st, longname, 1, NULL, err, sizeof(err)), STORE_EINVAL);
+	CHECK_INT(store_position_get(st, NULL, &pos, err, sizeof(err)), STORE_EINVAL);
+	/* Inside a group it goes with the group. */
+	CHECK_INT(store_begin(st, err, sizeof(err)), 0);
+	CHECK_INT(store_position_set(st, "old-sink", 3, "", err, sizeof(err)), 0);
+	store_rollback(st);
+	CHECK_INT(store_position_get(st, "old-sink", &pos, err, sizeof(err)), 0);
+	CHECK_INT(pos, 0);
+	CHECK_INT(store_position_set(st, "old-sink", 20, "", err, sizeof(err)), 0);
+
+	CHECK_INT(store_stats(st, &ss, err, sizeof(err)), 0);
+	CHECK_INT(ss.nsinks, 3);
+	for (i = 0; i < ss.nsinks; i++) {
+		struct store_sink_stats *k = &ss.sinks[i];
+
+		if (strcmp(k->name, "kafka") == 0) {
+			found++;
+			CHECK_INT(k->position, 12);
+			CHECK_INT(k->backlog, 8);
+			CHECK_INT(k->oldest_pending_ms, 5000 + 12 * 10);
+			CHECK_STR(k->last_error, "broker down"); /* NULL kept it */
+		} else if (strcmp(k->name, "elasticsearch") == 0) {
+			found++;
+			CHECK_INT(k->position, 0);
+			CHECK_INT(k->backlog, 20);
+			CHECK_INT(k->oldest_pending_ms, 5000);
+			CHECK_STR(k->last_error, "");
+		} else if (strcmp(k->name, "old-sink") == 0) {
+			found++;
+			CHECK_INT(k->backlog, 0);
+			CHECK_INT(k->oldest_pending_ms, 0);
+		}
+	}
+	CHECK_INT(found, 3);
+	CHECK_INT(store_position_set(st, "kafka", 12, "", err, sizeof(err)), 0);
+	CHECK_INT(store_stats(st, &ss, err, sizeof(err)), 0);
+	for (i = 0; i < ss.nsinks; i++)
+		if (strcmp(ss.sinks[i].name, "kafka") == 0)
+			CHECK_STR(ss.sinks[i].last_error, "");
+	store_close(&st);
+}
+
+static void test_retention(void)
+{
+	const char *path = db_path("ret.db");
+	const char *sinks[] = { "kafka", "elasticsearch" };
+	struct store *st = open_store(path, 0, sinks, 2, 0, 500);
+	struct store_drops d;
+	struct store_stats ss;
+	char err[256];
+
+	if (!st)
+		return;
+	/* Events 1..100 with ts = 1000 + 10 * (seq - 1). */
+	CHECK_INT(commit_n(st, 100, 1000, 10, 100), 0);
+	CHECK_INT(store_quarantine(st, 1000, "o", "old", "q", 1, err, sizeof(err)), 0);
+	CHECK_INT(store_quarantine(st, 9000, "o", "new", "q", 1, err, sizeof(err)), 0);
+	CHECK_INT(store_position_set(st, "kafka", 80, NULL, err, sizeof(err)), 0);
+	CHECK_INT(store_position_set(st, "elasticsearch", 50, NULL, err, sizeof(err)), 0);
+	/* cutoff = 2090 - 500 = 1590: seq 1..59 are old; only 1..50 delivered. */
+	CHECK_INT(store_enforce_limits(st, 2090, &d, err, sizeof(err)), 0);
+	CHECK_INT(d.expired, 50);
+	CHECK_INT(d.quarantine, 1);
+	CHECK_INT(d.delivered, 0);
+	CHECK_INT(d.undelivered, 0);
+	CHECK_INT(store_stats(st, &ss, err, sizeof(err)), 0);
+	CHECK_INT(ss.oldest_seq, 51);
+	CHECK_INT(ss.events, 50);
+	CHECK_INT(ss.events, raw_int(path, "SELECT count(*) FROM events"));
+	CHECK_INT(ss.quarantine_rows, 1);
+	CHECK_INT(ss.quarantined, 2);
+	CHECK_INT(ss.drops.expired, 50);
+	/* elasticsearch catches up: only the old ones go (seq 51..59). */
+	CHECK_INT(store_position_set(st, "elasticsearch", 100, NULL, err, sizeof(err)), 0);
+	CHECK_INT(store_enforce_limits(st, 2090, &d, err, sizeof(err)), 0);
+	CHECK_INT(d.expired, 59);
+	CHECK_INT(store_stats(st, &ss, err, sizeof(err)), 0);
+	CHECK_INT(ss.oldest_seq, 60);
+	CHECK_INT(ss.events, raw_int(path, "SELECT count(*) FROM events"));
+	store_close(&st);
+
+	/* No sinks: every event counts as delivered. */
+	st = open_store(path, 0, NULL, 0, 0, 500);
+	if (!st)
+		return;
+	CHECK_INT(store_enforce_limits(st, 100000, &d, err, sizeof(err)), 0);
+	CHECK_INT(d.expired, 100);
+	CHECK_INT(d.quarantine, 2);
+	CHECK_INT(store_stats(st, &ss, err, sizeof(err)), 0);
+	CHECK_INT(ss.events, 0);
+	CHECK_INT(ss.oldest_seq, 0);
+	CHECK_INT(ss.accepted, 100);
+	store_close(&st);
+
+	/* retention 0 keeps everything. */
+	st = open_store(path, 0, NULL, 0, 0, 0);
+	if (!st)
+		return;
+	CHECK_INT(commit_n(st, 5, 0, 0, 10), 0);
+	CHECK_INT(store_enforce_limits(st, INT64_MAX / 2, &d, err, sizeof(err)), 0);
+	CHECK_INT(store_stats(st, &ss, err, sizeof(err)), 0);
+	CHECK_INT(ss.events, 5);
+	CHECK_INT(ss.oldest_seq, 101);
+	store_close(&st);
+}
+
+/* Retention deletes only a prefix: a newer ts among old ones stops it there,
+ * so the seqs left stay contiguous. */
+static void test_retention_prefix(void)
+{
+	const char *path = db_path("prefix.db");
+	struct store *st = open_store(path, 0, NULL, 0, 0, 500);
+	struct store_drops d;
+	struct store_stats ss;
+	char err[256];
+
+	if (!st)
+		return;
+	CHECK_INT(store_begin(st, err, sizeof(err)), 0);
+	CHECK_INT(store_append(st, 1, 100, "a", 1, "x", 1, err, sizeof(err)), 1);
+	CHECK_INT(store_append(st, 2, 5000, "b", 1, "x", 1, err, sizeof(err)), 1);
+	CHECK_INT(store_append(st, 3, 100, "c", 1, "x", 1, err, sizeof(err)), 1);
+	CHECK_INT(store_commit(st, err, sizeof(err)), 0);
+	CHECK_INT(store_enforce_limits(st, 2000, &d, err, sizeof(err)), 0);
+	CHECK_INT(d.expired, 1);
+	CHECK_INT(store_stats(st, &ss, err, sizeof(err)), 0);
+	CHECK_INT(ss.oldest_seq, 2);
+	CHECK_INT(ss.events, 2);
+	CHECK_INT(ss.events, raw_int(path, "SELECT count(*) FROM events"));
+	store_close(&st);
+}
+
+static void test_size_cap(void)
+{
+	const char *path = db_path("cap.db");
+	const char *sinks[] = { "kafka" };
+	struct store *st = open_store(path, 0, sinks, 1, 0, 0);
+	struct store_stats full, ss;
+	struct store_drops d;
+	char err[256];
+	int64_t cap;
+
+	if (!st)
+		return;
+	CHECK_INT(commit_n(st, 3000, 0, 1, 600), 0);
+	CHECK_INT(store_quarantine(st, 0, "o", "r", "raw", 3, err, sizeof(err)), 0);
+	CHECK_INT(store_position_set(st, "kafka", 1000, NULL, err, sizeof(err)), 0);
+	CHECK_INT(store_stats(st, &full, err, sizeof(err)), 0);
+	CHECK(full.bytes > 3000 * 600);
+	store_close(&st);
+
+	/* Cap at 3/4 (a third of the events are delivered, and pages hold
+	 * some overhead): only delivered events go. */
+	cap = full.bytes * 3 / 4;
+	st = open_store(path, 0, sinks, 1, cap, 0);
+	if (!st)
+		return;
+	CHECK_INT(store_enforce_limits(st, 0, &d, err, sizeof(err)), 0);
+	CHECK(d.delivered > 0 && d.delivered <= 1000);
+	CHECK_INT(d.undelivered, 0);
+	CHECK_INT(d.quarantine, 0);
+	CHECK_INT(store_stats(st, &ss, err, sizeof(err)), 0);
+	CHECK(ss.bytes <= cap);
+	CHECK_INT(ss.oldest_seq, d.delivered + 1);
+	CHECK_INT(ss.events, 3000 - d.delivered);
+	CHECK_INT(ss.events, raw_int(path, "SELECT count(*) FROM events"));
+	/* Freed pages are reused: new events do not grow the file. */
+	{
+		long long pages = raw_int(path, "PRAGMA page_count");
+
+		CHECK_INT(commit_n(st, 50, 0, 1, 600), 0);
+		CHECK_INT(raw_int(path, "PRAGMA page_count"), pages);
+	}
+	store_close(&st);
+
+	/* Cap at a third: all delivered go, then the oldest undelivered. */
+	cap = full.bytes / 3;
+	st = open_store(path, 0, sinks, 1, cap, 0);
+	if (!st)
+		return;
+	CHECK_INT(store_enforce_limits(st, 0, &d, err, sizeof(err)), 0);
+	CHECK_INT(d.delivered, 1000);
+	CHECK(d.undelivered > 0);
+	CHECK_INT(d.quarantine, 0);
+	CHECK_INT(store_stats(st, &ss, err, sizeof(err)), 0);
+	CHECK(ss.bytes <= cap);
+	CHECK_INT(ss.oldest_seq, 1000 + d.undelivered + 1);
+	CHECK_INT(ss.events, raw_int(path, "SELECT count(*) FROM events"));
+	CHECK_INT(ss.sinks[0].backlog, ss.events);
+	CHECK_INT(ss.drops.delivered, 1000);
+	store_close(&st);
+
+	/* A cap below the empty schema: everything goes, quarantine last. */
+	st = open_store(path, 0, sinks, 1, 1, 0);
+	if (!st)
+		return;
+	CHECK_INT(store_enforce_limits(st, 0, &d, err, sizeof(err)), 0);
+	CHECK_INT(d.quarantine, 1);
+	CHECK_INT(store_stats(st, &ss, err, sizeof(err)), 0);
+	CHECK_INT(ss.events, 0);
+	CHECK_INT(ss.quarantine_rows, 0);
+	CHECK_INT(ss.drops.delivered + ss.drops.undelivered, 3050);
+	CHECK_INT(ss.accepted, 3050);
+	store_close(&st);
+
+	/* seq is never reused, even with every event gone. */
+	st = open_store(path, 0, sinks, 1, 0, 0);
+	if (!st)
+		return;
+	CHECK_INT(store_next_seq(st), 3051);
+	CHECK_INT(commit_n(st, 1, 0, 1, 10), 0);
+	CHECK_INT(store_stats(st, &ss, err, sizeof(err)), 0);
+	CHECK_INT(ss.oldest_seq, 3051);
+	CHECK_INT(ss.events, 1);
+	CHECK_INT(ss.accepted, 3051);
+	store_close(&st);
+	CHECK(integrity_ok(path));
+}
+
+static void test_readonly(void)
+{
+	const char *path = db_path("ro.db");
+	struct store *w = open_store(path, 0, NULL, 0, 0, 0), *r;
+	struct store_options o = { .path = db_path("missing.db"), .readonly = 1 };
+	struct store_stats ss;
+	struct seen seen;
+	char err[256];
+
+	if (!w)
+		return;
+	r = open_store(path, 1, NULL, 0, 0, 0);
+	if (!r) {
+		store_close(&w);
+		return;
+	}
+	CHECK_INT(store_stats(r, &ss, err, sizeof(err)), 0);
+	CHECK_INT(ss.events, 0);
+	CHECK_INT(commit_n(w, 10, 0, 1, 20), 0);
+	CHECK_INT(store_stats(r, &ss, err, sizeof(err)), 0);
+	CHECK_INT(ss.events, 10);
+	CHECK_INT(ss.newest_seq, 10);
+	/* A reader in the middle of a writer's group sees the last commit. */
+	CHECK_INT(store_begin(w, err, sizeof(err)), 0);
+	CHECK_INT(append_n(w, 5, 0, 1, 20), 0);
+	CHECK_INT(store_stats(r, &ss, err, sizeof(err)), 0);
+	CHECK_INT(ss.newest_seq, 10);
+	CHECK_INT(store_commit(w, err, sizeof(err)), 0);
+	memset(&seen, 0, sizeof(seen));
+	CHECK_INT(store_read(r, 1, 100, on_event, &seen, err, sizeof(err)), 15);
+	CHECK_INT(seen.bad, 0);
+	CHECK_INT(store_position_set(w, "kafka", 4, "e", err, sizeof(err)), 0);
+	CHECK_INT(store_stats(r, &ss, err, sizeof(err)), 0);
+	CHECK_INT(ss.nsinks, 1);
+	CHECK_INT(ss.sinks[0].backlog, 11);
+	/* Writes on a read-only handle are refused. */
+	CHECK_INT(store_begin(r, err, sizeof(err)), STORE_EINVAL);
+	CHECK(strstr(err, "read-only") != NULL);
+	CHECK_INT(store_position_set(r, "kafka", 1, NULL, err, sizeof(err)), STORE_EINVAL);
+	CHECK_INT(store_quarantine(r, 0, "o", "r", "x", 1, err, sizeof(err)), STORE_EINVAL);
+	CHECK_INT(store_enforce_limits(r, 0, NULL, err, sizeof(err)), STORE_EINVAL);
+	store_close(&r);
+	store_close(&w);
+
+	/* Read-only of a missing file: a clear error, and no file created. */
+	r = NULL;
+	CHECK_INT(store_open(&r, &o, err, sizeof(err)), STORE_EIO);
+	CHECK(r == NULL);
+	CHECK(strstr(err, "missing.db") != NULL);
+	CHECK(strstr(err, "No such file") != NULL);
+	CHECK(access(o.path, F_OK) != 0);
+}
+
+static void test_bad_files(void)
+{
+	const char *path = db_path("garbage.db");
+	struct store_options o = { .path = path };
+	struct store *st = NULL;
+	char err[256], junk[4096];
+	const char *sinks9[9] = { "a", "b", "c", "d", "e", "f", "g", "h", "i" };
+	FILE *f;
+	sqlite3 *db = NULL;
+
+	memset(junk, 'g', sizeof(junk));
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	fputs("this is not a database\n", f);
+	fwrite(junk, 1, sizeof(junk), f);
+	fclose(f);
+	CHECK_INT(store_open(&st, &o, err, sizeof(err)), STORE_ECORRUPT);
+	CHECK(st == NULL);
+	CHECK(strstr(err, path) != NULL);
+	o.readonly = 1;
+	CHECK_INT(store_open(&st, &o, err, sizeof(err)), STORE_ECORRUPT);
+	CHECK(strstr(err, path) != NULL);
+
+	/* A SQLite database that is someone else's. */
+	path = db_path("other.db");
+	CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+	CHECK_INT(sqlite3_exec(db, "CREATE TABLE t(x)", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	o.path = path;
+	o.readonly = 0;
+	CHECK_INT(store_open(&st, &o, err, sizeof(err)), STORE_ECORRUPT);
+	CHECK(strstr(err, "not a fieldgate buffer") != NULL);
+	/* A newer schema. */
+	path = db_path("newer.db");
+	o.path = path;
+	st = open_store(path, 0, NULL, 0, 0, 0);
+	store_close(&st);
+	CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+	CHECK_INT(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	CHECK_INT(store_open(&st, &o, err, sizeof(err)), STORE_ECORRUPT);
+	CHECK(strstr(err, "newer") != NULL);
+
+	/* Bad options. */
+	o.path = NULL;
+	CHECK_INT(store_open(&st, &o, err, sizeof(err)), STORE_EINVAL);
+	o.path = db_path("opts.db");
+	o.sinks = sinks9;
+	o.nsinks = 9;
+	CHECK_INT(store_open(&st, &o, err, sizeof(err)), STORE_EINVAL);
+	sinks9[0] = "";
+	o.nsinks = 1;
+	CHECK_INT(store_open(&st, &o, err, sizeof(err)), STORE_EINVAL);
+	o.nsinks = 0;
+	o.max_bytes = -1;
+	CHECK_INT(store_open(&st, &o, err, sizeof(err)), STORE_EINVAL);
+	CHECK_INT(store_open(NULL, &o, err, sizeof(err)), STORE_EINVAL);
+	/* A directory that does not exist. */
+	o.max_bytes = 0;
+	o.path = "/nonexistent-fieldgate-dir/x.db";
+	CHECK_INT(store_open(&st, &o, err, sizeof(err)), STORE_EIO);
+	CHECK(strstr(err, "/nonexistent-fieldgate-dir/x.db") != NULL);
+	CHECK(st == NULL);
+}
+
+/* Child of the kill test: commit groups of 100 forever, reporting each
+ * committed last seq on fd. */
+static void kill_child(const char *path, int fd)
+{
+	struct store_options o = { .path = path };
+	struct store *st = NULL;
+	char err[256];
+
+	if (store_open(&st, &o, err, sizeof(err)))
+		_exit(2);
+	for (;;) {
+		uint64_t last;
+
+		if (commit_n(st, 100, 0, 1, 200))
+			_exit(3);
+		last = store_next_seq(st) - 1;
+		if (write(fd, &last, sizeof(last)) != sizeof(last))
+			_exit(4);
+	}
+}
+
+static void test_kill9(void)
+{
+	const char *path = db_path("kill.db");
+	uint64_t reported = 0;
+	struct store *st;
+	struct store_stats ss;
+	struct seen seen;
+	char err[256];
+	int round;
+
+	for (round = 0; round < 5; round++) {
+		int fds[2], status = 0, got = 0;
+		uint64_t v;
+		pid_t pid;
+
+		CHECK_INT(pipe(fds), 0);
+		pid = fork();
+		CHECK(pid >= 0);
+		if (pid < 0)
+			return;
+		if (pid == 0) {
+			close(fds[0]);
+			kill_child(path, fds[1]);
+		}
+		close(fds[1]);
+		while (got < 5 + round * 7 && read(fds[0], &v, sizeof(v)) == sizeof(v)) {
+			CHECK(v > reported);
+			reported = v;
+			got++;
+		}
+		/* Kill at a random point inside the next groups. */
+		usleep((useconds_t)(rand() % 5000));
+		kill(pid, SIGKILL);
+		while (read(fds[0], &v, sizeof(v)) == sizeof(v))
+			reported = v;
+		close(fds[0]);
+		CHECK_INT(waitpid(pid, &status, 0), pid);
+		CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+		CHECK_INT(got, 5 + round * 7);
+	}
+	CHECK(reported >= 100 * 5);
+	st = open_store(path, 0, NULL, 0, 0, 0);
+	if (!st)
+		return;
+	CHECK_INT(store_stats(st, &ss, err, sizeof(err)), 0);
+	CHECK_INT(ss.oldest_seq, 1);
+	CHECK(ss.newest_seq >= reported);
+	CHECK_INT(ss.newest_seq % 100, 0); /* whole groups only */
+	CHECK_INT(store_next_seq(st), ss.newest_seq + 1);
+	memset(&seen, 0, sizeof(seen));
+	CHECK_INT(store_read(st, 1, SIZE_MAX, on_event, &seen, err, sizeof(err)),
+		  (long)ss.newest_seq);
+	CHECK_INT(seen.bad, 0);
+	CHECK_INT(seen.first, 1);
+	CHECK_INT(seen.last, ss.newest_seq);
+	store_close(&st);
+	CHECK_INT(raw_int(path, "SELECT count(*) FROM events"), (long long)ss.newest_seq);
+	CHECK(integrity_ok(path));
+}
+
+int main(void)
+{
+	snprintf(test_dir, sizeof(test_dir), "/tmp/test_store.XXXXXX");
+	if (!mkdtemp(test_dir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	srand((unsigned)time(NULL));
+	test_basic();
+	test_dedup_rollback();
+	test_disk_full();
+	test_quarantine_dead_letters();
+	test_positions();
+	test_retention();
+	test_retention_prefix();
+	test_size_cap();
+	test_readonly();
+	test_bad_files();
+	test_kill9();
+	rm_dir(test_dir);
+	return check_done("test_store");
+}
