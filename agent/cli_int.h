@@ -1,0 +1,18 @@
+/*
+ * cli_int.h - internals shared by the agent's command files.
+ */
+#ifndef FIELDGATE_AGENT_CLI_INT_H
+#define FIELDGATE_AGENT_CLI_INT_H
+
+#include <stdio.h>
+#include <sys/types.h>
+
+/* Called per non-empty line (newline stripped, NUL-terminated); return 0 to
+ * go on, non-zero to stop (returned by cli_foreach_line). */
+typedef int (*cli_line_fn)(void *ctx, char *line, size_t len, long lineno);
+
+/* Read `in` line by line. Returns 0, the callback's non-zero value, or -1 on
+ * a read error (reported on stderr with `name`). */
+int cli_foreach_line(FILE *in, const char *name, cli_line_fn fn, void *ctx);
+
+#endif

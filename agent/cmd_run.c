@@ -1,0 +1,263 @@
+/*
+ * cmd_run.c - `fieldgate run -c FILE`: the agent's top level.
+ *
+ * It owns everything: config, models, buffer, pipeline, source thread. The
+ * main thread blocks SIGINT/SIGTERM/SIGHUP before starting any thread and
+ * takes them synchronously with sigtimedwait(), so there are no signal
+ * handlers at all; between signals it prints the status line (every second
+ * on a terminal, every minute otherwise, e.g. under systemd).
+ *
+ * Shutdown order: stop the source (no new readings), commit the queue,
+ * close the buffer.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/cli.h"
+#include "agent/config.h"
+#include "agent/ingest.h"
+#include "agent/log.h"
+#include "agent/pipeline.h"
+#include "agent/scorer.h"
+#include "sensors/sim.h"
+#include "store/store.h"
+
+#define DRAIN_MS 10000 /* how long a stop may spend committing the queue */
+
+/* The simulator source: one thread generating readings on their schedule. */
+struct sim_source {
+	struct sim *sim;         /* the generator */
+	struct ingest ingest;    /* score + queue */
+	pthread_t thread;        /* runs sim_thread() */
+	_Atomic int stop;        /* set by the main thread */
+	int started;             /* thread was created */
+};
+
+static void *sim_thread(void *arg)
+{
+	struct sim_source *src = arg;
+	struct reading r;
+
+	while (!atomic_load_explicit(&src->stop, memory_order_relaxed)) {
+		int64_t due = sim_next_time(src->sim), now = clock_wall_ms();
+		if (due > now) {
+			int64_t ms = due - now > 100 ? 100 : due - now;
+			struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		sim_next(src->sim, &r);
+		if (ingest_reading(&src->ingest, &r, now, NULL) < 0)
+			break;
+	}
+	return NULL;
+}
+
+static void status_line(const struct ingest_counters *c, struct store *ro,
+			struct pipeline *pipe, uint64_t prev[4], double secs)
+{
+	uint64_t now[4] = { atomic_load(&c->received), atomic_load(&c->warnings),
+			    atomic_load(&c->faults), atomic_load(&c->anomalies) };
+	struct store_stats st;
+	struct pipeline_stats ps;
+	char err[256];
+
+	pipeline_get_stats(pipe, &ps);
+	if (store_stats(ro, &st, err, sizeof err) < 0)
+		memset(&st, 0, sizeof st);
+	log_info("agent", "%.0f readings/s | predicted: %llu warnings, %llu faults, "
+		 "%llu anomalies | buffer: %llu events, %.1f MB, last seq %llu | rejected %llu%s",
+		 (double)(now[0] - prev[0]) / secs,
+		 (unsigned long long)(now[1] - prev[1]), (unsigned long long)(now[2] - prev[2]),
+		 (unsigned long long)(now[3] - prev[3]), (unsigned long long)st.events,
+		 (double)st.bytes / 1e6, (unsigned long long)ps.last_seq,
+		 (unsigned long long)atomic_load(&c->rejected),
+		 ps.healthy ? "" : " | BUFFER NOT WRITABLE");
+	memcpy(prev, now, sizeof now);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: fieldgate run -c FILE\n"
+		"Run the agent in the foreground until SIGTERM or SIGINT (Ctrl-C).\n"
+		"SIGHUP reloads the models from [models] dir.\n"
+		"  -c, --config FILE   site config (e.g. /etc/fieldgate/plant-a.conf)\n");
+}
+
+int cmd_run(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	struct config *cfg = NULL;
+	struct scorer *scorer = NULL;
+	struct store *st = NULL, *ro = NULL;
+	struct pipeline *pipe = NULL;
+	struct sim_source src = { 0 };
+	struct ingest_counters ctr = { 0 };
+	const char *cfgpath = NULL;
+	char err[1024];
+	int c, rc = EXIT_RUNTIME, ingest_ready = 0;
+	sigset_t sigs;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': cfgpath = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (!cfgpath || optind != argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	cfg = malloc(sizeof *cfg);
+	if (!cfg) {
+		fprintf(stderr, "fieldgate: out of memory\n");
+		return EXIT_RUNTIME;
+	}
+	if (config_load(cfg, cfgpath, err, sizeof err) != 0) {
+		fprintf(stderr, "%s\n", err);
+		free(cfg);
+		return EXIT_USAGE;
+	}
+	log_set_level(cfg->log_level);
+
+	if (cli_mkdirs(cfg->data_dir) < 0) {
+		log_error("agent", "cannot create data_dir %s: %s", cfg->data_dir, strerror(errno));
+		goto out;
+	}
+	if (scorer_load(&scorer, cfg->models_dir, err, sizeof err) < 0) {
+		log_error("models", "%s", err);
+		goto out;
+	}
+	{
+		struct store_options so = {
+			.path = cfg->buffer_path, .sync_full = cfg->buffer_sync_full,
+			.max_bytes = cfg->buffer_max_bytes, .retention_ms = cfg->buffer_retention_ms,
+		};
+		if (store_open(&st, &so, err, sizeof err) < 0) {
+			log_error("store", "%s", err);
+			goto out;
+		}
+		so.readonly = 1;
+		if (store_open(&ro, &so, err, sizeof err) < 0) {
+			log_error("store", "%s", err);
+			goto out;
+		}
+	}
+	if (cfg->source != SOURCE_SIMULATOR) {
+		log_error("agent", "%s: [source] type = mqtt is not available in this version yet; "
+			  "use type = simulator", cfg->file);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+
+	/* Signals are taken by this thread only, synchronously. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+	{
+		struct pipeline_options po = {
+			.store = st, .gateway_id = cfg->gateway_id, .site = cfg->site,
+			.commit_ms = cfg->buffer_commit_ms,
+		};
+		if (pipeline_start(&pipe, &po, err, sizeof err) < 0) {
+			log_error("agent", "%s", err);
+			goto out;
+		}
+	}
+	{
+		struct sim_options so = {
+			.sensors = cfg->sim_sensors, .rate = cfg->sim_rate,
+			.seed = cfg->sim_seed, .start_ms = clock_wall_ms(),
+		};
+		if (sim_create(&src.sim, &so, err, sizeof err) < 0) {
+			log_error("simulator", "%s", err);
+			goto out;
+		}
+	}
+	if (ingest_init(&src.ingest, scorer, pipe, &ctr) < 0) {
+		log_error("agent", "out of memory");
+		goto out;
+	}
+	scorer = NULL; /* owned by the ingest context now */
+	ingest_ready = 1;
+	if ((errno = pthread_create(&src.thread, NULL, sim_thread, &src)) != 0) {
+		log_error("agent", "cannot start the simulator thread: %s", strerror(errno));
+		goto out;
+	}
+	src.started = 1;
+	log_info("agent", "started: gateway %s, site %s, simulator with %u sensors at %g Hz, "
+		 "models %s, %s, %s, buffer %s (next seq %llu)",
+		 cfg->gateway_id, cfg->site, cfg->sim_sensors, cfg->sim_rate,
+		 src.ingest.scorer->names.status, src.ingest.scorer->names.anomaly,
+		 src.ingest.scorer->names.humidity, cfg->buffer_path,
+		 (unsigned long long)store_next_seq(st));
+
+	{
+		int interval_ms = isatty(STDERR_FILENO) ? 1000 : 60000;
+		int64_t last = clock_mono_ms();
+		uint64_t prev[4] = { 0 };
+		for (;;) {
+			struct timespec ts = { 0, 200 * 1000000L };
+			int sig = sigtimedwait(&sigs, NULL, &ts);
+			int64_t now = clock_mono_ms();
+			if (sig == SIGINT || sig == SIGTERM) {
+				log_info("agent", "%s received, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+				break;
+			}
+			if (sig == SIGHUP) {
+				struct scorer *fresh = NULL;
+				if (scorer_load(&fresh, cfg->models_dir, err, sizeof err) < 0)
+					log_error("models", "reload failed, keeping the current models: %s", err);
+				else {
+					log_info("models", "reloaded: %s, %s, %s", fresh->names.status,
+						 fresh->names.anomaly, fresh->names.humidity);
+					ingest_offer_scorer(&src.ingest, fresh);
+				}
+			}
+			if (now - last >= interval_ms) {
+				status_line(&ctr, ro, pipe, prev, (double)(now - last) / 1000.0);
+				last = now;
+			}
+		}
+	}
+	rc = 0;
+out:
+	if (src.started) {
+		atomic_store(&src.stop, 1);
+		pthread_join(src.thread, NULL);
+	}
+	pipeline_stop(&pipe, DRAIN_MS);
+	if (rc == 0) {
+		log_info("agent", "stopped: %llu readings received, %llu accepted, %llu rejected; "
+			 "buffer closed at seq %llu",
+			 (unsigned long long)atomic_load(&ctr.received),
+			 (unsigned long long)atomic_load(&ctr.accepted),
+			 (unsigned long long)atomic_load(&ctr.rejected),
+			 (unsigned long long)(st ? store_next_seq(st) - 1 : 0));
+	}
+	if (ingest_ready)
+		ingest_cleanup(&src.ingest);
+	sim_free(&src.sim);
+	scorer_free(&scorer);
+	store_close(&ro);
+	store_close(&st);
+	free(cfg);
+	return rc;
+}

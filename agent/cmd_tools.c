@@ -1,0 +1,313 @@
+/*
+ * cmd_tools.c - the operator's small commands: `simulate`, `check-config`,
+ * `status`, `version`, `replay`.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/cli.h"
+#include "agent/config.h"
+#include "agent/log.h"
+#include "agent/scorer.h"
+#include "sensors/event.h"
+#include "sensors/reading.h"
+#include "sensors/sim.h"
+#include "store/store.h"
+
+/* ---- simulate ---- */
+
+static void simulate_usage(FILE *f)
+{
+	fprintf(f, "usage: fieldgate simulate [--sensors N] [--rate HZ] [--count N] [--seed S]\n"
+		"                          [--start TIME] [--realtime] --out FILE|-\n"
+		"Emit simulated sensor readings as JSON lines (sensors/SIMULATOR.md describes them).\n"
+		"  --sensors N   sensors (100)            --rate HZ   readings/s per sensor (1)\n"
+		"  --count N     readings, 0 = no end (0) --seed S    random seed (42)\n"
+		"  --start TIME  first timestamp, RFC 3339 or epoch ms (now)\n"
+		"  --realtime    pace output at the given rate (default: as fast as possible,\n"
+		"                with simulated timestamps)\n"
+		"  --out FILE    write to FILE, - for stdout\n"
+		"  --mqtt URI --topic T --qos Q   publish to an MQTT broker instead\n");
+}
+
+int cmd_simulate(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "sensors", required_argument, NULL, 'n' }, { "rate", required_argument, NULL, 'r' },
+		{ "count", required_argument, NULL, 'c' }, { "seed", required_argument, NULL, 's' },
+		{ "start", required_argument, NULL, 'S' }, { "realtime", no_argument, NULL, 'R' },
+		{ "out", required_argument, NULL, 'o' }, { "mqtt", required_argument, NULL, 'm' },
+		{ "topic", required_argument, NULL, 't' }, { "qos", required_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 },
+	};
+	struct sim_options so = { .sensors = 100, .rate = 1, .seed = 42, .start_ms = clock_wall_ms() };
+	unsigned long long count = 0, u;
+	const char *out = NULL, *mqtt = NULL;
+	int c, c2, realtime = 0, rc = 0;
+	struct sim *sim = NULL;
+	struct reading r;
+	char err[512], line[2048];
+	FILE *f;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n': if (cli_parse_u64(optarg, &u) < 0 || u < 1 || u > 1000000) goto bad;
+			so.sensors = (unsigned)u; break;
+		case 'r': if (cli_parse_double(optarg, &so.rate) < 0 || so.rate <= 0 || so.rate > 1e6) goto bad; break;
+		case 'c': if (cli_parse_u64(optarg, &count) < 0) goto bad; break;
+		case 's': if (cli_parse_u64(optarg, &u) < 0) goto bad; so.seed = u; break;
+		case 'S': if (reading_parse_time(optarg, &so.start_ms) < 0) goto bad; break;
+		case 'R': realtime = 1; break;
+		case 'o': out = optarg; break;
+		case 'm': mqtt = optarg; break;
+		case 't': case 'q': break;
+		case 'h': simulate_usage(stdout); return 0;
+		default: simulate_usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind != argc || (!out && !mqtt) || (out && mqtt)) {
+		simulate_usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (mqtt) {
+		fprintf(stderr, "fieldgate simulate: --mqtt is not available in this version yet; use --out\n");
+		return EXIT_USAGE;
+	}
+	if (strcmp(out, "-") == 0)
+		f = stdout;
+	else if (!(f = fopen(out, "w"))) {
+		fprintf(stderr, "%s: cannot create: %s\n", out, strerror(errno));
+		return EXIT_RUNTIME;
+	}
+	if (sim_create(&sim, &so, err, sizeof err) < 0) {
+		fprintf(stderr, "fieldgate simulate: %s\n", err);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	for (unsigned long long i = 0; count == 0 || i < count; i++) {
+		int n;
+		if (realtime) {
+			int64_t due = sim_next_time(sim), now = clock_wall_ms();
+			if (due > now) {
+				struct timespec ts = { (due - now) / 1000, (long)((due - now) % 1000) * 1000000L };
+				fflush(f);
+				nanosleep(&ts, NULL);
+			}
+		}
+		sim_next(sim, &r);
+		n = reading_encode(&r, line, sizeof line - 1);
+		if (n < 0)
+			continue; /* cannot happen: simulated readings are short */
+		line[n++] = '\n';
+		if (fwrite(line, 1, (size_t)n, f) != (size_t)n)
+			break;
+	}
+out:
+	if (f == stdout ? fflush(f) != 0 : fclose(f) != 0) {
+		fprintf(stderr, "%s: write error: %s\n", out, strerror(errno));
+		rc = EXIT_RUNTIME;
+	}
+	sim_free(&sim);
+	return rc;
+bad:
+	for (c2 = 0; opts[c2].name && opts[c2].val != c; c2++)
+		;
+	fprintf(stderr, "fieldgate simulate: bad value '%s' for --%s (see fieldgate simulate --help)\n",
+		optarg, opts[c2].name ? opts[c2].name : "?");
+	return EXIT_USAGE;
+}
+
+/* ---- check-config ---- */
+
+/* Parse "-c FILE [--json]" for the config commands. 0, or an exit status. */
+static int config_args(int argc, char **argv, const char *usage, const char **path, int *json)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' }, { "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 },
+	};
+	int c;
+
+	*path = NULL;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': *path = optarg; break;
+		case 'j': if (json) { *json = 1; break; } /* fall through */
+		default: fprintf(stderr, "%s", usage); return EXIT_USAGE;
+		case 'h': printf("%s", usage); return -1;
+		}
+	}
+	if (!*path || optind != argc) {
+		fprintf(stderr, "%s", usage);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+int cmd_check_config(int argc, char **argv)
+{
+	const char *path;
+	struct config *cfg;
+	struct scorer *sc = NULL;
+	char err[1024];
+	int rc = config_args(argc, argv,
+			     "usage: fieldgate check-config -c FILE\n"
+			     "Parse and validate a site config and its models; print the effective\n"
+			     "settings (secrets are never printed). Exit 0 if valid, 2 if not.\n",
+			     &path, NULL);
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	if (!(cfg = malloc(sizeof *cfg))) {
+		fprintf(stderr, "fieldgate: out of memory\n");
+		return EXIT_RUNTIME;
+	}
+	if (config_load(cfg, path, err, sizeof err) != 0) {
+		fprintf(stderr, "%s\n", err);
+		free(cfg);
+		return EXIT_USAGE;
+	}
+	if (scorer_load(&sc, cfg->models_dir, err, sizeof err) < 0) {
+		fprintf(stderr, "%s: [models] dir: %s\n", path, err);
+		free(cfg);
+		return EXIT_USAGE;
+	}
+	scorer_free(&sc);
+	rc = config_print(cfg, stdout) < 0 ? EXIT_RUNTIME : 0;
+	free(cfg);
+	return rc;
+}
+
+/* ---- status ---- */
+
+static void print_time(const char *label, int64_t ms)
+{
+	char t[READING_TIME_LEN];
+	if (ms <= 0) {
+		printf("%s -\n", label);
+		return;
+	}
+	reading_format_time(ms, t);
+	printf("%s %s\n", label, t);
+}
+
+int cmd_status(int argc, char **argv)
+{
+	const char *path;
+	struct config *cfg;
+	struct store *st = NULL;
+	struct store_stats s;
+	char err[1024], q[600];
+	int json = 0, rc = config_args(argc, argv,
+				       "usage: fieldgate status -c FILE [--json]\n"
+				       "Show the buffer (events, oldest/newest, size) and each sink's backlog\n"
+				       "and last error. Works while the agent runs.\n",
+				       &path, &json);
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	if (!(cfg = malloc(sizeof *cfg))) {
+		fprintf(stderr, "fieldgate: out of memory\n");
+		return EXIT_RUNTIME;
+	}
+	if (config_load(cfg, path, err, sizeof err) != 0) {
+		fprintf(stderr, "%s\n", err);
+		free(cfg);
+		return EXIT_USAGE;
+	}
+	{
+		const char *sinks[2];
+		struct store_options so = { .path = cfg->buffer_path, .readonly = 1, .sinks = sinks };
+		if (cfg->kafka_enabled)
+			sinks[so.nsinks++] = "kafka";
+		if (cfg->es_enabled)
+			sinks[so.nsinks++] = "elasticsearch";
+		if (access(cfg->buffer_path, F_OK) < 0) {
+			fprintf(stderr, "%s: no buffer yet (has the agent run with this config?)\n",
+				cfg->buffer_path);
+			free(cfg);
+			return EXIT_RUNTIME;
+		}
+		if (store_open(&st, &so, err, sizeof err) < 0 || store_stats(st, &s, err, sizeof err) < 0) {
+			fprintf(stderr, "%s\n", err);
+			store_close(&st);
+			free(cfg);
+			return EXIT_RUNTIME;
+		}
+	}
+	if (json) {
+		printf("{\"gateway_id\":");
+		event_json_string(cfg->gateway_id, q, sizeof q);
+		printf("%s,\"site\":", q);
+		event_json_string(cfg->site, q, sizeof q);
+		printf("%s,\"accepted\":%llu,\"rejected\":%llu,\"buffered\":%llu,\"newest_seq\":%llu,"
+		       "\"oldest_seq\":%llu,\"oldest_ms\":%lld,\"newest_ms\":%lld,\"bytes\":%lld,"
+		       "\"quarantine\":%llu,\"dead_letters\":%llu,"
+		       "\"dropped\":{\"expired\":%llu,\"delivered\":%llu,\"undelivered\":%llu},\"sinks\":{",
+		       q, (unsigned long long)s.accepted, (unsigned long long)s.quarantined,
+		       (unsigned long long)s.events, (unsigned long long)s.newest_seq,
+		       (unsigned long long)s.oldest_seq, (long long)s.oldest_ms, (long long)s.newest_ms,
+		       (long long)s.bytes, (unsigned long long)s.quarantine_rows,
+		       (unsigned long long)s.dead_letters, (unsigned long long)s.drops.expired,
+		       (unsigned long long)s.drops.delivered, (unsigned long long)s.drops.undelivered);
+		for (size_t i = 0; i < s.nsinks; i++) {
+			event_json_string(s.sinks[i].last_error, q, sizeof q);
+			printf("%s\"%s\":{\"position\":%llu,\"backlog\":%llu,\"oldest_pending_ms\":%lld,"
+			       "\"last_error\":%s}", i ? "," : "", s.sinks[i].name,
+			       (unsigned long long)s.sinks[i].position, (unsigned long long)s.sinks[i].backlog,
+			       (long long)s.sinks[i].oldest_pending_ms, s.sinks[i].last_error[0] ? q : "null");
+		}
+		printf("}}\n");
+	} else {
+		printf("buffer:     %s (%.1f MB used)\n", cfg->buffer_path, (double)s.bytes / 1e6);
+		printf("accepted:   %llu events ever, %llu buffered now (seq %llu..%llu)\n",
+		       (unsigned long long)s.accepted, (unsigned long long)s.events,
+		       (unsigned long long)s.oldest_seq, (unsigned long long)s.newest_seq);
+		print_time("oldest:    ", s.oldest_ms);
+		print_time("newest:    ", s.newest_ms);
+		printf("rejected:   %llu readings (%llu in quarantine now)\n",
+		       (unsigned long long)s.quarantined, (unsigned long long)s.quarantine_rows);
+		printf("dropped:    %llu expired, %llu delivered and %llu undelivered over max_mb\n",
+		       (unsigned long long)s.drops.expired, (unsigned long long)s.drops.delivered,
+		       (unsigned long long)s.drops.undelivered);
+		printf("dead letters: %llu\n", (unsigned long long)s.dead_letters);
+		if (s.nsinks == 0)
+			printf("sinks:      none enabled\n");
+		for (size_t i = 0; i < s.nsinks; i++) {
+			printf("sink %s: position %llu, backlog %llu, last error: %s\n", s.sinks[i].name,
+			       (unsigned long long)s.sinks[i].position, (unsigned long long)s.sinks[i].backlog,
+			       s.sinks[i].last_error[0] ? s.sinks[i].last_error : "none");
+			print_time("  oldest pending:", s.sinks[i].oldest_pending_ms);
+		}
+	}
+	store_close(&st);
+	free(cfg);
+	return 0;
+}
+
+/* ---- version, replay ---- */
+
+int cmd_version(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	printf("fieldgate %s\n", FIELDGATE_VERSION);
+	printf("SQLite %s\ncJSON %s\n", store_library_version(), reading_library_version());
+	return 0;
+}
+
+int cmd_replay(int argc, char **argv)
+{
+	if (argc > 1 && cli_is_help(argv[1])) {
+		printf("usage: fieldgate replay -c FILE [--since T] [--until T] [--sink kafka|elasticsearch]\n"
+		       "Resend buffered events to the sinks (not available in this version yet).\n");
+		return 0;
+	}
+	fprintf(stderr, "fieldgate replay: not available in this version yet (no sinks are built)\n");
+	return EXIT_USAGE;
+}

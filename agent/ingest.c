@@ -1,0 +1,122 @@
+/*
+ * ingest.c - decode, score, encode and queue one reading (see ingest.h).
+ */
+#include "agent/ingest.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define QUARANTINE_RAW_MAX 65536 /* raw bytes kept of one rejected message */
+
+int ingest_init(struct ingest *in, struct scorer *scorer, struct pipeline *pipe,
+		struct ingest_counters *ctr)
+{
+	memset(in, 0, sizeof *in);
+	if (features_create(&in->features) < 0)
+		return -1;
+	in->scorer = scorer;
+	atomic_store(&in->offered, NULL);
+	in->pipe = pipe;
+	in->ctr = ctr;
+	return 0;
+}
+
+void ingest_cleanup(struct ingest *in)
+{
+	struct scorer *s = atomic_exchange(&in->offered, NULL);
+	scorer_free(&s);
+	scorer_free(&in->scorer);
+	features_free(&in->features);
+}
+
+void ingest_offer_scorer(struct ingest *in, struct scorer *s)
+{
+	struct scorer *old = atomic_exchange(&in->offered, s);
+	/* A scorer offered earlier and never taken is simply replaced. */
+	scorer_free(&old);
+}
+
+size_t ingest_key(const struct reading *r, unsigned char *key)
+{
+	uint64_t ts = (uint64_t)r->timestamp_ms;
+	size_t n = strlen(r->sensor_id);
+	for (int i = 0; i < 8; i++)
+		key[i] = (unsigned char)(ts >> (56 - 8 * i));
+	memcpy(key + 8, r->sensor_id, n);
+	return 8 + n;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+int ingest_score(struct ingest *in, const struct reading *r, int64_t received_ms,
+		 struct event_prediction *pred)
+{
+	double f[FEATURE_COUNT];
+	uint64_t t0;
+
+	if (atomic_load_explicit(&in->offered, memory_order_relaxed)) {
+		struct scorer *s = atomic_exchange(&in->offered, NULL);
+		if (s) {
+			scorer_free(&in->scorer);
+			in->scorer = s;
+		}
+	}
+	/* Out of memory for a new sensor's state: scored without history. */
+	(void)features_compute(in->features, r, f);
+	t0 = now_ns();
+	scorer_predict(in->scorer, f, pred);
+	if (in->ctr) {
+		atomic_fetch_add_explicit(&in->ctr->infer_ns, now_ns() - t0, memory_order_relaxed);
+		if (pred->status == 1)
+			atomic_fetch_add_explicit(&in->ctr->warnings, 1, memory_order_relaxed);
+		else if (pred->status == 2)
+			atomic_fetch_add_explicit(&in->ctr->faults, 1, memory_order_relaxed);
+		if (pred->anomaly)
+			atomic_fetch_add_explicit(&in->ctr->anomalies, 1, memory_order_relaxed);
+	}
+	return event_encode_body(r, received_ms, pred, &in->scorer->names, in->body, sizeof in->body);
+}
+
+int ingest_reading(struct ingest *in, const struct reading *r, int64_t received_ms,
+		   uint64_t *ticket)
+{
+	struct event_prediction pred;
+	unsigned char key[8 + READING_ID_MAX];
+	size_t keylen = ingest_key(r, key);
+	int len;
+
+	atomic_fetch_add_explicit(&in->ctr->received, 1, memory_order_relaxed);
+	len = ingest_score(in, r, received_ms, &pred);
+	if (len < 0) {
+		atomic_fetch_add_explicit(&in->ctr->rejected, 1, memory_order_relaxed);
+		return pipeline_push_quarantine(in->pipe, received_ms, "ingest",
+						"event too large to encode", r->sensor_id,
+						strlen(r->sensor_id), ticket);
+	}
+	atomic_fetch_add_explicit(&in->ctr->accepted, 1, memory_order_relaxed);
+	return pipeline_push_event(in->pipe, key, keylen, received_ms, in->body, (size_t)len, ticket);
+}
+
+int ingest_raw(struct ingest *in, const char *buf, size_t len, const char *origin,
+	       int64_t received_ms, uint64_t *ticket)
+{
+	struct reading r;
+	char why[256], reason[320];
+	int rc = reading_decode(buf, len, received_ms, &r, why, sizeof why);
+
+	if (rc == READING_OK)
+		return ingest_reading(in, &r, received_ms, ticket);
+	atomic_fetch_add_explicit(&in->ctr->received, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&in->ctr->rejected, 1, memory_order_relaxed);
+	if (-rc > 0 && -rc < READING_NREASONS)
+		atomic_fetch_add_explicit(&in->ctr->rejected_by_reason[-rc], 1, memory_order_relaxed);
+	snprintf(reason, sizeof reason, "%s: %s", reading_reason_name(rc), why);
+	return pipeline_push_quarantine(in->pipe, received_ms, origin, reason, buf,
+					len > QUARANTINE_RAW_MAX ? QUARANTINE_RAW_MAX : len, ticket);
+}

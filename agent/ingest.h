@@ -1,0 +1,77 @@
+/*
+ * ingest.h - what happens to one reading on the thread that received it:
+ * decode (for raw bytes), compute features, score, encode the event body,
+ * and hand it to the store writer; rejected bytes go to quarantine. Shared
+ * by every source (simulator, MQTT) and, without a pipeline, by `score`.
+ *
+ * An ingest context belongs to one thread: it owns the per-sensor feature
+ * state and the current scorer. A new scorer (SIGHUP) is offered through
+ * ingest_offer_scorer() from any thread and taken between two readings.
+ */
+#ifndef FIELDGATE_AGENT_INGEST_H
+#define FIELDGATE_AGENT_INGEST_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent/features.h"
+#include "agent/pipeline.h"
+#include "agent/scorer.h"
+#include "sensors/reading.h"
+
+/* Counters shared with the main thread (status line, metrics). */
+struct ingest_counters {
+	_Atomic uint64_t received;   /* readings received (accepted + rejected) */
+	_Atomic uint64_t accepted;   /* readings scored and queued */
+	_Atomic uint64_t rejected;   /* readings quarantined */
+	_Atomic uint64_t rejected_by_reason[READING_NREASONS]; /* by -code */
+	_Atomic uint64_t warnings;   /* predicted status 1 */
+	_Atomic uint64_t faults;     /* predicted status 2 */
+	_Atomic uint64_t anomalies;  /* predicted anomalous */
+	_Atomic uint64_t infer_ns;   /* total time spent in the three models */
+};
+
+struct ingest {
+	struct features *features;          /* per-sensor state, owned */
+	struct scorer *scorer;              /* current models, owned */
+	_Atomic(struct scorer *) offered;   /* a newer scorer waiting to be taken */
+	struct pipeline *pipe;              /* where events go (NULL for `score`) */
+	struct ingest_counters *ctr;        /* shared counters (not owned) */
+	char body[16384];                   /* scratch for one event body */
+};
+
+/* Set up a context that takes ownership of scorer. Returns 0 or -1 (out of memory). */
+int ingest_init(struct ingest *in, struct scorer *scorer, struct pipeline *pipe,
+		struct ingest_counters *ctr);
+
+/* Free what the context owns (features, scorer, an offered scorer). */
+void ingest_cleanup(struct ingest *in);
+
+/* Offer a freshly loaded scorer (any thread); the context frees the old one. */
+void ingest_offer_scorer(struct ingest *in, struct scorer *s);
+
+/*
+ * Score r (arrived at received_ms): fill the event body into in->body and
+ * return its length, or -1 if it does not fit (cannot happen for a valid
+ * reading). *pred gets the predictions.
+ */
+int ingest_score(struct ingest *in, const struct reading *r, int64_t received_ms,
+		 struct event_prediction *pred);
+
+/* Score r and queue the event (blocks on backpressure). Returns 0, or -1
+ * when the pipeline is stopping. *ticket as pipeline_push_event(). */
+int ingest_reading(struct ingest *in, const struct reading *r, int64_t received_ms,
+		   uint64_t *ticket);
+
+/* Decode raw bytes from `origin` (topic or file name); a valid reading is
+ * scored and queued, an invalid one is quarantined with its reason. Returns
+ * 0 (either way), or -1 when the pipeline is stopping. */
+int ingest_raw(struct ingest *in, const char *buf, size_t len, const char *origin,
+	       int64_t received_ms, uint64_t *ticket);
+
+/* The dedup key of a reading: 8 bytes big-endian timestamp, then sensor_id.
+ * key must hold 8 + READING_ID_MAX bytes. Returns its length. */
+size_t ingest_key(const struct reading *r, unsigned char *key);
+
+#endif

@@ -1,0 +1,52 @@
+/*
+ * scorer.h - the three models of a site, loaded from one directory, and the
+ * mapping from each model's declared feature names to the catalogue
+ * (features.h). Turns one feature vector into the predictions of an event.
+ *
+ * The directory holds status_predictor.json (random forest, 3 classes),
+ * anomaly_detector.json (logistic regression) and humidity_regressor.json
+ * (GBT regressor). A scorer is immutable once loaded: SIGHUP loads a new one
+ * and the source thread swaps it in between two readings.
+ */
+#ifndef FIELDGATE_AGENT_SCORER_H
+#define FIELDGATE_AGENT_SCORER_H
+
+#include <stddef.h>
+
+#include "agent/features.h"
+#include "models/model.h"
+#include "sensors/event.h"
+
+#define SCORER_STATUS_FILE "status_predictor.json"
+#define SCORER_ANOMALY_FILE "anomaly_detector.json"
+#define SCORER_HUMIDITY_FILE "humidity_regressor.json"
+
+/* Which model of the three. */
+enum scorer_slot { SCORER_STATUS, SCORER_ANOMALY, SCORER_HUMIDITY, SCORER_NMODELS };
+
+struct scorer {
+	struct model *model[SCORER_NMODELS];             /* the loaded models */
+	int map[SCORER_NMODELS][MODEL_MAX_FEATURES];     /* model feature i -> catalogue id */
+	char label[SCORER_NMODELS][MODEL_NAME_MAX + 16]; /* "status_predictor@1" */
+	struct event_models names;                       /* points into label[] */
+};
+
+/*
+ * Load the three models from dir and check each is of the expected kind
+ * and declares only catalogue features. Returns 0 and a new scorer, or -1
+ * with one line in err naming the file and the problem.
+ */
+int scorer_load(struct scorer **out, const char *dir, char *err, size_t errlen);
+
+/* Free and clear; accepts NULL. */
+void scorer_free(struct scorer **s);
+
+/* Predict from the catalogue vector f[FEATURE_COUNT] (measured humidity is
+ * f[FEATURE_HUMIDITY], for the residual). Never fails. */
+void scorer_predict(const struct scorer *s, const double *f, struct event_prediction *out);
+
+/* The raw model output of one model, for eval. */
+void scorer_model_output(const struct scorer *s, enum scorer_slot slot,
+			 const double *f, struct model_output *out);
+
+#endif
