@@ -1,0 +1,59 @@
+# lib.sh - shared by the integration tests: a private temp dir removed on
+# exit, failure reporting, a config writer, and waiting helpers.
+# Tests run the real binary: $FIELDGATE (default build/fieldgate).
+set -u
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+FG=${FIELDGATE:-$top/build/fieldgate}
+T=$(mktemp -d /tmp/fieldgate-it.XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]:-}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+fails=0
+fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+pass() { echo "ok: $*"; }
+# expect DESC ACTUAL EXPECTED
+expect() { if [ "$2" == "$3" ]; then pass "$1"; else fail "$1: got '$2', expected '$3'"; fi; }
+finish() { [ $fails -eq 0 ] && echo "all checks passed" || echo "$fails checks failed"; exit $((fails > 0)); }
+
+# write_config FILE [extra INI text appended]: a simulator site under $T.
+write_config() {
+	local f=$1; shift
+	cat >"$f" <<CONF
+[agent]
+gateway_id = gw-test
+site = test
+data_dir = $T/data
+log_level = info
+[source]
+type = simulator
+[simulator]
+sensors = ${SIM_SENSORS:-100}
+rate = ${SIM_RATE:-10}
+seed = 7
+[models]
+dir = $top/models/default
+[buffer]
+path = buffer.db
+commit_ms = 10
+[http]
+listen =
+CONF
+	[ $# -gt 0 ] && printf '%s\n' "$@" >>"$f"
+	return 0
+}
+
+# sql QUERY: run against the test buffer.
+sql() { sqlite3 -batch -noheader "$T/data/buffer.db" "$1"; }
+
+# wait_for DESC SECONDS COMMAND...: poll until COMMAND succeeds.
+wait_for() {
+	local desc=$1 secs=$2; shift 2
+	local end=$((SECONDS + secs))
+	while [ $SECONDS -lt $end ]; do "$@" && return 0; sleep 0.1; done
+	fail "timed out after ${secs}s waiting for $desc"
+	return 1
+}

@@ -1,0 +1,50 @@
+#!/bin/bash
+# The running agent: events have the SPEC §4 shape, SIGHUP reloads the
+# models (and keeps the old ones when the new files are broken), a
+# redelivered reading is stored once, and the status line is printed.
+. "$(dirname "$0")/lib.sh"
+
+mkdir -p "$T/models"; cp "$top"/models/default/*.json "$T/models/"
+write_config "$T/site.conf"; sed -i "s|^dir = .*|dir = $T/models|" "$T/site.conf"
+"$FG" run -c "$T/site.conf" 2>"$T/agent.log" &
+pid=$!; pids+=($pid)
+wait_for "first events" 10 bash -c "[ -f $T/data/buffer.db ] && [ \"\$(sqlite3 $T/data/buffer.db 'SELECT count(*) FROM events' 2>/dev/null)\" -gt 100 ]"
+# SPEC §4 shape, checked on a real event.
+sql "SELECT data FROM events ORDER BY seq LIMIT 1" >"$T/event.json"
+/usr/bin/python3 - "$T/event.json" <<'PY' || fail "event shape: $(cat "$T/event.json")"
+import json, sys
+e = json.load(open(sys.argv[1]))
+keys = list(e)
+want = ["event_id", "gateway_id", "site", "seq", "sensor_id", "location", "geo", "@timestamp",
+        "received_at", "temperature", "humidity", "hour_of_day", "day_of_week", "status_flag",
+        "is_anomaly", "prediction", "models"]
+assert keys == want, keys
+assert e["event_id"] == "gw-test:%d" % e["seq"] and e["gateway_id"] == "gw-test" and e["site"] == "test"
+assert set(e["prediction"]) == {"status", "status_probability", "anomaly", "anomaly_probability",
+                                "humidity", "humidity_residual"}, e["prediction"]
+assert isinstance(e["prediction"]["anomaly"], bool)
+assert e["prediction"]["status"] in (0, 1, 2) and 0 <= e["prediction"]["status_probability"] <= 1
+assert e["models"] == {"status": "status_predictor@1", "anomaly": "anomaly_detector@1",
+                       "humidity": "humidity_regressor@1"}, e["models"]
+assert abs(e["humidity"] - e["prediction"]["humidity"] - e["prediction"]["humidity_residual"]) < 1e-3
+assert e["@timestamp"].endswith("Z") and e["received_at"].endswith("Z")
+PY
+
+# SIGHUP with version 2 of the models: new events name them.
+sed -i 's/"version": *1/"version": 2/; s/"version":1/"version":2/' "$T/models/status_predictor.json"
+kill -HUP $pid
+wait_for "reload logged" 5 grep -q "models: reloaded: status_predictor@2" "$T/agent.log"
+sleep 0.5
+expect "events after SIGHUP use the new model" \
+	"$(sql "SELECT json_extract(data, '\$.models.status') FROM events ORDER BY seq DESC LIMIT 1")" status_predictor@2
+# A broken file on SIGHUP: logged, old models kept, agent keeps going.
+echo '{' >"$T/models/humidity_regressor.json"
+n1=$(sql 'SELECT max(seq) FROM events')
+kill -HUP $pid
+wait_for "failed reload logged" 5 grep -q "reload failed, keeping the current models: .*humidity_regressor.json" "$T/agent.log"
+sleep 0.5
+[ "$(sql 'SELECT max(seq) FROM events')" -gt "$n1" ] || fail "agent stopped ingesting after a failed reload"
+kill -0 $pid || fail "agent died after a failed reload"
+kill -TERM $pid; wait $pid; expect "SIGTERM exits 0" $? 0
+grep -q "agent: started: gateway gw-test" "$T/agent.log" || fail "no start line: $(head -3 "$T/agent.log")"
+finish

@@ -1,0 +1,63 @@
+#!/bin/bash
+# simulate, train, eval and score through the real binary: determinism,
+# byte-for-byte reproducible models (models/default is what `make models`
+# makes), accuracy of the shipped models on held-out data, and score's
+# handling of bad lines.
+. "$(dirname "$0")/lib.sh"
+
+# simulate: deterministic per seed and start, one reading per line.
+sim() { "$FG" simulate --sensors 20 --rate 0.01 --count 2000 --start 2026-03-02T00:00:00Z "$@"; }
+sim --seed 1 --out "$T/a.jsonl"; expect "simulate exits 0" $? 0
+sim --seed 1 --out - >"$T/b.jsonl"
+sim --seed 2 --out "$T/c.jsonl"
+expect "simulate writes --count lines" "$(wc -l <"$T/a.jsonl")" 2000
+cmp -s "$T/a.jsonl" "$T/b.jsonl" && pass "same seed, same readings" || fail "same seed gave different readings"
+cmp -s "$T/a.jsonl" "$T/c.jsonl" && fail "different seeds gave the same readings" || pass "different seed, different readings"
+"$FG" simulate --rate 0 --out - 2>"$T/err"; expect "simulate --rate 0 exits 2" $? 2
+grep -q "bad value '0' for --rate" "$T/err" || fail "bad rate message: $(cat "$T/err")"
+
+# The shipped models are reproducible byte for byte (the Makefile's recipe).
+data=$(sed -n 's/^MODEL_DATA := //p' "$top/Makefile")
+"$FG" simulate $data --out "$T/train.jsonl" || fail "simulate training data"
+"$FG" train --data "$T/train.jsonl" --out "$T/m1" --seed 7 --source "fieldgate simulate $data" >/dev/null \
+	|| fail "train exits 0"
+for f in status_predictor anomaly_detector humidity_regressor; do
+	cmp -s "$T/m1/$f.json" "$top/models/default/$f.json" && pass "models/default/$f.json reproduced byte for byte" \
+		|| fail "models/default/$f.json differs from a fresh 'make models' (run make models and commit)"
+done
+
+# Held-out evaluation of the shipped models (another seed, another week).
+"$FG" simulate --sensors 100 --rate 0.01 --count 50000 --seed 99 --start 2026-02-02T00:00:00Z --out "$T/test.jsonl"
+"$FG" eval --models "$top/models/default" --data "$T/test.jsonl" --json --by-sensor "$T/by.csv" >"$T/eval.json"
+expect "eval exits 0" $? 0
+/usr/bin/python3 - "$T/eval.json" <<'PY' || fail "eval figures: $(cat "$T/eval.json")"
+import json, sys
+e = json.load(open(sys.argv[1]))
+assert e["rows"] == 50000, e
+# Good, and below 100%: the simulator's labels are noisy by design.
+assert 0.85 <= e["status"]["accuracy"] < 0.999, e
+assert 0.90 <= e["anomaly"]["accuracy"] < 0.999, e
+assert 0.5 < e["humidity"]["rmse"] < 6, e
+PY
+expect "per-sensor CSV: header + 100 sensors" "$(wc -l <"$T/by.csv")" 101
+head -1 "$T/by.csv" | grep -q '^sensor_id,rows,status_errors,anomaly_errors,humidity_rmse$' || fail "CSV header"
+"$FG" eval --models "$top/models/default" --data "$T/test.jsonl" | grep -q '^status: accuracy 0\.' \
+	|| fail "eval text output"
+
+# score: events for valid lines, one stderr line per bad line, exit 1.
+head -100 "$T/test.jsonl" >"$T/in.jsonl"
+printf '%s\n' 'not json' '{"sensor_id":"s","temperature":500,"humidity":1}' '{"temperature":1,"humidity":1}' >>"$T/in.jsonl"
+"$FG" score --models "$top/models/default" <"$T/in.jsonl" >"$T/events.jsonl" 2>"$T/err"
+expect "score exits 1 when lines were rejected" $? 1
+expect "score writes one event per valid line" "$(wc -l <"$T/events.jsonl")" 100
+expect "score reports each bad line" "$(wc -l <"$T/err")" 3
+grep -q '^stdin:102: rejected (out_of_range): temperature' "$T/err" || fail "score message: $(cat "$T/err")"
+/usr/bin/python3 - "$T/events.jsonl" <<'PY' || fail "score output is not seq 1..100 events"
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+assert [e["seq"] for e in ev] == list(range(1, 101))
+assert all("prediction" in e and "models" in e for e in ev)
+PY
+head -100 "$T/test.jsonl" | "$FG" score --models "$top/models/default" >/dev/null; expect "score exits 0 on clean input" $? 0
+"$FG" train --data "$T/nope" --out "$T/x" 2>/dev/null; expect "train on a missing file exits 1" $? 1
+finish
