@@ -59,6 +59,25 @@ int cli_mkdirs(const char *path)
 	return 0;
 }
 
+int cli_load_config(const char *path, struct config **out)
+{
+	char err[1024];
+	struct config *c = malloc(sizeof *c);
+
+	*out = NULL;
+	if (!c) {
+		fprintf(stderr, "fieldgate: out of memory\n");
+		return EXIT_RUNTIME;
+	}
+	if (config_load(c, path, err, sizeof err) != 0) {
+		fprintf(stderr, "%s\n", err);
+		free(c);
+		return EXIT_USAGE;
+	}
+	*out = c;
+	return 0;
+}
+
 int cli_foreach_line(FILE *in, const char *name, cli_line_fn fn, void *ctx)
 {
 	char *line = NULL;

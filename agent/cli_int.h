@@ -7,6 +7,13 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "agent/config.h"
+
+/* Allocate and load the config at path. Returns 0 with *out to free(), or
+ * the exit status after printing the one-line error (2: bad config, 1: out
+ * of memory). */
+int cli_load_config(const char *path, struct config **out);
+
 /* Called per non-empty line (newline stripped, NUL-terminated); return 0 to
  * go on, non-zero to stop (returned by cli_foreach_line). */
 typedef int (*cli_line_fn)(void *ctx, char *line, size_t len, long lineno);

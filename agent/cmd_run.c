@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "agent/cli.h"
+#include "agent/cli_int.h"
 #include "agent/config.h"
 #include "agent/ingest.h"
 #include "agent/log.h"
@@ -122,16 +123,9 @@ int cmd_run(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	cfg = malloc(sizeof *cfg);
-	if (!cfg) {
-		fprintf(stderr, "fieldgate: out of memory\n");
-		return EXIT_RUNTIME;
-	}
-	if (config_load(cfg, cfgpath, err, sizeof err) != 0) {
-		fprintf(stderr, "%s\n", err);
-		free(cfg);
-		return EXIT_USAGE;
-	}
+	if ((rc = cli_load_config(cfgpath, &cfg)) != 0)
+		return rc;
+	rc = EXIT_RUNTIME;
 	log_set_level(cfg->log_level);
 
 	if (cli_mkdirs(cfg->data_dir) < 0) {
@@ -174,7 +168,7 @@ int cmd_run(int argc, char **argv)
 	{
 		struct pipeline_options po = {
 			.store = st, .gateway_id = cfg->gateway_id, .site = cfg->site,
-			.commit_ms = cfg->buffer_commit_ms,
+			.commit_ms = cfg->buffer_commit_ms, .max_bytes = cfg->buffer_max_bytes,
 		};
 		if (pipeline_start(&pipe, &po, err, sizeof err) < 0) {
 			log_error("agent", "%s", err);

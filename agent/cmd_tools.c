@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "agent/cli.h"
+#include "agent/cli_int.h"
 #include "agent/config.h"
 #include "agent/log.h"
 #include "agent/scorer.h"
@@ -164,15 +165,8 @@ int cmd_check_config(int argc, char **argv)
 			     &path, NULL);
 	if (rc)
 		return rc < 0 ? 0 : rc;
-	if (!(cfg = malloc(sizeof *cfg))) {
-		fprintf(stderr, "fieldgate: out of memory\n");
-		return EXIT_RUNTIME;
-	}
-	if (config_load(cfg, path, err, sizeof err) != 0) {
-		fprintf(stderr, "%s\n", err);
-		free(cfg);
-		return EXIT_USAGE;
-	}
+	if ((rc = cli_load_config(path, &cfg)) != 0)
+		return rc;
 	if (scorer_load(&sc, cfg->models_dir, err, sizeof err) < 0) {
 		fprintf(stderr, "%s: [models] dir: %s\n", path, err);
 		free(cfg);
@@ -211,15 +205,8 @@ int cmd_status(int argc, char **argv)
 				       &path, &json);
 	if (rc)
 		return rc < 0 ? 0 : rc;
-	if (!(cfg = malloc(sizeof *cfg))) {
-		fprintf(stderr, "fieldgate: out of memory\n");
-		return EXIT_RUNTIME;
-	}
-	if (config_load(cfg, path, err, sizeof err) != 0) {
-		fprintf(stderr, "%s\n", err);
-		free(cfg);
-		return EXIT_USAGE;
-	}
+	if ((rc = cli_load_config(path, &cfg)) != 0)
+		return rc;
 	{
 		const char *sinks[2];
 		struct store_options so = { .path = cfg->buffer_path, .readonly = 1, .sinks = sinks };
