@@ -63,6 +63,7 @@ struct pipeline {
 /* Work that is appended but not yet committed, counted on commit. */
 struct pending {
 	uint64_t events, duplicates, quarantined, last_seq;
+	uint64_t bytes; /* event and quarantine bytes appended */
 };
 
 static void timespec_in(struct timespec *ts, int ms)
@@ -92,8 +93,10 @@ static int write_item(struct pipeline *p, struct item *it, struct pending *pend,
 		const char *origin = b, *reason = b + it->keylen;
 		rc = store_quarantine(p->opt.store, it->ts_ms, origin, reason,
 				      b + it->keylen + it->reasonlen, it->len, err, errlen);
-		if (rc == 0)
+		if (rc == 0) {
 			pend->quarantined++;
+			pend->bytes += it->len;
+		}
 		return rc;
 	}
 
@@ -120,6 +123,7 @@ static int write_item(struct pipeline *p, struct item *it, struct pending *pend,
 	if (rc == 1) {
 		pend->events++;
 		pend->last_seq = seq;
+		pend->bytes += (size_t)hl + it->len + it->keylen;
 	} else if (rc == 0) {
 		pend->duplicates++;
 	}
@@ -169,7 +173,8 @@ static void *writer_main(void *arg)
 	char err[512];
 	int in_txn = 0, failing = 0, backoff = BACKOFF_MIN_MS;
 	int64_t txn_start = 0, next_limits = clock_mono_ms();
-	uint64_t processed, head;
+	uint64_t processed, head, written = 0; /* bytes committed since the last enforcement */
+	uint64_t limit_every = p->opt.max_bytes > 0 ? (uint64_t)p->opt.max_bytes / 8 : UINT64_MAX;
 
 	enforce_limits(p, &drops);
 	pthread_mutex_lock(&p->mu);
@@ -226,6 +231,7 @@ static void *writer_main(void *arg)
 				atomic_fetch_add(&p->st_commits, 1);
 				if (pend.last_seq)
 					atomic_store(&p->st_last_seq, pend.last_seq);
+				written += pend.bytes;
 				memset(&pend, 0, sizeof pend);
 				release(p, processed);
 				if (failing)
@@ -259,9 +265,10 @@ static void *writer_main(void *arg)
 			pthread_mutex_unlock(&p->mu);
 			backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
 		}
-		if (!in_txn && now >= next_limits) {
+		if (!in_txn && (now >= next_limits || written >= limit_every)) {
 			enforce_limits(p, &drops);
 			next_limits = now + LIMITS_EVERY_MS;
+			written = 0;
 		}
 		pthread_mutex_lock(&p->mu);
 	}

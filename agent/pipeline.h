@@ -5,7 +5,8 @@
  *   source thread: decode -> score -> encode body -> pipeline_push_event()
  *   writer thread: give each event its seq, write head+body, commit every
  *                  commit_ms (or sooner when the queue is half full or a
- *                  caller waits), enforce the buffer's limits once a second.
+ *                  caller waits), enforce the buffer's limits once a second
+ *                  and after every eighth of max_bytes written.
  *
  * A full queue blocks the pusher (backpressure), it never drops. Items leave
  * the queue only once committed: when a commit fails (disk full) the writer
@@ -27,6 +28,9 @@ struct pipeline_options {
 	const char *gateway_id;  /* for event heads */
 	const char *site;        /* for event heads */
 	int commit_ms;           /* group-commit interval */
+	int64_t max_bytes;       /* [buffer] max_mb in bytes (0 = none): limits are also
+				    enforced after every max_bytes/8 appended, not only
+				    once a second, so a small cap is not overshot */
 };
 
 /* Counters, readable at any time (relaxed atomics inside). */
