@@ -40,6 +40,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=build/bench/%)
 
 .PHONY: all run test bench asan valgrind models deps clean install
+.SECONDARY:
 all: build/fieldgate
 
 build/obj/%.o: %.c

@@ -3,6 +3,8 @@
 # models (and keeps the old ones when the new files are broken), a
 # redelivered reading is stored once, and the status line is printed.
 . "$(dirname "$0")/lib.sh"
+# The sanitized build: the run, reload and shutdown paths must be ASan/LSan-clean.
+FG=${FIELDGATE_ASAN:-$FG}
 
 mkdir -p "$T/models"; cp "$top"/models/default/*.json "$T/models/"
 write_config "$T/site.conf"; sed -i "s|^dir = .*|dir = $T/models|" "$T/site.conf"

@@ -2,6 +2,8 @@
 # The command line's contract (SPEC §1): exit statuses, help, version, and
 # one-line errors naming the file and line.
 . "$(dirname "$0")/lib.sh"
+# The sanitized build: the run, reload and shutdown paths must be ASan/LSan-clean.
+FG=${FIELDGATE_ASAN:-$FG}
 
 "$FG" >/dev/null 2>&1; expect "no command exits 2" $? 2
 "$FG" frobnicate 2>"$T/err"; expect "unknown command exits 2" $? 2
