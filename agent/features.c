@@ -1,9 +1,9 @@
 /*
  * features.c - the feature catalogue and per-sensor rolling state
- * (see features.h). The hash table uses open addressing with linear probing
- * and FNV-1a; it doubles at 50% load, so lookups stay one or two probes.
+ * (see features.h); per-sensor state lives in a sensor_map.
  */
 #include "agent/features.h"
+#include "agent/sensor_map.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -34,9 +34,8 @@ static const char *const feature_names[FEATURE_COUNT] = {
 	[FEATURE_HUMIDITY_MEAN_10] = "humidity_mean_10",
 };
 
-/* One sensor's history. */
+/* One sensor's history (the value in the sensor map). */
 struct sensor_state {
-	char id[READING_ID_MAX + 1];   /* sensor_id; "" marks a free slot */
 	double temp[FEATURES_WINDOW];  /* ring of previous temperatures */
 	double hum[FEATURES_WINDOW];   /* ring of previous humidities */
 	unsigned count;                /* readings seen (saturates at UINT32_MAX) */
@@ -46,9 +45,7 @@ struct sensor_state {
 };
 
 struct features {
-	struct sensor_state *slots; /* capacity entries */
-	size_t capacity;            /* a power of two */
-	size_t used;                /* occupied slots */
+	struct sensor_map *sensors;    /* sensor_id -> struct sensor_state */
 };
 
 const char *features_name(enum feature_id id)
@@ -79,9 +76,7 @@ int features_create(struct features **out)
 	struct features *f = calloc(1, sizeof *f);
 	if (!f)
 		return -1;
-	f->capacity = 64;
-	f->slots = calloc(f->capacity, sizeof *f->slots);
-	if (!f->slots) {
+	if (sensor_map_create(&f->sensors, sizeof(struct sensor_state)) < 0) {
 		free(f);
 		return -1;
 	}
@@ -93,68 +88,19 @@ void features_free(struct features **f)
 {
 	if (!f || !*f)
 		return;
-	free((*f)->slots);
+	sensor_map_free(&(*f)->sensors);
 	free(*f);
 	*f = NULL;
 }
 
 size_t features_sensors(const struct features *f)
 {
-	return f->used;
-}
-
-static uint64_t hash_id(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
-static struct sensor_state *probe(struct sensor_state *slots, size_t cap, const char *id)
-{
-	size_t i = hash_id(id) & (cap - 1);
-	while (slots[i].id[0] && strcmp(slots[i].id, id) != 0)
-		i = (i + 1) & (cap - 1);
-	return &slots[i];
-}
-
-static int grow(struct features *f)
-{
-	size_t cap = f->capacity * 2;
-	struct sensor_state *slots = calloc(cap, sizeof *slots);
-	if (!slots)
-		return -1;
-	for (size_t i = 0; i < f->capacity; i++)
-		if (f->slots[i].id[0])
-			*probe(slots, cap, f->slots[i].id) = f->slots[i];
-	free(f->slots);
-	f->slots = slots;
-	f->capacity = cap;
-	return 0;
-}
-
-/* The sensor's state, created empty on first sight; NULL when out of memory. */
-static struct sensor_state *lookup(struct features *f, const char *id)
-{
-	struct sensor_state *s = probe(f->slots, f->capacity, id);
-	if (s->id[0])
-		return s;
-	if ((f->used + 1) * 2 > f->capacity) {
-		if (grow(f) < 0)
-			return NULL;
-		s = probe(f->slots, f->capacity, id);
-	}
-	memcpy(s->id, id, strlen(id) + 1);
-	f->used++;
-	return s;
+	return sensor_map_count(f->sensors);
 }
 
 int features_compute(struct features *f, const struct reading *r, double *out)
 {
-	struct sensor_state *s = lookup(f, r->sensor_id);
+	struct sensor_state *s = sensor_map_get(f->sensors, r->sensor_id, 1, NULL);
 	double t = r->temperature;
 	double hour = r->hour_of_day + (double)((r->timestamp_ms / 60000) % 60) / 60.0;
 	unsigned n = 0;
