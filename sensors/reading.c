@@ -443,6 +443,7 @@ static int reading__timestamp(const cJSON *v, int64_t *out, char *err, size_t er
 /* The members a reading may have, found in one walk over the object. */
 struct reading__fields {
 	const cJSON *sensor_id, *temperature, *humidity, *timestamp;  /* first of each name */
+	const char *default_id;  /* sensor_id when the payload has none (topic level), or NULL */
 	const cJSON *hour_of_day, *day_of_week, *status_flag, *is_anomaly;
 	const cJSON *location, *lat, *lon;
 };
@@ -500,14 +501,23 @@ static int reading__fill(struct reading__fields *f, int64_t now_ms,
 	int rc;
 
 	/* Required. */
-	if (!f->sensor_id) {
+	if (!f->sensor_id && f->default_id) {
+		size_t n = strlen(f->default_id);
+		if (n > READING_ID_MAX) {
+			snprintf(err, errlen, "sensor_id: %zu bytes from the topic, longer than %d",
+				 n, READING_ID_MAX);
+			return READING_ERANGE;
+		}
+		memcpy(out->sensor_id, f->default_id, n + 1);
+	} else if (!f->sensor_id) {
 		snprintf(err, errlen, "sensor_id: missing (required)");
 		return READING_EMISSING;
+	} else {
+		rc = reading__string(f->sensor_id, "sensor_id", READING_ID_MAX,
+				     out->sensor_id, err, errlen);
+		if (rc != READING_OK)
+			return rc;
 	}
-	rc = reading__string(f->sensor_id, "sensor_id", READING_ID_MAX,
-			     out->sensor_id, err, errlen);
-	if (rc != READING_OK)
-		return rc;
 	if (out->sensor_id[0] == '\0') {
 		snprintf(err, errlen, "sensor_id: empty string");
 		return READING_ERANGE;
@@ -596,6 +606,13 @@ static int reading__fill(struct reading__fields *f, int64_t now_ms,
 int reading_decode(const char *buf, size_t len, int64_t now_ms,
 		   struct reading *out, char *err, size_t errlen)
 {
+	return reading_decode_with_id(buf, len, now_ms, NULL, out, err, errlen);
+}
+
+int reading_decode_with_id(const char *buf, size_t len, int64_t now_ms,
+			   const char *default_id, struct reading *out,
+			   char *err, size_t errlen)
+{
 	struct reading__fields f;
 	const char *end = NULL;
 	cJSON *root = NULL;
@@ -649,6 +666,7 @@ int reading_decode(const char *buf, size_t len, int64_t now_ms,
 	}
 
 	memset(&f, 0, sizeof f);
+	f.default_id = default_id && *default_id ? default_id : NULL;
 	for (const cJSON *v = root->child; v; v = v->next)
 		reading__collect(&f, v);
 

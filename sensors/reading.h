@@ -60,6 +60,12 @@ struct reading {
 int reading_decode(const char *buf, size_t len, int64_t now_ms,
 		   struct reading *out, char *err, size_t errlen);
 
+/* The same, where default_id (may be NULL) supplies sensor_id when the
+ * payload has none: the MQTT input takes it from a topic level. */
+int reading_decode_with_id(const char *buf, size_t len, int64_t now_ms,
+			   const char *default_id, struct reading *out,
+			   char *err, size_t errlen);
+
 /* Stable short name of a rejection code ("too_large", "not_utf8",
  * "not_json", "not_object", "missing_field", "wrong_type", "not_finite",
  * "out_of_range"); "ok" for READING_OK, "unknown" otherwise. */
