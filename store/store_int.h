@@ -23,10 +23,10 @@
 #define STORE__CACHE_KIB 2048            /* page cache per writable handle */
 #define STORE__RO_CACHE_KIB 512          /* page cache per read-only handle */
 #ifndef STORE__PAGE_SIZE
-#define STORE__PAGE_SIZE 16384           /* bytes per page of a new database */
+#define STORE__PAGE_SIZE 4096            /* bytes per page of a new database (see store.c) */
 #endif
 #ifndef STORE__WAL_PAGES
-#define STORE__WAL_PAGES 2048            /* checkpoint at this many WAL pages (32 MiB): fewer checkpoint fsyncs, +13% at 200k events/s */
+#define STORE__WAL_PAGES 8192            /* checkpoint at this many WAL pages (32 MiB): fewer checkpoint fsyncs, +13% at 200k events/s */
 #endif
 
 /* The cached statements; store__sql[] in store.c holds their text. */
@@ -101,5 +101,9 @@ int store__meta_add(struct store *st, const char *key, int64_t delta,
 
 /* Wall-clock time in epoch milliseconds. */
 int64_t store__now_ms(void);
+
+/* Record meta.last_seq = next_seq - 1 inside the open transaction (before
+ * any deletion). Returns 0 or a negative STORE_E*. */
+int store__record_last_seq(struct store *st, char *err, size_t errlen);
 
 #endif

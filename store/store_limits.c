@@ -291,6 +291,9 @@ int store_enforce_limits(struct store *st, int64_t now_ms,
 	code = store__run(st, STORE__BEGIN_WRITE, "starting cleanup", err, errlen);
 	if (code)
 		return code;
+	code = store__record_last_seq(st, err, errlen);
+	if (code)
+		goto fail;
 	code = limits__delivered(st, &bound, err, errlen);
 	if (code)
 		goto fail;
