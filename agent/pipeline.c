@@ -40,10 +40,16 @@ struct item {
 	char inline_buf[SLOT_INLINE]; /* key+[reason]+data */
 };
 
+/* Work that is appended but not yet committed, counted on commit. */
+struct pending {
+	uint64_t events, duplicates, quarantined, last_seq;
+	uint64_t bytes; /* event and quarantine bytes appended */
+};
+
 struct pipeline {
 	struct pipeline_options opt;  /* copy of the caller's options */
 	pthread_t thread;             /* the writer */
-	pthread_mutex_t mu;           /* guards head, tail, stopping, waiters */
+	pthread_mutex_t mu;           /* guards head, tail, stopping, the conditions */
 	pthread_cond_t not_full;      /* tail moved: space for the pusher */
 	pthread_cond_t not_empty;     /* head moved or stopping: work for the writer */
 	pthread_cond_t committed;     /* tail moved: for pipeline_wait() */
@@ -52,18 +58,27 @@ struct pipeline {
 	uint64_t tail;                /* items committed and released */
 	int stopping;                 /* pipeline_stop() called */
 	int64_t drain_deadline;       /* monotonic ms after which a failing writer gives up */
-	int waiters;                  /* threads in pipeline_wait() */
-	char *scratch;                /* writer-owned: head + body of one event */
+	_Atomic int waiters;          /* threads in pipeline_wait(): commit without waiting */
+
+	/* The store side. Whoever holds store_mu may write: the writer thread,
+	 * or a thread in pipeline_wait() that commits its own item rather than
+	 * waking the writer and sleeping (two context switches per MQTT
+	 * message otherwise). */
+	pthread_mutex_t store_mu;     /* guards everything below and the store */
+	_Atomic uint64_t processed;   /* items appended to the open group: [tail, processed) */
+	_Atomic int in_txn;           /* a group is open */
+	int64_t txn_start;            /* when it was opened (monotonic ms) */
+	struct pending pend;          /* what the open group holds */
+	_Atomic int failing;          /* the last write failed: only the writer retries */
+	int backoff_ms;               /* the writer's next retry delay */
+	uint64_t written;             /* bytes committed since the last limits check */
+	char err[512];                /* the last store error */
+	char *scratch;                /* head + body of one event */
 	size_t scratch_cap;           /* its size */
+
 	_Atomic uint64_t st_pushed, st_committed, st_events, st_duplicates,
 		st_quarantined, st_commits, st_commit_errors, st_last_seq; /* see pipeline_stats */
 	_Atomic int st_healthy;       /* 0 while commits fail */
-};
-
-/* Work that is appended but not yet committed, counted on commit. */
-struct pending {
-	uint64_t events, duplicates, quarantined, last_seq;
-	uint64_t bytes; /* event and quarantine bytes appended */
 };
 
 static void timespec_in(struct timespec *ts, int ms)
@@ -164,111 +179,135 @@ static void enforce_limits(struct pipeline *p, struct store_drops *last)
 	*last = d;
 }
 
+/*
+ * With store_mu held: append everything pushed so far to the open group and
+ * commit it when it is due (commit_ms elapsed, half the queue held, someone
+ * waiting, stopping, or `force`). Returns 0, or a negative STORE_E* after
+ * rolling back: the items stay queued and the writer retries them.
+ */
+static int drain(struct pipeline *p, int force)
+{
+	uint64_t head, processed = atomic_load(&p->processed), tail;
+	int stopping, rc = 0;
+	int64_t now;
+
+	pthread_mutex_lock(&p->mu);
+	head = p->head;
+	tail = p->tail;
+	stopping = p->stopping;
+	pthread_mutex_unlock(&p->mu);
+	now = clock_mono_ms();
+
+	if (head > processed) {
+		if (!p->in_txn) {
+			rc = store_begin(p->opt.store, p->err, sizeof p->err);
+			atomic_store(&p->in_txn, rc == 0);
+			p->txn_start = now;
+		}
+		for (; rc == 0 && processed < head; processed++)
+			rc = write_item(p, &p->ring[processed % QUEUE_SLOTS], &p->pend, p->err, sizeof p->err);
+		atomic_store(&p->processed, processed);
+	}
+	if (rc == 0 && p->in_txn &&
+	    (force || now - p->txn_start >= p->opt.commit_ms || processed - tail >= QUEUE_SLOTS / 2 ||
+	     atomic_load(&p->waiters) || stopping)) {
+		rc = store_commit(p->opt.store, p->err, sizeof p->err);
+		atomic_store(&p->in_txn, 0);
+		if (rc == 0) {
+			atomic_fetch_add(&p->st_committed, processed - tail);
+			atomic_fetch_add(&p->st_events, p->pend.events);
+			atomic_fetch_add(&p->st_duplicates, p->pend.duplicates);
+			atomic_fetch_add(&p->st_quarantined, p->pend.quarantined);
+			atomic_fetch_add(&p->st_commits, 1);
+			if (p->pend.last_seq)
+				atomic_store(&p->st_last_seq, p->pend.last_seq);
+			p->written += p->pend.bytes;
+			memset(&p->pend, 0, sizeof p->pend);
+			release(p, processed);
+			if (atomic_load(&p->failing))
+				log_info("store", "writing to the buffer again; nothing was lost");
+			atomic_store(&p->failing, 0);
+			p->backoff_ms = BACKOFF_MIN_MS;
+			atomic_store(&p->st_healthy, 1);
+		}
+	}
+	if (rc < 0) {
+		/* Keep every item: roll back and write them all again later. */
+		store_rollback(p->opt.store);
+		atomic_store(&p->in_txn, 0);
+		atomic_store(&p->processed, tail);
+		memset(&p->pend, 0, sizeof p->pend);
+		atomic_fetch_add(&p->st_commit_errors, 1);
+		atomic_store(&p->st_healthy, 0);
+	}
+	return rc;
+}
+
 static void *writer_main(void *arg)
 {
 	struct pipeline *p = arg;
-	struct pending pend = { 0 };
 	struct store_drops drops = { 0 };
 	struct log_ratelimit rl = { .interval_ms = 60000 };
-	char err[512];
-	int in_txn = 0, failing = 0, backoff = BACKOFF_MIN_MS;
-	int64_t txn_start = 0, next_limits = clock_mono_ms();
-	uint64_t processed, head, written = 0; /* bytes committed since the last enforcement */
+	int64_t next_limits = clock_mono_ms();
 	uint64_t limit_every = p->opt.max_bytes > 0 ? (uint64_t)p->opt.max_bytes / 8 : UINT64_MAX;
 
+	pthread_mutex_lock(&p->store_mu);
 	enforce_limits(p, &drops);
+	pthread_mutex_unlock(&p->store_mu);
 	pthread_mutex_lock(&p->mu);
-	processed = p->tail;
 	for (;;) {
-		int stopping, waiters, rc = 0;
 		int64_t now = clock_mono_ms();
+		int rc;
 
-		while (p->head == processed && !p->stopping) {
-			int wait_ms;
+		/* Sleep until there is work: new items, a stop, a caller waiting
+		 * on what the open group holds, or a commit or limits check due.
+		 * txn_start is only read as a hint here; drain() decides. */
+		while (p->head == atomic_load(&p->processed) && !p->stopping &&
+		       !(atomic_load(&p->in_txn) && atomic_load(&p->waiters))) {
+			int wait_ms = atomic_load(&p->in_txn) ? p->opt.commit_ms : (int)(next_limits - now);
 			struct timespec ts;
-			if (in_txn)
-				wait_ms = (int)(txn_start + p->opt.commit_ms - now);
-			else
-				wait_ms = (int)(next_limits - now);
 			if (wait_ms <= 0)
 				break;
 			timespec_in(&ts, wait_ms);
-			pthread_cond_timedwait(&p->not_empty, &p->mu, &ts);
+			if (pthread_cond_timedwait(&p->not_empty, &p->mu, &ts) == ETIMEDOUT)
+				break;
 			now = clock_mono_ms();
 		}
-		head = p->head;
-		stopping = p->stopping;
-		waiters = p->waiters;
-		if (stopping && head == p->tail && !in_txn)
+		if (p->stopping && p->head == p->tail && !atomic_load(&p->in_txn))
 			break;
-		if (stopping && failing && now >= p->drain_deadline) {
-			log_error("store", "stopping with %llu readings not committed: %s",
-				  (unsigned long long)(head - p->tail), err);
+		if (p->stopping && atomic_load(&p->failing) && now >= p->drain_deadline) {
+			log_error("store", "stopping with %llu readings not committed; "
+				  "the buffer could not be written", (unsigned long long)(p->head - p->tail));
 			break;
 		}
 		pthread_mutex_unlock(&p->mu);
 
-		if (head > processed) {
-			if (!in_txn) {
-				rc = store_begin(p->opt.store, err, sizeof err);
-				in_txn = rc == 0;
-				txn_start = now;
-			}
-			for (; rc == 0 && processed < head; processed++)
-				rc = write_item(p, &p->ring[processed % QUEUE_SLOTS], &pend, err, sizeof err);
-		}
+		pthread_mutex_lock(&p->store_mu);
 		now = clock_mono_ms();
-		if (rc == 0 && in_txn &&
-		    (now - txn_start >= p->opt.commit_ms || processed - p->tail >= QUEUE_SLOTS / 2 ||
-		     waiters || stopping)) {
-			rc = store_commit(p->opt.store, err, sizeof err);
-			in_txn = 0;
-			if (rc == 0) {
-				atomic_fetch_add(&p->st_committed, processed - p->tail);
-				atomic_fetch_add(&p->st_events, pend.events);
-				atomic_fetch_add(&p->st_duplicates, pend.duplicates);
-				atomic_fetch_add(&p->st_quarantined, pend.quarantined);
-				atomic_fetch_add(&p->st_commits, 1);
-				if (pend.last_seq)
-					atomic_store(&p->st_last_seq, pend.last_seq);
-				written += pend.bytes;
-				memset(&pend, 0, sizeof pend);
-				release(p, processed);
-				if (failing)
-					log_info("store", "writing to the buffer again; nothing was lost");
-				failing = 0;
-				backoff = BACKOFF_MIN_MS;
-				atomic_store(&p->st_healthy, 1);
-			}
+		rc = drain(p, 0);
+		if (rc == 0 && !p->in_txn && (now >= next_limits || p->written >= limit_every)) {
+			enforce_limits(p, &drops);
+			next_limits = now + LIMITS_EVERY_MS;
+			p->written = 0;
 		}
+		pthread_mutex_unlock(&p->store_mu);
+
 		if (rc < 0) {
 			uint64_t supp = 0;
-			/* Keep every item: roll back and write them all again later. */
-			store_rollback(p->opt.store);
-			in_txn = 0;
-			processed = p->tail;
-			memset(&pend, 0, sizeof pend);
-			atomic_fetch_add(&p->st_commit_errors, 1);
-			atomic_store(&p->st_healthy, 0);
-			if (!failing || log_ratelimit(&rl, now, &supp))
+			int first = !atomic_exchange(&p->failing, 1);
+			if (first || log_ratelimit(&rl, now, &supp))
 				log_error("store", "cannot write to the buffer, ingestion paused, "
-					  "retrying (nothing is lost): %s", err);
-			if (!failing)
+					  "retrying (nothing is lost): %s", p->err);
+			if (first)
 				rl.last_ms = now;
-			failing = 1;
 			pthread_mutex_lock(&p->mu);
 			if (!p->stopping || now < p->drain_deadline) {
 				struct timespec ts;
-				timespec_in(&ts, backoff);
+				timespec_in(&ts, p->backoff_ms);
 				pthread_cond_timedwait(&p->not_empty, &p->mu, &ts);
 			}
 			pthread_mutex_unlock(&p->mu);
-			backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
-		}
-		if (!in_txn && (now >= next_limits || written >= limit_every)) {
-			enforce_limits(p, &drops);
-			next_limits = now + LIMITS_EVERY_MS;
-			written = 0;
+			p->backoff_ms = p->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : p->backoff_ms * 2;
 		}
 		pthread_mutex_lock(&p->mu);
 	}
@@ -292,7 +331,9 @@ int pipeline_start(struct pipeline **out, const struct pipeline_options *opt,
 		goto oom;
 	atomic_store(&p->st_healthy, 1);
 	atomic_store(&p->st_last_seq, store_next_seq(opt->store) - 1);
+	p->backoff_ms = BACKOFF_MIN_MS;
 	pthread_mutex_init(&p->mu, NULL);
+	pthread_mutex_init(&p->store_mu, NULL);
 	pthread_cond_init(&p->not_full, NULL);
 	pthread_cond_init(&p->not_empty, NULL);
 	pthread_cond_init(&p->committed, NULL);
@@ -300,6 +341,7 @@ int pipeline_start(struct pipeline **out, const struct pipeline_options *opt,
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot start the store writer thread: %s", strerror(rc));
 		pthread_mutex_destroy(&p->mu);
+		pthread_mutex_destroy(&p->store_mu);
 		pthread_cond_destroy(&p->not_full);
 		pthread_cond_destroy(&p->not_empty);
 		pthread_cond_destroy(&p->committed);
@@ -384,15 +426,26 @@ int pipeline_push_quarantine(struct pipeline *p, int64_t ts_ms, const char *orig
 int pipeline_wait(struct pipeline *p, uint64_t ticket, int timeout_ms)
 {
 	struct timespec ts;
-	int rc = 0;
+	int rc = 0, done;
 
+	pthread_mutex_lock(&p->mu);
+	done = p->tail >= ticket;
+	pthread_mutex_unlock(&p->mu);
+	if (done)
+		return 0;
+	/* Commit it ourselves if the store is free and healthy: cheaper than
+	 * waking the writer and sleeping until it is done. */
+	atomic_fetch_add(&p->waiters, 1);
+	if (!atomic_load(&p->failing) && pthread_mutex_trylock(&p->store_mu) == 0) {
+		drain(p, 1);
+		pthread_mutex_unlock(&p->store_mu);
+	}
 	timespec_in(&ts, timeout_ms);
 	pthread_mutex_lock(&p->mu);
-	p->waiters++;
 	pthread_cond_signal(&p->not_empty);
 	while (p->tail < ticket && rc != ETIMEDOUT)
 		rc = pthread_cond_timedwait(&p->committed, &p->mu, &ts);
-	p->waiters--;
+	atomic_fetch_sub(&p->waiters, 1);
 	rc = p->tail >= ticket ? 0 : -1;
 	pthread_mutex_unlock(&p->mu);
 	return rc;
@@ -428,6 +481,7 @@ void pipeline_stop(struct pipeline **pp, int drain_ms)
 	for (uint64_t i = p->tail; i < p->head; i++)
 		free(p->ring[i % QUEUE_SLOTS].heap);
 	pthread_mutex_destroy(&p->mu);
+	pthread_mutex_destroy(&p->store_mu);
 	pthread_cond_destroy(&p->not_full);
 	pthread_cond_destroy(&p->not_empty);
 	pthread_cond_destroy(&p->committed);
