@@ -23,11 +23,15 @@
 
 #include "agent/cli.h"
 #include "agent/cli_int.h"
+#include "agent/alerts.h"
 #include "agent/config.h"
 #include "agent/ingest.h"
 #include "agent/log.h"
 #include "agent/pipeline.h"
 #include "agent/scorer.h"
+#include "agent/source_mqtt.h"
+#include "agent/state.h"
+#include "sensors/mqtt.h"
 #include "sensors/sim.h"
 #include "store/store.h"
 
@@ -39,6 +43,7 @@ struct sim_source {
 	struct ingest ingest;    /* score + queue */
 	pthread_t thread;        /* runs sim_thread() */
 	_Atomic int stop;        /* set by the main thread */
+	int ingest_ready;        /* ingest was set up (and owns the scorer) */
 	int started;             /* thread was created */
 };
 
@@ -85,6 +90,94 @@ static void status_line(const struct ingest_counters *c, struct store *ro,
 	memcpy(prev, now, sizeof now);
 }
 
+/* Set up the simulator source and start its thread; takes scorer. */
+static int sim_source_start(struct sim_source *src, const struct config *cfg,
+			    struct pipeline *pipe, struct scorer *scorer,
+			    struct ingest_counters *ctr, struct alerts *alerts,
+			    char *err, size_t errlen)
+{
+	struct sim_options so = {
+		.sensors = cfg->sim_sensors, .rate = cfg->sim_rate,
+		.seed = cfg->sim_seed, .start_ms = clock_wall_ms(),
+	};
+	int e;
+
+	if (ingest_init(&src->ingest, scorer, pipe, ctr) < 0) {
+		scorer_free(&scorer);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	src->ingest_ready = 1;
+	src->ingest.alerts = alerts;
+	if (sim_create(&src->sim, &so, err, errlen) < 0)
+		return -1;
+	if ((e = pthread_create(&src->thread, NULL, sim_thread, src)) != 0) {
+		snprintf(err, errlen, "cannot start the simulator thread: %s", strerror(e));
+		return -1;
+	}
+	src->started = 1;
+	return 0;
+}
+
+/* With the simulator source, alerts need a publish-only MQTT connection. */
+static int alerts_client_start(const struct config *cfg, struct alerts *alerts,
+			       struct mqtt_client **out, char *err, size_t errlen)
+{
+	char password[512] = "";
+	struct mqtt_options mo = {
+		.uri = cfg->mqtt_uri, .client_id = cfg->mqtt_client_id, .clean_session = 1,
+		.keepalive_s = cfg->mqtt_keepalive, .username = cfg->mqtt_username,
+		.ca_file = cfg->mqtt_ca_file, .cert_file = cfg->mqtt_cert_file,
+		.key_file = cfg->mqtt_key_file, .seed = cfg->sim_seed,
+	};
+	int rc;
+
+	if (cfg->mqtt_password_file[0]) {
+		if (read_secret_file(cfg->mqtt_password_file, password, sizeof password, err, errlen) < 0)
+			return -1;
+		mo.password = password;
+	}
+	rc = mqtt_client_start(out, &mo, NULL, NULL, NULL, err, errlen);
+	memset(password, 0, sizeof password);
+	if (rc == 0)
+		alerts_set_client(alerts, *out);
+	return rc;
+}
+
+/* The live-state file for `fieldgate status` (state.h). */
+static void write_state(const struct config *cfg, struct mqtt_source *msrc,
+			const struct ingest_counters *c, struct pipeline *pipe,
+			struct alerts *alerts, int64_t started_ms)
+{
+	static struct log_ratelimit rl = { .interval_ms = 600000 };
+	struct state s = { 0 };
+	struct pipeline_stats ps;
+
+	pipeline_get_stats(pipe, &ps);
+	state_set(&s, "pid", "%ld", (long)getpid());
+	state_set(&s, "updated_ms", "%lld", (long long)clock_wall_ms());
+	state_set(&s, "started_ms", "%lld", (long long)started_ms);
+	if (msrc)
+		mqtt_source_state(msrc, &s);
+	else
+		state_set(&s, "source_type", "simulator");
+	state_set(&s, "received", "%llu", (unsigned long long)atomic_load(&c->received));
+	state_set(&s, "accepted", "%llu", (unsigned long long)atomic_load(&c->accepted));
+	state_set(&s, "rejected", "%llu", (unsigned long long)atomic_load(&c->rejected));
+	state_set(&s, "duplicates", "%llu", (unsigned long long)ps.duplicates);
+	state_set(&s, "buffer_writable", "%d", ps.healthy);
+	if (alerts) {
+		struct alerts_stats as;
+		alerts_get_stats(alerts, &as);
+		state_set(&s, "alerts_sent", "%llu", (unsigned long long)as.sent);
+		state_set(&s, "alerts_limited", "%llu", (unsigned long long)as.limited);
+		state_set(&s, "alerts_failed", "%llu", (unsigned long long)as.failed);
+	}
+	if (state_write(&s, cfg->data_dir) < 0 && log_ratelimit(&rl, clock_mono_ms(), NULL))
+		log_warn("agent", "cannot write %s/%s for fieldgate status: %s", cfg->data_dir,
+			 STATE_FILE, strerror(errno));
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: fieldgate run -c FILE\n"
@@ -105,10 +198,13 @@ int cmd_run(int argc, char **argv)
 	struct store *st = NULL, *ro = NULL;
 	struct pipeline *pipe = NULL;
 	struct sim_source src = { 0 };
+	struct mqtt_source *msrc = NULL;
+	struct mqtt_client *alert_client = NULL;
+	struct alerts *alerts = NULL;
 	struct ingest_counters ctr = { 0 };
 	const char *cfgpath = NULL;
-	char err[1024];
-	int c, rc = EXIT_RUNTIME, ingest_ready = 0;
+	char err[1024], models_label[512];
+	int c, rc = EXIT_RUNTIME;
 	sigset_t sigs;
 
 	optind = 1;
@@ -151,13 +247,6 @@ int cmd_run(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (cfg->source != SOURCE_SIMULATOR) {
-		log_error("agent", "%s: [source] type = mqtt is not available in this version yet; "
-			  "use type = simulator", cfg->file);
-		rc = EXIT_USAGE;
-		goto out;
-	}
-
 	/* Signals are taken by this thread only, synchronously. */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
@@ -175,37 +264,51 @@ int cmd_run(int argc, char **argv)
 			goto out;
 		}
 	}
-	{
-		struct sim_options so = {
-			.sensors = cfg->sim_sensors, .rate = cfg->sim_rate,
-			.seed = cfg->sim_seed, .start_ms = clock_wall_ms(),
+	if (cfg->alerts_enabled) {
+		struct alerts_options ao = {
+			.topic = cfg->alerts_topic, .min_interval_ms = (int64_t)cfg->alerts_min_interval_s * 1000,
+			.gateway_id = cfg->gateway_id, .site = cfg->site,
 		};
-		if (sim_create(&src.sim, &so, err, sizeof err) < 0) {
-			log_error("simulator", "%s", err);
+		if (alerts_create(&alerts, &ao) < 0) {
+			log_error("agent", "out of memory");
 			goto out;
 		}
 	}
-	if (ingest_init(&src.ingest, scorer, pipe, &ctr) < 0) {
-		log_error("agent", "out of memory");
-		goto out;
+	snprintf(models_label, sizeof models_label, "%s, %s, %s", scorer->names.status,
+		 scorer->names.anomaly, scorer->names.humidity);
+	if (cfg->source == SOURCE_MQTT) {
+		if (mqtt_source_start(&msrc, cfg, pipe, scorer, &ctr, alerts, err, sizeof err) < 0) {
+			scorer = NULL;
+			log_error("mqtt", "%s: %s", cfg->file, err);
+			rc = EXIT_USAGE;
+			goto out;
+		}
+		scorer = NULL; /* owned by the source now */
+		log_info("agent", "started: gateway %s, site %s, MQTT %s topics %s QoS %d, models %s, "
+			 "buffer %s (next seq %llu)", cfg->gateway_id, cfg->site, cfg->mqtt_uri,
+			 cfg->mqtt_topic, cfg->mqtt_qos, models_label, cfg->buffer_path,
+			 (unsigned long long)store_next_seq(st));
+	} else {
+		if (sim_source_start(&src, cfg, pipe, scorer, &ctr, alerts, err, sizeof err) < 0) {
+			scorer = NULL;
+			log_error("simulator", "%s", err);
+			goto out;
+		}
+		scorer = NULL;
+		log_info("agent", "started: gateway %s, site %s, simulator with %u sensors at %g Hz, "
+			 "models %s, buffer %s (next seq %llu)",
+			 cfg->gateway_id, cfg->site, cfg->sim_sensors, cfg->sim_rate, models_label,
+			 cfg->buffer_path, (unsigned long long)store_next_seq(st));
+		if (alerts && alerts_client_start(cfg, alerts, &alert_client, err, sizeof err) < 0) {
+			log_error("alerts", "%s: %s", cfg->file, err);
+			rc = EXIT_USAGE;
+			goto out;
+		}
 	}
-	scorer = NULL; /* owned by the ingest context now */
-	ingest_ready = 1;
-	if ((errno = pthread_create(&src.thread, NULL, sim_thread, &src)) != 0) {
-		log_error("agent", "cannot start the simulator thread: %s", strerror(errno));
-		goto out;
-	}
-	src.started = 1;
-	log_info("agent", "started: gateway %s, site %s, simulator with %u sensors at %g Hz, "
-		 "models %s, %s, %s, buffer %s (next seq %llu)",
-		 cfg->gateway_id, cfg->site, cfg->sim_sensors, cfg->sim_rate,
-		 src.ingest.scorer->names.status, src.ingest.scorer->names.anomaly,
-		 src.ingest.scorer->names.humidity, cfg->buffer_path,
-		 (unsigned long long)store_next_seq(st));
 
 	{
 		int interval_ms = isatty(STDERR_FILENO) ? 1000 : 60000;
-		int64_t last = clock_mono_ms();
+		int64_t last = clock_mono_ms(), started = clock_wall_ms(), last_state = 0;
 		uint64_t prev[4] = { 0 };
 		for (;;) {
 			struct timespec ts = { 0, 200 * 1000000L };
@@ -222,21 +325,32 @@ int cmd_run(int argc, char **argv)
 				else {
 					log_info("models", "reloaded: %s, %s, %s", fresh->names.status,
 						 fresh->names.anomaly, fresh->names.humidity);
-					ingest_offer_scorer(&src.ingest, fresh);
+					if (msrc)
+						mqtt_source_offer_scorer(msrc, fresh);
+					else
+						ingest_offer_scorer(&src.ingest, fresh);
 				}
 			}
 			if (now - last >= interval_ms) {
 				status_line(&ctr, ro, pipe, prev, (double)(now - last) / 1000.0);
 				last = now;
 			}
+			if (now - last_state >= 1000) {
+				write_state(cfg, msrc, &ctr, pipe, alerts, started);
+				last_state = now;
+			}
 		}
 	}
 	rc = 0;
 out:
+	/* Sources first (no new readings; MQTT finishes the message in hand),
+	 * then the queue is committed, then the buffer is closed. */
+	mqtt_source_stop(&msrc);
 	if (src.started) {
 		atomic_store(&src.stop, 1);
 		pthread_join(src.thread, NULL);
 	}
+	mqtt_client_stop(&alert_client, 2000);
 	pipeline_stop(&pipe, DRAIN_MS);
 	if (rc == 0) {
 		log_info("agent", "stopped: %llu readings received, %llu accepted, %llu rejected; "
@@ -246,8 +360,14 @@ out:
 			 (unsigned long long)atomic_load(&ctr.rejected),
 			 (unsigned long long)(st ? store_next_seq(st) - 1 : 0));
 	}
-	if (ingest_ready)
+	if (src.ingest_ready)
 		ingest_cleanup(&src.ingest);
+	if (cfg) {
+		char path[CONFIG_PATH_MAX + 32];
+		snprintf(path, sizeof path, "%s/%s", cfg->data_dir, STATE_FILE);
+		unlink(path);
+	}
+	alerts_free(&alerts);
 	sim_free(&src.sim);
 	scorer_free(&scorer);
 	store_close(&ro);

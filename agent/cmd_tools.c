@@ -15,12 +15,102 @@
 #include "agent/config.h"
 #include "agent/log.h"
 #include "agent/scorer.h"
+#include "agent/source_mqtt.h"
+#include "agent/state.h"
+#include "sensors/mqtt.h"
 #include "sensors/event.h"
 #include "sensors/reading.h"
 #include "sensors/sim.h"
 #include "store/store.h"
 
 /* ---- simulate ---- */
+
+/* What the publisher's state callback saw last, for the error message. */
+struct sim_pub {
+	char last_error[512]; /* last failure detail */
+};
+
+static void sim_pub_state(void *ctx, enum mqtt_state st, const char *detail)
+{
+	struct sim_pub *p = ctx;
+	if (st == MQTT_DISCONNECTED) {
+		snprintf(p->last_error, sizeof p->last_error, "%s", detail);
+		fprintf(stderr, "fieldgate simulate: %s; reconnecting\n", detail);
+	}
+}
+
+/*
+ * Publish `count` readings (0 = no end) at `per_s` messages a second to uri,
+ * surviving broker restarts: QoS >= 1 uses a persistent session, so Paho
+ * resends what the broker had not acknowledged. Exits 0 once every message
+ * is acknowledged (QoS >= 1) or written (QoS 0).
+ */
+static int simulate_mqtt(struct sim *sim, unsigned long long count, double per_s,
+			 const char *uri, const char *topic_tpl, int qos)
+{
+	struct sim_pub sp = { "" };
+	struct mqtt_client *c = NULL;
+	struct mqtt_client_stats cs;
+	char id[64], err[512], topic[512], line[2048];
+	struct reading r;
+	struct mqtt_options mo = {
+		.uri = uri, .client_id = id, .clean_session = qos == 0, .keepalive_s = 30,
+		/* QoS 2 needs a small window: mosquitto cuts off a client with
+		 * more incoming QoS 2 messages in flight than max_inflight_messages. */
+		.max_inflight = qos == 2 ? 10 : 1000, .seed = (uint64_t)getpid(),
+	};
+	int64_t t0;
+	unsigned long long i;
+	long left;
+	int rc = EXIT_RUNTIME;
+
+	snprintf(id, sizeof id, "fieldgate-simulate-%ld", (long)getpid());
+	if (mqtt_client_start(&c, &mo, NULL, sim_pub_state, &sp, err, sizeof err) < 0) {
+		fprintf(stderr, "fieldgate simulate: %s\n", err);
+		return EXIT_USAGE;
+	}
+	if (mqtt_client_wait_connected(c, 10000) < 0) {
+		fprintf(stderr, "fieldgate simulate: cannot connect to %s within 10 s: %s\n", uri,
+			sp.last_error[0] ? sp.last_error : "no answer");
+		goto out;
+	}
+	t0 = clock_mono_ms();
+	for (i = 0; count == 0 || i < count; i++) {
+		int64_t due = t0 + (int64_t)((double)i * 1000.0 / per_s), now = clock_mono_ms();
+		int n;
+		if (due > now + 1) {
+			struct timespec ts = { (due - now) / 1000, (long)((due - now) % 1000) * 1000000L };
+			nanosleep(&ts, NULL);
+		}
+		sim_next(sim, &r);
+		n = reading_encode(&r, line, sizeof line);
+		if (n < 0 || mqtt_topic_expand(topic_tpl, r.sensor_id, topic, sizeof topic) < 0) {
+			fprintf(stderr, "fieldgate simulate: topic or reading too long\n");
+			goto out;
+		}
+		/* Broker away: wait for the reconnection and publish again. */
+		while (mqtt_client_publish(c, topic, line, (size_t)n, qos, 30000, err, sizeof err) < 0) {
+			if (mqtt_client_wait_connected(c, 60000) < 0) {
+				fprintf(stderr, "fieldgate simulate: %s; gave up after 60 s\n", err);
+				goto out;
+			}
+		}
+	}
+	left = mqtt_client_flush(c, 60000);
+	mqtt_client_get_stats(c, &cs);
+	if (left > 0 || cs.failed > 0) {
+		fprintf(stderr, "fieldgate simulate: %ld messages not acknowledged by %s after 60 s, "
+			"%llu failed\n", left, uri, (unsigned long long)cs.failed);
+		goto out;
+	}
+	fprintf(stderr, "fieldgate simulate: published %llu readings to %s at QoS %d in %.1f s (%.0f/s)\n",
+		i, uri, qos, (double)(clock_mono_ms() - t0) / 1000.0,
+		(double)i * 1000.0 / (double)(clock_mono_ms() - t0 + 1));
+	rc = 0;
+out:
+	mqtt_client_stop(&c, 2000);
+	return rc;
+}
 
 static void simulate_usage(FILE *f)
 {
@@ -48,8 +138,8 @@ int cmd_simulate(int argc, char **argv)
 	};
 	struct sim_options so = { .sensors = 100, .rate = 1, .seed = 42, .start_ms = clock_wall_ms() };
 	unsigned long long count = 0, u;
-	const char *out = NULL, *mqtt = NULL;
-	int c, c2, realtime = 0, rc = 0;
+	const char *out = NULL, *mqtt = NULL, *topic = "sensors/{sensor_id}/reading";
+	int c, c2, realtime = 0, rc = 0, qos = 1;
 	struct sim *sim = NULL;
 	struct reading r;
 	char err[512], line[2048];
@@ -67,7 +157,8 @@ int cmd_simulate(int argc, char **argv)
 		case 'R': realtime = 1; break;
 		case 'o': out = optarg; break;
 		case 'm': mqtt = optarg; break;
-		case 't': case 'q': break;
+		case 't': topic = optarg; break;
+		case 'q': if (cli_parse_u64(optarg, &u) < 0 || u > 2) goto bad; qos = (int)u; break;
 		case 'h': simulate_usage(stdout); return 0;
 		default: simulate_usage(stderr); return EXIT_USAGE;
 		}
@@ -77,8 +168,17 @@ int cmd_simulate(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (mqtt) {
-		fprintf(stderr, "fieldgate simulate: --mqtt is not available in this version yet; use --out\n");
-		return EXIT_USAGE;
+		if (qos < 0 || qos > 2) {
+			fprintf(stderr, "fieldgate simulate: --qos must be 0, 1 or 2\n");
+			return EXIT_USAGE;
+		}
+		if (sim_create(&sim, &so, err, sizeof err) < 0) {
+			fprintf(stderr, "fieldgate simulate: %s\n", err);
+			return EXIT_USAGE;
+		}
+		rc = simulate_mqtt(sim, count, (double)so.sensors * so.rate, mqtt, topic, qos);
+		sim_free(&sim);
+		return rc;
 	}
 	if (strcmp(out, "-") == 0)
 		f = stdout;
@@ -197,7 +297,9 @@ int cmd_status(int argc, char **argv)
 	struct config *cfg;
 	struct store *st = NULL;
 	struct store_stats s;
+	struct state ast;
 	char err[1024], q[600];
+	int live;
 	int json = 0, rc = config_args(argc, argv,
 				       "usage: fieldgate status -c FILE [--json]\n"
 				       "Show the buffer (events, oldest/newest, size) and each sink's backlog\n"
@@ -207,6 +309,7 @@ int cmd_status(int argc, char **argv)
 		return rc < 0 ? 0 : rc;
 	if ((rc = cli_load_config(path, &cfg)) != 0)
 		return rc;
+	live = state_read(&ast, cfg->data_dir) == 0 && state_is_live(&ast, clock_wall_ms(), 10000);
 	{
 		const char *sinks[2];
 		struct store_options so = { .path = cfg->buffer_path, .readonly = 1, .sinks = sinks };
@@ -249,8 +352,50 @@ int cmd_status(int argc, char **argv)
 			       (unsigned long long)s.sinks[i].position, (unsigned long long)s.sinks[i].backlog,
 			       (long long)s.sinks[i].oldest_pending_ms, s.sinks[i].last_error[0] ? q : "null");
 		}
-		printf("}}\n");
+		printf("}");
+		if (live) {
+			const char *v;
+			printf(",\"running\":true,\"pid\":%s,\"source\":{\"type\":\"%s\"",
+			       state_get(&ast, "pid"), state_get(&ast, "source_type") ? state_get(&ast, "source_type") : "?");
+			if ((v = state_get(&ast, "source_state")))
+				printf(",\"state\":\"%s\"", v);
+			if ((v = state_get(&ast, "source_uri")) && event_json_string(v, q, sizeof q) >= 0)
+				printf(",\"uri\":%s", q);
+			if ((v = state_get(&ast, "source_since_ms")))
+				printf(",\"since_ms\":%s", v);
+			if ((v = state_get(&ast, "source_state"))) {
+				v = state_get(&ast, "source_last_error");
+				if (v && *v && event_json_string(v, q, sizeof q) >= 0)
+					printf(",\"last_error\":%s", q);
+				else
+					printf(",\"last_error\":null");
+			}
+			printf("},\"since_start\":{\"received\":%s,\"accepted\":%s,\"rejected\":%s,"
+			       "\"duplicates\":%s},\"buffer_writable\":%s",
+			       state_get(&ast, "received") ? state_get(&ast, "received") : "0",
+			       state_get(&ast, "accepted") ? state_get(&ast, "accepted") : "0",
+			       state_get(&ast, "rejected") ? state_get(&ast, "rejected") : "0",
+			       state_get(&ast, "duplicates") ? state_get(&ast, "duplicates") : "0",
+			       state_get(&ast, "buffer_writable") && strcmp(state_get(&ast, "buffer_writable"), "1") == 0
+			       ? "true" : "false");
+		} else {
+			printf(",\"running\":false");
+		}
+		printf("}\n");
 	} else {
+		if (!live)
+			printf("agent:      not running\n");
+		else {
+			const char *sst = state_get(&ast, "source_state"), *le = state_get(&ast, "source_last_error");
+			printf("agent:      running (pid %s), source %s", state_get(&ast, "pid"),
+			       state_get(&ast, "source_type") ? state_get(&ast, "source_type") : "?");
+			if (sst)
+				printf(" %s, %s", state_get(&ast, "source_uri") ? state_get(&ast, "source_uri") : "",
+				       sst);
+			printf("\n");
+			if (sst && le && *le)
+				printf("            last source error: %s\n", le);
+		}
 		printf("buffer:     %s (%.1f MB used)\n", cfg->buffer_path, (double)s.bytes / 1e6);
 		printf("accepted:   %llu events ever, %llu buffered now (seq %llu..%llu)\n",
 		       (unsigned long long)s.accepted, (unsigned long long)s.events,
@@ -284,7 +429,8 @@ int cmd_version(int argc, char **argv)
 	(void)argc;
 	(void)argv;
 	printf("fieldgate %s\n", FIELDGATE_VERSION);
-	printf("SQLite %s\ncJSON %s\n", store_library_version(), reading_library_version());
+	printf("SQLite %s\ncJSON %s\nPaho MQTT C %s\n", store_library_version(), reading_library_version(),
+	       mqtt_library_version());
 	return 0;
 }
 

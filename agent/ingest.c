@@ -100,15 +100,17 @@ int ingest_reading(struct ingest *in, const struct reading *r, int64_t received_
 						strlen(r->sensor_id), ticket);
 	}
 	atomic_fetch_add_explicit(&in->ctr->accepted, 1, memory_order_relaxed);
+	if (in->alerts)
+		alerts_consider(in->alerts, r, &pred, received_ms);
 	return pipeline_push_event(in->pipe, key, keylen, received_ms, in->body, (size_t)len, ticket);
 }
 
 int ingest_raw(struct ingest *in, const char *buf, size_t len, const char *origin,
-	       int64_t received_ms, uint64_t *ticket)
+	       const char *default_id, int64_t received_ms, uint64_t *ticket)
 {
 	struct reading r;
 	char why[256], reason[320];
-	int rc = reading_decode(buf, len, received_ms, &r, why, sizeof why);
+	int rc = reading_decode_with_id(buf, len, received_ms, default_id, &r, why, sizeof why);
 
 	if (rc == READING_OK)
 		return ingest_reading(in, &r, received_ms, ticket);

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent/alerts.h"
 #include "agent/features.h"
 #include "agent/pipeline.h"
 #include "agent/scorer.h"
@@ -38,6 +39,7 @@ struct ingest {
 	_Atomic(struct scorer *) offered;   /* a newer scorer waiting to be taken */
 	struct pipeline *pipe;              /* where events go (NULL for `score`) */
 	struct ingest_counters *ctr;        /* shared counters (not owned) */
+	struct alerts *alerts;              /* alerts for scored readings, or NULL (not owned) */
 	char body[16384];                   /* scratch for one event body */
 };
 
@@ -65,10 +67,11 @@ int ingest_reading(struct ingest *in, const struct reading *r, int64_t received_
 		   uint64_t *ticket);
 
 /* Decode raw bytes from `origin` (topic or file name); a valid reading is
- * scored and queued, an invalid one is quarantined with its reason. Returns
- * 0 (either way), or -1 when the pipeline is stopping. */
+ * scored and queued, an invalid one is quarantined with its reason.
+ * default_id (may be NULL) is the sensor_id when the payload has none.
+ * Returns 0 (either way), or -1 when the pipeline is stopping. */
 int ingest_raw(struct ingest *in, const char *buf, size_t len, const char *origin,
-	       int64_t received_ms, uint64_t *ticket);
+	       const char *default_id, int64_t received_ms, uint64_t *ticket);
 
 /* The dedup key of a reading: 8 bytes big-endian timestamp, then sensor_id.
  * key must hold 8 + READING_ID_MAX bytes. Returns its length. */

@@ -130,7 +130,7 @@ static void test_pipeline_and_ingest(const char *dir)
 	/* The broker redelivers the same reading: stored once. */
 	CHECK_INT(ingest_reading(&in, &r, ts + 9, &t2), 0);
 	const char *bad = "{\"sensor_id\": \"x\", \"temperature\": 999, \"humidity\": 1}";
-	CHECK_INT(ingest_raw(&in, bad, strlen(bad), "sensors/x/reading", ts + 10, &t3), 0);
+	CHECK_INT(ingest_raw(&in, bad, strlen(bad), "sensors/x/reading", NULL, ts + 10, &t3), 0);
 	CHECK(t1 < t2 && t2 < t3);
 	CHECK_INT(pipeline_wait(p, t3, 5000), 0);
 	pipeline_get_stats(p, &ps);

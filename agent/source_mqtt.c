@@ -1,0 +1,227 @@
+/*
+ * source_mqtt.c - the MQTT input (see source_mqtt.h).
+ */
+#include "agent/source_mqtt.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/cli.h"
+#include "agent/log.h"
+#include "sensors/mqtt.h"
+
+#define STOP_GRACE_MS 10000 /* a held acknowledgement may wait this long once stopping */
+#define DISCONNECT_MS 2000  /* time given to a clean MQTT disconnect */
+
+struct mqtt_source {
+	struct mqtt_client *client;     /* the Paho client */
+	struct ingest ingest;           /* features, scorer, pipeline (Paho thread only) */
+	int topic_level;                /* sensor_id_topic_level, -1 = off */
+	int keepalive_s;                /* for the stalled-commit warning */
+	_Atomic int stopping;           /* mqtt_source_stop() called */
+	_Atomic int64_t stop_ms;        /* when, monotonic */
+	pthread_mutex_t mu;             /* guards the state fields below */
+	enum mqtt_state state;          /* last reported state */
+	int64_t since_ms;               /* wall time of the last change */
+	char last_error[512];           /* last failure detail, "" if none */
+	char uri[CONFIG_STR_MAX];       /* for messages */
+	char topics[CONFIG_STR_MAX];    /* for messages */
+	int qos;                        /* subscription QoS */
+};
+
+int read_secret_file(const char *path, char *out, size_t cap, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (!f) {
+		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+		return -1;
+	}
+	if (!fgets(out, (int)cap, f)) {
+		snprintf(err, errlen, "%s: empty", path);
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	n = strcspn(out, "\r\n");
+	out[n] = '\0';
+	if (n == 0) {
+		snprintf(err, errlen, "%s: empty first line", path);
+		return -1;
+	}
+	return 0;
+}
+
+/* Topic level `level` (0-based) of topic into out. 0, or -1 if absent. */
+static int topic_level(const char *topic, int level, char *out, size_t cap)
+{
+	const char *p = topic, *e;
+	for (int i = 0; i < level; i++) {
+		p = strchr(p, '/');
+		if (!p)
+			return -1;
+		p++;
+	}
+	e = strchr(p, '/');
+	size_t n = e ? (size_t)(e - p) : strlen(p);
+	if (n == 0 || n >= cap)
+		return -1;
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return 0;
+}
+
+/* Hold the ack until the ticket is committed (see the file comment). */
+static void wait_commit(struct mqtt_source *s, uint64_t ticket)
+{
+	int64_t start = clock_mono_ms();
+	int warned = 0;
+
+	while (pipeline_wait(s->ingest.pipe, ticket, 1000) != 0) {
+		int64_t now = clock_mono_ms();
+		if (!warned && now - start > (int64_t)s->keepalive_s * 500) {
+			log_error("mqtt", "a reading has waited %lld s for its commit to the buffer; "
+				  "holding its acknowledgement (the broker will redeliver it if it "
+				  "drops us) - see the store errors above",
+				  (long long)((now - start) / 1000));
+			warned = 1;
+		}
+		if (atomic_load(&s->stopping) && now - atomic_load(&s->stop_ms) > STOP_GRACE_MS) {
+			log_error("mqtt", "stopping without acknowledging a reading that could not be "
+				  "committed; the broker keeps it and will redeliver it");
+			_exit(EXIT_RUNTIME);
+		}
+	}
+	if (warned)
+		log_info("mqtt", "the held reading is committed after %lld s; acknowledging",
+			 (long long)((clock_mono_ms() - start) / 1000));
+}
+
+static void on_message(void *ctx, const char *topic, const void *payload, size_t len, int qos)
+{
+	struct mqtt_source *s = ctx;
+	char id[READING_ID_MAX + 1];
+	const char *def = NULL;
+	uint64_t ticket = 0;
+
+	if (s->topic_level >= 0 && topic_level(topic, s->topic_level, id, sizeof id) == 0)
+		def = id;
+	if (ingest_raw(&s->ingest, payload, len, topic, def, clock_wall_ms(), &ticket) < 0) {
+		/* Only when the pipeline refused the item: never ack what is not kept. */
+		log_error("mqtt", "cannot queue a reading from %s; exiting without acknowledging it "
+			  "so that the broker redelivers it", topic);
+		_exit(EXIT_RUNTIME);
+	}
+	if (qos >= 1)
+		wait_commit(s, ticket);
+}
+
+static void on_state(void *ctx, enum mqtt_state st, const char *detail)
+{
+	struct mqtt_source *s = ctx;
+
+	pthread_mutex_lock(&s->mu);
+	s->state = st;
+	s->since_ms = clock_wall_ms();
+	if (st == MQTT_DISCONNECTED)
+		snprintf(s->last_error, sizeof s->last_error, "%s", detail);
+	pthread_mutex_unlock(&s->mu);
+	if (st == MQTT_CONNECTED)
+		log_info("mqtt", "connected to %s, subscribed to %s (QoS %d)", s->uri, s->topics, s->qos);
+	else if (st == MQTT_DISCONNECTED)
+		log_warn("mqtt", "%s; reconnecting with backoff (readings wait in the broker)", detail);
+}
+
+int mqtt_source_start(struct mqtt_source **out, const struct config *cfg,
+		      struct pipeline *pipe, struct scorer *scorer,
+		      struct ingest_counters *ctr, struct alerts *alerts,
+		      char *err, size_t errlen)
+{
+	struct mqtt_source *s = calloc(1, sizeof *s);
+	char password[512] = "";
+	struct mqtt_options mo = {
+		.uri = cfg->mqtt_uri, .client_id = cfg->mqtt_client_id, .topics = cfg->mqtt_topic,
+		.qos = cfg->mqtt_qos, .clean_session = cfg->mqtt_clean_session,
+		.keepalive_s = cfg->mqtt_keepalive, .username = cfg->mqtt_username,
+		.ca_file = cfg->mqtt_ca_file, .cert_file = cfg->mqtt_cert_file,
+		.key_file = cfg->mqtt_key_file, .seed = cfg->sim_seed,
+	};
+
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (cfg->mqtt_password_file[0]) {
+		if (read_secret_file(cfg->mqtt_password_file, password, sizeof password, err, errlen) < 0)
+			goto fail;
+		mo.password = password;
+	}
+	if (ingest_init(&s->ingest, scorer, pipe, ctr) < 0) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	s->ingest.alerts = alerts;
+	s->topic_level = cfg->mqtt_sensor_id_topic_level;
+	s->keepalive_s = cfg->mqtt_keepalive;
+	s->qos = cfg->mqtt_qos;
+	s->state = MQTT_CONNECTING;
+	s->since_ms = clock_wall_ms();
+	snprintf(s->uri, sizeof s->uri, "%s", cfg->mqtt_uri);
+	snprintf(s->topics, sizeof s->topics, "%s", cfg->mqtt_topic);
+	pthread_mutex_init(&s->mu, NULL);
+	if (mqtt_client_start(&s->client, &mo, on_message, on_state, s, err, errlen) < 0) {
+		pthread_mutex_destroy(&s->mu);
+		ingest_cleanup(&s->ingest);
+		goto fail_noscorer;
+	}
+	memset(password, 0, sizeof password);
+	if (alerts)
+		alerts_set_client(alerts, s->client);
+	*out = s;
+	return 0;
+fail:
+	scorer_free(&scorer);
+fail_noscorer:
+	memset(password, 0, sizeof password);
+	free(s);
+	return -1;
+}
+
+void mqtt_source_offer_scorer(struct mqtt_source *s, struct scorer *scorer)
+{
+	ingest_offer_scorer(&s->ingest, scorer);
+}
+
+void mqtt_source_state(struct mqtt_source *s, struct state *st)
+{
+	static const char *const names[] = { "connecting", "connected", "disconnected" };
+	pthread_mutex_lock(&s->mu);
+	state_set(st, "source_type", "mqtt");
+	state_set(st, "source_state", "%s", names[s->state]);
+	state_set(st, "source_uri", "%s", s->uri);
+	state_set(st, "source_since_ms", "%lld", (long long)s->since_ms);
+	state_set(st, "source_last_error", "%s", s->last_error);
+	pthread_mutex_unlock(&s->mu);
+}
+
+void mqtt_source_stop(struct mqtt_source **sp)
+{
+	struct mqtt_source *s;
+
+	if (!sp || !*sp)
+		return;
+	s = *sp;
+	atomic_store(&s->stop_ms, clock_mono_ms());
+	atomic_store(&s->stopping, 1);
+	mqtt_client_stop(&s->client, DISCONNECT_MS);
+	ingest_cleanup(&s->ingest);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+	*sp = NULL;
+}
