@@ -1,14 +1,16 @@
 /*
  * cmd_run.c - `fieldgate run -c FILE`: the agent's top level.
  *
- * It owns everything: config, models, buffer, pipeline, source thread. The
+ * It owns everything: config, models, buffer, pipeline, the source (the
+ * simulator thread, or the MQTT input on Paho's threads) and alerts. The
  * main thread blocks SIGINT/SIGTERM/SIGHUP before starting any thread and
  * takes them synchronously with sigtimedwait(), so there are no signal
  * handlers at all; between signals it prints the status line (every second
- * on a terminal, every minute otherwise, e.g. under systemd).
+ * on a terminal, every minute otherwise, e.g. under systemd) and rewrites
+ * the live-state file that `fieldgate status` reads (state.h).
  *
- * Shutdown order: stop the source (no new readings), commit the queue,
- * close the buffer.
+ * Shutdown order: stop the source (no new readings; MQTT finishes the
+ * message in hand), commit the queue, close the buffer.
  */
 #include <errno.h>
 #include <getopt.h>
