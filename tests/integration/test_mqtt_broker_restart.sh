@@ -1,0 +1,65 @@
+#!/bin/bash
+# The broker goes away mid-stream (SIGTERM, down about 2 s) and comes back
+# on the same port with the same persistence directory. Both the agent and
+# the publisher (`fieldgate simulate --mqtt`) reconnect; the agent logs the
+# loss and the reconnection once each, `status` says connected again, and
+# every published reading is in the buffer exactly once. Also: the agent
+# started before its broker keeps retrying and connects; a publisher whose
+# broker never answers exits 1 after 10 s.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/mqtt_lib.sh"
+
+# Meanwhile: a publisher whose broker never answers gives up after 10 s, exit 1.
+dead=$(free_port)
+( s=$SECONDS; timeout 40 "$FG" simulate --mqtt "tcp://127.0.0.1:$dead" --qos 1 --count 10 2>"$T/dead.err"
+  echo "$? $((SECONDS - s))" >"$T/dead.rc" ) &
+dead_job=$!
+
+# The agent starts before its broker: it keeps trying, then connects.
+MQTT_PORT=$(free_port)
+uri="tcp://127.0.0.1:$MQTT_PORT"
+write_mqtt_config "$T/site.conf"
+start_agent "$T/site.conf" "$T/agent.log"
+sleep 1.5
+kill -0 $agent_pid 2>/dev/null || { fail "the agent exits when the broker is down: $(tail -3 "$T/agent.log")"; mqtt_finish; }
+state=$(source_field "$T/site.conf" state)
+[ "$state" == connecting ] || [ "$state" == disconnected ] || fail "state before the broker is up: '$state'"
+start_broker || mqtt_finish
+wait_connected "$T/site.conf" 40 || { tail -5 "$T/agent.log"; mqtt_finish; }
+
+# 20 sensors x 100 Hz = 2,000 readings/s: about 6 s of stream.
+N=12000
+opts=(--sensors 20 --rate 100 --count $N --seed 31 --start 2026-04-01T00:00:00Z)
+sim_file "$T/sim.jsonl" "${opts[@]}"
+sim_publish_bg "$T/pub.log" --topic 'sensors/{sensor_id}/reading' --qos 1 "${opts[@]}"
+sleep 1.5
+before=$(count_events)
+[ "$before" -gt 0 ] || fail "no events before the broker restart"
+[ "$before" -lt $N ] || fail "the stream was over before the broker restart: make it longer"
+stop_broker
+sleep 1
+state=$(source_field "$T/site.conf" state)
+[ "$state" == disconnected ] || [ "$state" == connecting ] || fail "state while the broker is down: '$state'"
+[ "$(source_field "$T/site.conf" last_error)" != null ] || fail "last_error is null while the broker is down"
+sleep 1
+start_broker || mqtt_finish
+wait_connected "$T/site.conf" 40
+wait $pub; rc=$?
+expect "the publisher survives the broker restart (exit status)" $rc 0
+[ $rc -eq 0 ] || cat "$T/pub.log" >&2
+wait_events $N 60
+sleep 1
+expect "exactly $N events" "$(count_events)" $N
+compare_buffer "$T/sim.jsonl" || fail "the buffer differs from the published readings"
+expect "seq contiguous from 1" "$(sql 'SELECT min(seq) = 1 AND max(seq) = count(*) FROM events')" 1
+expect "nothing quarantined" "$(sql 'SELECT count(*) FROM quarantine')" 0
+expect "one 'lost' line" "$(grep -c "mqtt: connection to $uri lost: .*; reconnecting with backoff" "$T/agent.log")" 1
+expect "two 'connected' lines (start, reconnect)" "$(grep -c "mqtt: connected to $uri" "$T/agent.log")" 2
+kill -0 $agent_pid 2>/dev/null || fail "the agent is not running"
+wait $dead_job
+read -r rc secs <"$T/dead.rc"
+expect "simulate with an unreachable broker exits 1" "$rc" 1
+[ "$secs" -ge 9 ] && [ "$secs" -le 20 ] || fail "simulate gave up on an unreachable broker after $secs s (10 s expected)"
+[ -s "$T/dead.err" ] || fail "simulate with an unreachable broker says nothing"
+kill -TERM $agent_pid; wait $agent_pid; expect "SIGTERM exits 0" $? 0
+mqtt_finish
