@@ -257,7 +257,8 @@ static void *writer_main(void *arg)
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
 		int64_t now = clock_mono_ms();
-		int rc;
+		int rc, first = 0, backoff = BACKOFF_MIN_MS;
+		char err[sizeof p->err];
 
 		/* Sleep until there is work: new items, a stop, a caller waiting
 		 * on what the open group holds, or a commit or limits check due.
@@ -290,24 +291,29 @@ static void *writer_main(void *arg)
 			next_limits = now + LIMITS_EVERY_MS;
 			p->written = 0;
 		}
+		if (rc < 0) {
+			/* From here on only this thread writes, until a commit succeeds. */
+			first = !atomic_exchange(&p->failing, 1);
+			snprintf(err, sizeof err, "%s", p->err);
+			backoff = p->backoff_ms;
+			p->backoff_ms = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+		}
 		pthread_mutex_unlock(&p->store_mu);
 
 		if (rc < 0) {
 			uint64_t supp = 0;
-			int first = !atomic_exchange(&p->failing, 1);
 			if (first || log_ratelimit(&rl, now, &supp))
 				log_error("store", "cannot write to the buffer, ingestion paused, "
-					  "retrying (nothing is lost): %s", p->err);
+					  "retrying (nothing is lost): %s", err);
 			if (first)
 				rl.last_ms = now;
 			pthread_mutex_lock(&p->mu);
 			if (!p->stopping || now < p->drain_deadline) {
 				struct timespec ts;
-				timespec_in(&ts, p->backoff_ms);
+				timespec_in(&ts, backoff);
 				pthread_cond_timedwait(&p->not_empty, &p->mu, &ts);
 			}
 			pthread_mutex_unlock(&p->mu);
-			p->backoff_ms = p->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : p->backoff_ms * 2;
 		}
 		pthread_mutex_lock(&p->mu);
 	}

@@ -2,7 +2,8 @@
  * test_agent.c - unit tests of the agent's own pieces: the feature
  * catalogue's arithmetic, the pipeline (queue + group-commit writer) against
  * a real SQLite buffer, and ingest (dedup of a redelivered reading,
- * quarantine of bad bytes with the reason) with the shipped models.
+ * quarantine of bad bytes with the reason) with the shipped models; and the
+ * pipeline on a full disk: nothing committed, nothing lost, resumes by itself.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,9 @@
 #include "agent/scorer.h"
 #include "check.h"
 #include "store/store.h"
+#include "store/store_int.h" /* the connection, to make the disk "full" */
+
+#include <sqlite3.h>
 
 static struct reading make_reading(const char *id, double t, double h, int64_t ts)
 {
@@ -163,6 +167,56 @@ static void test_pipeline_and_ingest(const char *dir)
 	store_close(&st);
 }
 
+/* The buffer refuses to grow (as on a full disk) while events arrive; when
+ * space returns, every event is committed in order, none twice. */
+static void test_pipeline_disk_full(const char *dir)
+{
+	char path[512], err[512];
+	struct store *st;
+	struct store_options so = { .path = path };
+	struct pipeline *p;
+	struct pipeline_stats ps;
+	struct store_stats ss;
+	uint64_t ticket = 0;
+	char body[400];
+	int pushed = 0;
+
+	snprintf(path, sizeof path, "%s/full.db", dir);
+	CHECK_INT(store_open(&st, &so, err, sizeof err), 0);
+	struct pipeline_options po = { .store = st, .gateway_id = "gw", .site = "s", .commit_ms = 5 };
+	CHECK_INT(pipeline_start(&p, &po, err, sizeof err), 0);
+	memset(body, 'b', sizeof body - 2);
+	body[0] = '"';
+	strcpy(body + sizeof body - 3, "\"}");
+	/* SQLite connections are serialized: the cap may be set from this thread. */
+	CHECK_INT(sqlite3_exec(st->db, "PRAGMA max_page_count = 3", NULL, NULL, NULL), SQLITE_OK);
+	for (int i = 0; i < 500; i++) {
+		unsigned char key[16];
+		memset(key, 0, sizeof key);
+		key[0] = (unsigned char)(i >> 8);
+		key[1] = (unsigned char)i;
+		pushed += pipeline_push_event(p, key, sizeof key, 1000 + i, body, strlen(body), &ticket) == 0;
+	}
+	CHECK_INT(pushed, 500);
+	CHECK_INT(pipeline_wait(p, ticket, 1500), -1); /* cannot commit */
+	pipeline_get_stats(p, &ps);
+	CHECK_INT(ps.healthy, 0);
+	CHECK(ps.commit_errors > 0);
+	CHECK_INT(ps.events, 0);
+	/* Space returns: the writer's retry commits everything by itself. */
+	CHECK_INT(sqlite3_exec(st->db, "PRAGMA max_page_count = 1073741823", NULL, NULL, NULL), SQLITE_OK);
+	CHECK_INT(pipeline_wait(p, ticket, 15000), 0);
+	pipeline_get_stats(p, &ps);
+	CHECK_INT(ps.healthy, 1);
+	CHECK_INT(ps.events, 500);
+	pipeline_stop(&p, 5000);
+	CHECK_INT(store_stats(st, &ss, err, sizeof err), 0);
+	CHECK_INT(ss.events, 500);
+	CHECK_INT(ss.oldest_seq, 1);
+	CHECK_INT(ss.newest_seq, 500);
+	store_close(&st);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/fieldgate-test-agent.XXXXXX";
@@ -174,6 +228,7 @@ int main(void)
 		return 1;
 	}
 	test_pipeline_and_ingest(dir);
+	test_pipeline_disk_full(dir);
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", dir);
