@@ -7,10 +7,20 @@
 #   e2e    simulator -> score -> event JSON -> SQLite with the real binary
 #          flat out, sync = normal and sync = full (3 runs each)
 #   rss    peak RSS (VmHWM) of `fieldgate run` at 10,000 events/s (3 runs)
+#   mqtt1  [source] type = mqtt, QoS 1 (commit before ack): 60,000 readings
+#          queued in the broker, drained by the agent (3 runs)
+#   mqtt0  QoS 0: 400,000 readings from mosquitto_pub while the agent runs
+#          (3 runs)
+#   latency  published -> received (and committed) at 5,000 readings/s,
+#          QoS 1: p50/p99/max (3 runs)
+#   latency0 the same at QoS 0, for comparison (not in the default set)
 #
-# Usage: tests/bench/run.sh [infer|e2e|rss ...]   (default: all three; the
-# environment variable BENCH="e2e rss" does the same, for `BENCH=e2e make bench`).
-# Needs build/fieldgate and build/bench/bench_infer (`make bench` builds them).
+# Usage: tests/bench/run.sh [infer|e2e|rss|mqtt1|mqtt0|latency|latency0 ...]
+# (default: all but latency0; the environment variable BENCH="e2e rss" does
+# the same, for `BENCH=e2e make bench`).
+# Needs build/fieldgate and build/bench/bench_infer (`make bench` builds
+# them); the MQTT benchmarks also need mosquitto, mosquitto_pub and python3.
+# They start their own mosquitto on a free loopback port.
 # Prints a table of medians with PASS/MISS per target. A MISS does not fail:
 # this is a measurement. Exits non-zero only when a benchmark could not run.
 set -u
@@ -22,10 +32,12 @@ E2E_RUNS=3 RSS_RUNS=3 INFER_REPS=7
 E2E_WARMUP=2 E2E_WINDOW=5 RSS_SECONDS=20
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/fieldgate-bench.XXXXXX") || exit 1
-agent_pid='' sleep_pid=''
+agent_pid='' sleep_pid='' pub_pid='' broker_pid=''
 cleanup() {
 	if [ -n "$sleep_pid" ]; then kill "$sleep_pid" 2>/dev/null; fi
+	if [ -n "$pub_pid" ]; then kill -TERM "$pub_pid" 2>/dev/null; wait "$pub_pid" 2>/dev/null; fi
 	if [ -n "$agent_pid" ]; then kill -9 "$agent_pid" 2>/dev/null; wait "$agent_pid" 2>/dev/null; fi
+	if [ -n "$broker_pid" ]; then kill -9 "$broker_pid" 2>/dev/null; wait "$broker_pid" 2>/dev/null; fi
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -190,9 +202,348 @@ bench_rss() {
 	row "  sustained rate (events/s)" ">= 9500" "$mr" "$(IFS=,; echo "${rates[*]}")" "$(verdict "$mr" '>=' 9500)"
 }
 
-which=${*:-${BENCH:-infer e2e rss}}
+# ---- MQTT benchmarks ------------------------------------------------------
+MOSQUITTO=${MOSQUITTO:-/usr/sbin/mosquitto}
+MQTT_RUNS=3
+MQTT1_N=60000 MQTT0_N=400000
+LAT_SENSORS=100 LAT_RATE=50 LAT_N=${LAT_N:-50000}
+POLL=0.05 # seconds between two `status --json` polls (each costs ~5 ms of CPU)
+SIM_START=2026-03-01T00:00:00Z
+mqtt_port=''
+
+# port_open PORT: something accepts connections on 127.0.0.1:PORT.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# broker_start NAME: a private mosquitto on a free loopback port (sets
+# mqtt_port, broker_pid). max_queued_messages 0 = unlimited, so the QoS 1
+# readings published while the agent is away all wait for it; the in-flight
+# window per client is mosquitto's default, 20. `user` is this user: run as
+# root, mosquitto would otherwise drop to "mosquitto" and fail to write its
+# persistence dir.
+broker_start() {
+	local d=$T/broker-$1 end
+	mkdir -p "$d/mosq"
+	mqtt_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()') || return 1
+	cat >"$d/mosquitto.conf" <<CONF
+per_listener_settings false
+allow_anonymous true
+max_queued_messages 0
+max_inflight_messages 20
+set_tcp_nodelay true
+persistence true
+persistence_location $d/mosq/
+autosave_interval 0
+log_dest file $d/mosquitto.log
+log_type error
+log_type warning
+user $(id -un)
+listener $mqtt_port 127.0.0.1
+CONF
+	"$MOSQUITTO" -c "$d/mosquitto.conf" 2>"$d/stderr" &
+	broker_pid=$!
+	end=$((SECONDS + 10))
+	while ! port_open "$mqtt_port"; do
+		if ! alive "$broker_pid" || [ $SECONDS -ge $end ]; then
+			echo "bench: mosquitto did not start: $(tail -n 3 "$d/stderr" "$d/mosquitto.log" 2>/dev/null)" >&2
+			broker_stop; return 1
+		fi
+		sleep 0.05
+	done
+}
+
+# broker_stop: SIGTERM and reap.
+broker_stop() {
+	[ -n "$broker_pid" ] || return 0
+	kill -TERM "$broker_pid" 2>/dev/null; wait "$broker_pid" 2>/dev/null
+	broker_pid=
+}
+
+# write_mqtt_conf FILE DATA_DIR QOS CLIENT_ID CLEAN_SESSION: an MQTT site on
+# the bench broker, sync = normal, no sinks, no HTTP.
+write_mqtt_conf() {
+	cat >"$1" <<CONF
+[agent]
+gateway_id = gw-bench
+site = bench
+data_dir = $2
+log_level = info
+[source]
+type = mqtt
+[models]
+dir = $top/models/default
+[buffer]
+path = buffer.db
+max_mb = 16384
+sync = normal
+commit_ms = 10
+[http]
+listen =
+[mqtt]
+uri = tcp://127.0.0.1:$mqtt_port
+topic = sensors/+/reading
+qos = $3
+client_id = $4
+clean_session = $5
+keepalive = 10
+CONF
+}
+
+# wait_connected CONF: until `status --json` says the source is connected
+# (10 s at most; the agent must be running).
+wait_connected() {
+	local end=$((SECONDS + 10))
+	while [ $SECONDS -lt $end ] && alive "$agent_pid"; do
+		"$FG" status -c "$1" --json 2>/dev/null | grep -q '"source":{[^}]*"state":"connected"' && return 0
+		sleep $POLL
+	done
+	return 1
+}
+
+# wait_seq CONF N SECS: poll newest_seq every $POLL s until it reaches N;
+# sets seq_t to the time of the poll that saw it (so the figure is late by
+# at most one poll, about 50 ms). Returns 1 on timeout or if the agent died.
+wait_seq() {
+	local end=$((SECONDS + $3)) s
+	seq_t=
+	while [ $SECONDS -lt $end ] && alive "$agent_pid"; do
+		s=$(newest_seq "$1")
+		if [ "${s:-0}" -ge "$2" ]; then seq_t=$(now); return 0; fi
+		sleep $POLL
+	done
+	return 1
+}
+
+# rate_of N T0 T1: N / (T1 - T0), rounded.
+rate_of() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN {printf "%.0f", n / (b - a)}'; }
+
+# agent_fail D WHAT: report an agent that failed in run dir D.
+agent_fail() {
+	echo "bench: $2: $(tail -n 3 "$1/agent.log" 2>/dev/null)" >&2
+	if [ -n "$agent_pid" ]; then
+		if alive "$agent_pid"; then stop_agent; else wait "$agent_pid"; agent_pid=; fi
+	fi
+	rm -rf "$1"
+}
+
+# mqtt1_run I: one QoS 1 run; sets drain (msg/s: the agent alone, draining
+# MQTT1_N readings queued in the broker), live (msg/s: publisher and agent
+# at once) and pubrate (what `simulate --mqtt` reported for the offline
+# publish).
+mqtt1_run() {
+	local d=$T/mqtt1-$1 id=fieldgate-bench-mqtt1-$$-$1 t0 pout
+	drain='' live='' pubrate=''
+	mkdir -p "$d"
+	write_mqtt_conf "$d/site.conf" "$d/data" 1 "$id" false
+	# 1. the agent subscribes once, so the broker keeps a session for it
+	start_agent "$d/site.conf" "$d/agent.log"
+	if ! wait_connected "$d/site.conf"; then agent_fail "$d" "mqtt1: agent did not connect"; return 1; fi
+	stop_agent || { echo "bench: mqtt1: agent exited non-zero on SIGTERM" >&2; rm -rf "$d"; return 1; }
+	# 2. publish while it is away: the readings queue in the broker
+	if ! pout=$(timeout 120 "$FG" simulate --mqtt "tcp://127.0.0.1:$mqtt_port" --qos 1 --sensors 100 \
+		--rate 1000 --count $MQTT1_N --seed 3 --start $SIM_START 2>&1); then
+		echo "bench: mqtt1: simulate --mqtt failed: $pout" >&2; rm -rf "$d"; return 1
+	fi
+	pubrate=$(echo "$pout" | sed -n 's/.*(\([0-9]*\)\/s).*/\1/p')
+	# 3. the agent comes back and drains them
+	t0=$(now)
+	start_agent "$d/site.conf" "$d/agent.log"
+	if ! wait_seq "$d/site.conf" $MQTT1_N 120; then agent_fail "$d" "mqtt1: drain did not reach $MQTT1_N"; return 1; fi
+	drain=$(rate_of $MQTT1_N "$t0" "$seq_t")
+	stop_agent || echo "bench: mqtt1: agent exited non-zero on SIGTERM: $(tail -n 3 "$d/agent.log")" >&2
+	rm -rf "$d"
+	# live: a fresh session, the publisher running beside the agent
+	d=$T/mqtt1-live-$1
+	mkdir -p "$d"
+	write_mqtt_conf "$d/site.conf" "$d/data" 1 "$id-live" false
+	start_agent "$d/site.conf" "$d/agent.log"
+	if ! wait_connected "$d/site.conf"; then agent_fail "$d" "mqtt1 live: agent did not connect"; return 1; fi
+	t0=$(now)
+	timeout 120 "$FG" simulate --mqtt "tcp://127.0.0.1:$mqtt_port" --qos 1 --sensors 100 \
+		--rate 1000 --count $MQTT1_N --seed 3 --start $SIM_START 2>"$d/pub.log" &
+	pub_pid=$!
+	if ! wait_seq "$d/site.conf" $MQTT1_N 120; then agent_fail "$d" "mqtt1 live: did not reach $MQTT1_N"; return 1; fi
+	live=$(rate_of $MQTT1_N "$t0" "$seq_t")
+	wait "$pub_pid" || echo "bench: mqtt1 live: simulate failed: $(cat "$d/pub.log")" >&2
+	pub_pid=
+	stop_agent || echo "bench: mqtt1: agent exited non-zero on SIGTERM: $(tail -n 3 "$d/agent.log")" >&2
+	rm -rf "$d"
+}
+
+bench_mqtt1() {
+	local drains=() lives=() pubs=() i m
+	echo "== mqtt1: QoS 1, commit before ack, sync=normal; $MQTT1_N readings queued in the broker while"\
+		"the agent is away, then drained (timed from its launch); $MQTT_RUNS runs"
+	broker_start mqtt1 || { err "mqtt1: no broker"; return; }
+	for ((i = 1; i <= MQTT_RUNS; i++)); do
+		if ! mqtt1_run $i; then err "mqtt1 run $i failed"; broker_stop; return; fi
+		echo "run $i: drain $drain msg/s; live (publisher beside the agent) $live msg/s;"\
+			"offline publish $pubrate msg/s"
+		drains+=("$drain"); lives+=("$live"); pubs+=("$pubrate")
+	done
+	broker_stop
+	m=$(median "${drains[@]}")
+	row "mqtt QoS 1 drain (msg/s)" ">= 20000" "$m" "$(IFS=,; echo "${drains[*]}")" "$(verdict "$m" '>=' 20000)"
+	row "  live, publisher beside it (msg/s)" "(info)" "$(median "${lives[@]}")" "$(IFS=,; echo "${lives[*]}")" "-"
+	row "  simulate --mqtt QoS 1 pub (msg/s)" "(info)" "$(median "${pubs[@]}")" "$(IFS=,; echo "${pubs[*]}")" "-"
+}
+
+# mqtt0_run I FILE: one QoS 0 run, FILE piped into mosquitto_pub while the
+# agent runs. Samples newest_seq every $POLL s into $d/samples ("t seq
+# publisher-running"). Sets steady (msg/s between 0.5 s after the first
+# commit and the last sample while mosquitto_pub still ran; empty when that
+# window is under 1 s), whole (got / first..last commit), pubrate
+# (mosquitto_pub's rate) and got (events committed; QoS 0 may lose some).
+mqtt0_run() {
+	local d=$T/mqtt0-$1 t0 tp1='' s last='' t still=0 end
+	steady='' whole='' pubrate='' got=''
+	mkdir -p "$d"
+	write_mqtt_conf "$d/site.conf" "$d/data" 0 "fieldgate-bench-mqtt0-$$-$1" true
+	start_agent "$d/site.conf" "$d/agent.log"
+	if ! wait_connected "$d/site.conf"; then agent_fail "$d" "mqtt0: agent did not connect"; return 1; fi
+	t0=$(now)
+	mosquitto_pub -h 127.0.0.1 -p "$mqtt_port" -q 0 -t sensors/bench/reading -l <"$2" 2>"$d/pub.log" &
+	pub_pid=$!
+	end=$((SECONDS + 120))
+	: >"$d/samples"
+	while [ $SECONDS -lt $end ] && alive "$agent_pid"; do
+		s=$(newest_seq "$d/site.conf"); t=$(now)
+		if [ -n "$pub_pid" ] && ! alive "$pub_pid"; then
+			tp1=$t; wait "$pub_pid" || echo "bench: mqtt0: mosquitto_pub failed: $(cat "$d/pub.log")" >&2
+			pub_pid=
+		fi
+		echo "$t ${s:-0} $([ -n "$pub_pid" ] && echo 1 || echo 0)" >>"$d/samples"
+		[ "${s:-0}" -ge "$MQTT0_N" ] && break
+		# QoS 0 may drop: stop once nothing new arrived for 2 s after the publisher ended
+		if [ -z "$pub_pid" ] && [ "${s:-0}" == "$last" ]; then
+			still=$((still + 1)); [ $still -ge 40 ] && break
+		else still=0; fi
+		last=${s:-0}
+		sleep $POLL
+	done
+	if [ -n "$pub_pid" ]; then kill -TERM "$pub_pid" 2>/dev/null; wait "$pub_pid"; pub_pid=; fi
+	if ! alive "$agent_pid"; then agent_fail "$d" "mqtt0: agent died"; return 1; fi
+	stop_agent || echo "bench: mqtt0: agent exited non-zero on SIGTERM: $(tail -n 3 "$d/agent.log")" >&2
+	[ -n "$tp1" ] && pubrate=$(rate_of "$MQTT0_N" "$t0" "$tp1")
+	read -r got whole steady < <(awk '
+		{t[NR] = $1; s[NR] = $2; p[NR] = $3}
+		END {
+			n = NR; final = s[n]
+			for (i = 1; i <= n && s[i] == 0; i++) ; first = i
+			for (i = first; i <= n && s[i] < final; i++) ; lastc = i
+			whole = (t[lastc] > t[first]) ? sprintf("%.0f", final / (t[lastc] - t[first])) : ""
+			a = 0; b = 0
+			for (i = first; i <= n; i++) {
+				if (!a && t[i] >= t[first] + 0.5) a = i
+				if (p[i] == 1) b = i
+			}
+			st = (a && b > a && t[b] - t[a] >= 1) ? sprintf("%.0f", (s[b] - s[a]) / (t[b] - t[a])) : ""
+			print final, whole, st
+		}' "$d/samples")
+	rm -rf "$d"
+	if [ -z "$got" ] || [ "$got" -eq 0 ]; then echo "bench: mqtt0: nothing committed" >&2; return 1; fi
+}
+
+# chain_run FILE: mosquitto_pub -> broker -> mosquitto_sub alone, no agent;
+# sets chain (msg/s, from the publisher's start to the last message received).
+chain_run() {
+	local t0 t1 sub
+	chain=''
+	mosquitto_sub -h 127.0.0.1 -p "$mqtt_port" -q 0 -t 'sensors/+/reading' -C "$MQTT0_N" -W 120 >/dev/null &
+	sub=$!; pub_pid=$sub
+	pause 0.5 # let it subscribe
+	t0=$(now)
+	mosquitto_pub -h 127.0.0.1 -p "$mqtt_port" -q 0 -t sensors/bench/reading -l <"$1" || return 1
+	wait "$sub" || { pub_pid=; return 1; }
+	t1=$(now); pub_pid=
+	chain=$(rate_of "$MQTT0_N" "$t0" "$t1")
+}
+
+bench_mqtt0() {
+	local steadys=() wholes=() pubs=() i m f=$T/mqtt0.jsonl lost=0
+	echo "== mqtt0: QoS 0, $MQTT0_N readings from mosquitto_pub -l while the agent runs, sync=normal; $MQTT_RUNS runs"
+	if ! "$FG" simulate --out "$f" --count $MQTT0_N --sensors 100 --rate 1000 --seed 3 --start $SIM_START; then
+		err "mqtt0: simulate --out failed"; return
+	fi
+	broker_start mqtt0 || { err "mqtt0: no broker"; return; }
+	for ((i = 1; i <= MQTT_RUNS; i++)); do
+		if ! mqtt0_run $i "$f"; then err "mqtt0 run $i failed"; broker_stop; return; fi
+		echo "run $i: steady ${steady:-n/a} msg/s (while publishing), $got committed, whole $whole msg/s"\
+			"(first..last commit), mosquitto_pub ${pubrate:-?} msg/s"
+		steadys+=("${steady:-0}"); wholes+=("$whole"); pubs+=("${pubrate:-0}")
+		lost=$((lost + MQTT0_N - got))
+	done
+	if chain_run "$f"; then echo "mosquitto_pub -> mosquitto_sub alone (no agent): $chain msg/s"
+	else echo "bench: mqtt0: mosquitto_pub -> mosquitto_sub run failed" >&2; chain='?'; fi
+	broker_stop
+	rm -f "$f"
+	m=$(median "${steadys[@]}")
+	row "mqtt QoS 0 steady (msg/s)" ">= 60000" "$m" "$(IFS=,; echo "${steadys[*]}")" "$(verdict "$m" '>=' 60000)"
+	row "  first..last commit (msg/s)" "(info)" "$(median "${wholes[@]}")" "$(IFS=,; echo "${wholes[*]}"); lost $lost" "-"
+	row "  mosquitto_pub rate (msg/s)" "(info)" "$(median "${pubs[@]}")" "$(IFS=,; echo "${pubs[*]}")" "-"
+	row "  pub->sub alone, no agent (msg/s)" "(info)" "$chain" "1 run, no agent" "-"
+}
+
+# latency_run I QOS: the agent running (QoS QOS), `simulate --mqtt` paces
+# LAT_N readings at LAT_SENSORS x LAT_RATE a second with the timestamps of
+# now; sets lat to latency.py's output line.
+latency_run() {
+	local d=$T/latency-$1-$2 out
+	lat=''
+	mkdir -p "$d"
+	write_mqtt_conf "$d/site.conf" "$d/data" "$2" "fieldgate-bench-latency-$$-$1-$2" false
+	start_agent "$d/site.conf" "$d/agent.log"
+	if ! wait_connected "$d/site.conf"; then agent_fail "$d" "latency: agent did not connect"; return 1; fi
+	# the observer: when each reading reached a trivial subscriber
+	mosquitto_sub -h 127.0.0.1 -p "$mqtt_port" -q "$2" -t 'sensors/+/reading' -F '%U %p' >"$d/observer" &
+	pub_pid=$!
+	pause 0.3 # let it subscribe
+	if ! out=$(timeout 120 "$FG" simulate --mqtt "tcp://127.0.0.1:$mqtt_port" --qos "$2" \
+		--sensors $LAT_SENSORS --rate $LAT_RATE --count "$LAT_N" --seed 3 2>&1); then
+		echo "bench: latency: simulate --mqtt failed: $out" >&2; agent_fail "$d" "latency"; return 1
+	fi
+	if ! wait_seq "$d/site.conf" "$LAT_N" 30; then agent_fail "$d" "latency: buffer did not reach $LAT_N"; return 1; fi
+	stop_agent || echo "bench: latency: agent exited non-zero on SIGTERM: $(tail -n 3 "$d/agent.log")" >&2
+	kill -TERM "$pub_pid" 2>/dev/null; wait "$pub_pid" 2>/dev/null; pub_pid=
+	if ! lat=$(python3 "$top/tests/bench/latency.py" "$d/data/buffer.db" $LAT_SENSORS $LAT_RATE "$d/observer"); then
+		echo "bench: latency: latency.py failed" >&2; rm -rf "$d"; return 1
+	fi
+	rm -rf "$d"
+}
+
+# bench_latency_qos QOS: 3 runs of latency_run.
+bench_latency_qos() {
+	local q=$1 p50s=() p99s=() maxs=() cp99s=() obs=() aobs=() i m name
+	local tgt='<= 5' res
+	echo "== latency$([ "$q" == 0 ] && echo 0): QoS $q, $LAT_SENSORS sensors x $LAT_RATE/s = $((LAT_SENSORS * LAT_RATE))"\
+		"readings/s, $LAT_N readings, published -> received_at (ms, +-1 ms resolution); $MQTT_RUNS runs"
+	broker_start "latency$q" || { err "latency: no broker"; return; }
+	for ((i = 1; i <= MQTT_RUNS; i++)); do
+		if ! latency_run $i "$q"; then err "latency QoS $q run $i failed"; broker_stop; return; fi
+		echo "run $i: $lat"
+		# shellcheck disable=SC2086 # word splitting wanted: "count N p50 X ..."
+		set -- $lat
+		p50s+=("$4"); p99s+=("$6"); maxs+=("$8"); cp99s+=("${12}"); obs+=("${16:-?}"); aobs+=("${18:-?}")
+	done
+	broker_stop
+	m=$(median "${p99s[@]}")
+	name="mqtt latency QoS $q p99 (ms)"
+	if [ "$q" == 1 ]; then res=$(verdict "$m" '<=' 5); else tgt='(info)' res=-; fi
+	row "$name" "$tgt" "$m" "$(IFS=,; echo "${p99s[*]}")" "$res"
+	row "  p50 (ms)" "(info)" "$(median "${p50s[@]}")" "$(IFS=,; echo "${p50s[*]}")" "-"
+	row "  max (ms)" "(info)" "$(median "${maxs[@]}")" "$(IFS=,; echo "${maxs[*]}")" "-"
+	row "  p99 at observer, no agent (ms)" "(info)" "$(median "${obs[@]}")" "$(IFS=,; echo "${obs[*]}")" "-"
+	row "  p99 agent minus observer (ms)" "(info)" "$(median "${aobs[@]}")" "$(IFS=,; echo "${aobs[*]}")" "-"
+	row "  p99 + simulate's connect time (ms)" "(info)" "$(median "${cp99s[@]}")" "$(IFS=,; echo "${cp99s[*]}")" "-"
+}
+bench_latency() { bench_latency_qos 1; }
+bench_latency0() { bench_latency_qos 0; }
+
+which=${*:-${BENCH:-infer e2e rss mqtt1 mqtt0 latency}}
 for b in $which; do
-	case $b in infer | e2e | rss) ;; *) echo "usage: $0 [infer|e2e|rss ...]" >&2; exit 2 ;; esac
+	case $b in
+	infer | e2e | rss | mqtt1 | mqtt0 | latency | latency0) ;;
+	*) echo "usage: $0 [infer|e2e|rss|mqtt1|mqtt0|latency|latency0 ...]" >&2; exit 2 ;;
+	esac
 done
 if [ ! -x "$FG" ]; then echo "bench: $FG not built (run make bench)" >&2; exit 1; fi
 start=$SECONDS
