@@ -39,7 +39,8 @@
  * of one event rewrites each touched page: 49 us per single-event commit
  * against 27 us with 4 KiB, and MQTT QoS >= 1 commits every message
  * (target 20,000/s). Smaller pages also write less to flash per commit.
- * Checkpoints run every STORE__WAL_PAGES pages (store_int.h).
+ * Checkpoints run every STORE__WAL_PAGES pages (store_int.h), or, with
+ * manual_checkpoint, wherever the owner calls store_checkpoint().
  */
 #include <assert.h>
 #include <errno.h>
@@ -459,7 +460,7 @@ int store_open(struct store **out, const struct store_options *opt,
 		if (code)
 			goto fail;
 		snprintf(pragma, sizeof(pragma), "PRAGMA wal_autocheckpoint = %d",
-			 STORE__WAL_PAGES);
+			 opt->manual_checkpoint ? 0 : STORE__WAL_PAGES);
 		code = store__exec(st, pragma, "setting wal_autocheckpoint",
 				   err, errlen);
 		if (code)
@@ -617,6 +618,23 @@ int store__record_last_seq(struct store *st, char *err, size_t errlen)
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE)
 		return store__error(st, rc, "recording last_seq", err, errlen);
+	return 0;
+}
+
+int store_checkpoint(struct store *st, long *wal_frames, char *err, size_t errlen)
+{
+	int log = 0, done = 0, rc;
+
+	if (!st || st->readonly) {
+		store__seterr(err, errlen, "%s: checkpoint needs a read-write handle",
+			      st ? st->path : "buffer");
+		return STORE_EINVAL;
+	}
+	rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+		return store__error(st, rc, "checkpointing the WAL", err, errlen);
+	if (wal_frames)
+		*wal_frames = log;
 	return 0;
 }
 

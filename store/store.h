@@ -40,6 +40,8 @@ struct store_options {
 	int sync_full;         /* 1: PRAGMA synchronous=FULL, else NORMAL */
 	int64_t max_bytes;     /* size cap for store_enforce_limits(); 0 = none */
 	int64_t retention_ms;  /* delivered events older than this are deleted; 0 = keep */
+	int manual_checkpoint; /* 1: commits never checkpoint the WAL; the owner calls
+				  store_checkpoint() (from another handle) instead */
 	const char *const *sinks; /* names of the enabled sinks (may be NULL) */
 	size_t nsinks;         /* how many; events are "delivered" when every sink
 				  acknowledged them, and all are when there is none */
@@ -151,6 +153,16 @@ struct store_stats {
 
 /* Fill *out. Works on read-only handles. Returns 0 or a negative STORE_E*. */
 int store_stats(struct store *st, struct store_stats *out, char *err, size_t errlen);
+
+/*
+ * Copy committed WAL frames into the database file (a PASSIVE checkpoint:
+ * never waits for the writer, never blocks it), so that commits stay cheap
+ * and the WAL stays small. Meant for a second read-write handle on another
+ * thread while the writing handle has manual_checkpoint set: the fsyncs
+ * then happen off the path that acknowledges readings. Returns 0, or a
+ * negative STORE_E*; *wal_frames (may be NULL) gets the WAL's size in frames.
+ */
+int store_checkpoint(struct store *st, long *wal_frames, char *err, size_t errlen);
 
 /* Version of the SQLite library in use ("3.40.1"). */
 const char *store_library_version(void);
