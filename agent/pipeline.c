@@ -223,12 +223,13 @@ static int drain(struct pipeline *p, int force)
 				atomic_store(&p->st_last_seq, p->pend.last_seq);
 			p->written += p->pend.bytes;
 			memset(&p->pend, 0, sizeof p->pend);
-			release(p, processed);
 			if (atomic_load(&p->failing))
 				log_info("store", "writing to the buffer again; nothing was lost");
 			atomic_store(&p->failing, 0);
 			p->backoff_ms = BACKOFF_MIN_MS;
 			atomic_store(&p->st_healthy, 1);
+			/* Last: it wakes the waiters, who may read the stats at once. */
+			release(p, processed);
 		}
 	}
 	if (rc < 0) {
@@ -380,8 +381,10 @@ static int push(struct pipeline *p, enum item_kind kind, int64_t ts_ms,
 	if (total > SLOT_INLINE && !(heap = malloc(total)))
 		return -1;
 	pthread_mutex_lock(&p->mu);
-	while (p->head - p->tail >= QUEUE_SLOTS && !p->stopping)
+	while (p->head - p->tail >= QUEUE_SLOTS && !p->stopping) {
+		pthread_cond_signal(&p->not_empty);
 		pthread_cond_wait(&p->not_full, &p->mu);
+	}
 	if (p->stopping) {
 		pthread_mutex_unlock(&p->mu);
 		free(heap);
@@ -407,9 +410,13 @@ static int push(struct pipeline *p, enum item_kind kind, int64_t ts_ms,
 	if (clen)
 		memcpy(dst + alen + blen, c, clen);
 	p->head++;
+	/* A caller that takes a ticket will wait for it and commit it itself
+	 * (pipeline_wait): waking the writer too would only make it queue for
+	 * the store lock, two futex wake-ups per MQTT message. */
 	if (ticket)
 		*ticket = p->head;
-	pthread_cond_signal(&p->not_empty);
+	else
+		pthread_cond_signal(&p->not_empty);
 	pthread_mutex_unlock(&p->mu);
 	atomic_fetch_add_explicit(&p->st_pushed, 1, memory_order_relaxed);
 	return 0;
@@ -448,7 +455,8 @@ int pipeline_wait(struct pipeline *p, uint64_t ticket, int timeout_ms)
 	}
 	timespec_in(&ts, timeout_ms);
 	pthread_mutex_lock(&p->mu);
-	pthread_cond_signal(&p->not_empty);
+	if (p->tail < ticket)
+		pthread_cond_signal(&p->not_empty); /* not ours to commit now: the writer's */
 	while (p->tail < ticket && rc != ETIMEDOUT)
 		rc = pthread_cond_timedwait(&p->committed, &p->mu, &ts);
 	atomic_fetch_sub(&p->waiters, 1);

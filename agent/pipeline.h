@@ -55,8 +55,10 @@ int pipeline_start(struct pipeline **out, const struct pipeline_options *opt,
 /*
  * Queue an event: key (dedup key), ts_ms (arrival time), body (event JSON
  * after the head, see sensors/event.h). Blocks while the queue is full.
- * Sets *ticket (may be NULL). Returns 0, or -1 once the pipeline is stopping
- * or out of memory.
+ * ticket: NULL for group commit by the writer; non-NULL (set to the item's
+ * ticket) when the caller will pipeline_wait() for it, which then commits it
+ * in the caller's thread. Returns 0, or -1 once the pipeline is stopping or
+ * out of memory.
  */
 int pipeline_push_event(struct pipeline *p, const void *key, size_t keylen,
 			int64_t ts_ms, const char *body, size_t len, uint64_t *ticket);

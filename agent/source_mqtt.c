@@ -112,7 +112,8 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
 
 	if (s->topic_level >= 0 && topic_level(topic, s->topic_level, id, sizeof id) == 0)
 		def = id;
-	if (ingest_raw(&s->ingest, payload, len, topic, def, clock_wall_ms(), &ticket) < 0) {
+	if (ingest_raw(&s->ingest, payload, len, topic, def, clock_wall_ms(),
+		       qos >= 1 ? &ticket : NULL) < 0) {
 		/* Only when the pipeline refused the item: never ack what is not kept. */
 		log_error("mqtt", "cannot queue a reading from %s; exiting without acknowledging it "
 			  "so that the broker redelivers it", topic);
