@@ -169,14 +169,8 @@ int logreg_train(struct model **out, const struct model_info *info,
 	}
 	if (model__check_info(info, err, errlen) < 0)
 		return -1;
-	if (!d || !d->x || !d->y || d->n == 0) {
-		snprintf(err, errlen, "no training data");
+	if (model__check_data(d, err, errlen) < 0)
 		return -1;
-	}
-	if (d->nfeatures < 1 || d->nfeatures > MODEL_MAX_FEATURES) {
-		snprintf(err, errlen, "%zu features (expected 1..%d)", d->nfeatures, MODEL_MAX_FEATURES);
-		return -1;
-	}
 	size_t n = d->n, nf = d->nfeatures;
 	for (size_t i = 0; i < n; i++) {
 		if (d->y[i] != 0 && d->y[i] != 1) {

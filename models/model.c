@@ -185,6 +185,19 @@ int model__check_info(const struct model_info *info, char *err, size_t errlen)
 	return 0;
 }
 
+int model__check_data(const struct model_data *d, char *err, size_t errlen)
+{
+	if (!d || !d->x || !d->y || d->n == 0) {
+		snprintf(err, errlen, "no training data");
+		return -1;
+	}
+	if (d->nfeatures < 1 || d->nfeatures > MODEL_MAX_FEATURES) {
+		snprintf(err, errlen, "%zu features (expected 1..%d)", d->nfeatures, MODEL_MAX_FEATURES);
+		return -1;
+	}
+	return 0;
+}
+
 struct model *model__new(enum model_kind kind, const struct model_info *info,
 			 const struct model_data *d, char *err, size_t errlen)
 {

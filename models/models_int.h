@@ -163,5 +163,8 @@ int model__meta_string(struct model *m, char which, const char *key, const char 
 int model__meta_seed(struct model *m, char which, const char *key, uint64_t seed);
 /* Check a model_info; 0 or -1 with a reason. */
 int model__check_info(const struct model_info *info, char *err, size_t errlen);
+/* Check that training data has rows and 1..MODEL_MAX_FEATURES features;
+ * 0 or -1 with a reason. */
+int model__check_data(const struct model_data *d, char *err, size_t errlen);
 
 #endif

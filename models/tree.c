@@ -120,14 +120,8 @@ int model__bin(struct model__binned *b, const struct model_data *d, int max_bins
 	double *col = NULL;
 
 	memset(b, 0, sizeof(*b));
-	if (!d || !d->x || !d->y || d->n == 0) {
-		snprintf(err, errlen, "no training data");
+	if (model__check_data(d, err, errlen) < 0)
 		return -1;
-	}
-	if (d->nfeatures < 1 || d->nfeatures > MODEL_MAX_FEATURES) {
-		snprintf(err, errlen, "%zu features (expected 1..%d)", d->nfeatures, MODEL_MAX_FEATURES);
-		return -1;
-	}
 	if (d->n > UINT32_MAX) {
 		snprintf(err, errlen, "%zu rows (at most %u)", d->n, (unsigned)UINT32_MAX);
 		return -1;
