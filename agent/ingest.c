@@ -5,7 +5,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #define QUARANTINE_RAW_MAX 65536 /* raw bytes kept of one rejected message */
 
@@ -47,18 +46,10 @@ size_t ingest_key(const struct reading *r, unsigned char *key)
 	return 8 + n;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 int ingest_score(struct ingest *in, const struct reading *r, int64_t received_ms,
 		 struct event_prediction *pred)
 {
 	double f[FEATURE_COUNT];
-	uint64_t t0;
 
 	if (atomic_load_explicit(&in->offered, memory_order_relaxed)) {
 		struct scorer *s = atomic_exchange(&in->offered, NULL);
@@ -69,10 +60,8 @@ int ingest_score(struct ingest *in, const struct reading *r, int64_t received_ms
 	}
 	/* Out of memory for a new sensor's state: scored without history. */
 	(void)features_compute(in->features, r, f);
-	t0 = now_ns();
 	scorer_predict(in->scorer, f, pred);
 	if (in->ctr) {
-		atomic_fetch_add_explicit(&in->ctr->infer_ns, now_ns() - t0, memory_order_relaxed);
 		if (pred->status == 1)
 			atomic_fetch_add_explicit(&in->ctr->warnings, 1, memory_order_relaxed);
 		else if (pred->status == 2)

@@ -30,7 +30,6 @@ struct ingest_counters {
 	_Atomic uint64_t warnings;   /* predicted status 1 */
 	_Atomic uint64_t faults;     /* predicted status 2 */
 	_Atomic uint64_t anomalies;  /* predicted anomalous */
-	_Atomic uint64_t infer_ns;   /* total time spent in the three models */
 };
 
 struct ingest {
