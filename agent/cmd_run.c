@@ -122,31 +122,6 @@ static int sim_source_start(struct sim_source *src, const struct config *cfg,
 	return 0;
 }
 
-/* With the simulator source, alerts need a publish-only MQTT connection. */
-static int alerts_client_start(const struct config *cfg, struct alerts *alerts,
-			       struct mqtt_client **out, char *err, size_t errlen)
-{
-	char password[512] = "";
-	struct mqtt_options mo = {
-		.uri = cfg->mqtt_uri, .client_id = cfg->mqtt_client_id, .clean_session = 1,
-		.keepalive_s = cfg->mqtt_keepalive, .username = cfg->mqtt_username,
-		.ca_file = cfg->mqtt_ca_file, .cert_file = cfg->mqtt_cert_file,
-		.key_file = cfg->mqtt_key_file, .seed = cfg->sim_seed,
-	};
-	int rc;
-
-	if (cfg->mqtt_password_file[0]) {
-		if (read_secret_file(cfg->mqtt_password_file, password, sizeof password, err, errlen) < 0)
-			return -1;
-		mo.password = password;
-	}
-	rc = mqtt_client_start(out, &mo, NULL, NULL, NULL, err, errlen);
-	memset(password, 0, sizeof password);
-	if (rc == 0)
-		alerts_set_client(alerts, *out);
-	return rc;
-}
-
 /* The live-state file for `fieldgate status` (state.h). */
 static void write_state(const struct config *cfg, struct mqtt_source *msrc,
 			const struct ingest_counters *c, struct pipeline *pipe,
@@ -305,10 +280,15 @@ int cmd_run(int argc, char **argv)
 			 "models %s, buffer %s (next seq %llu)",
 			 cfg->gateway_id, cfg->site, cfg->sim_sensors, cfg->sim_rate, models_label,
 			 cfg->buffer_path, (unsigned long long)store_next_seq(st));
-		if (alerts && alerts_client_start(cfg, alerts, &alert_client, err, sizeof err) < 0) {
-			log_error("alerts", "%s: %s", cfg->file, err);
-			rc = EXIT_USAGE;
-			goto out;
+		/* With the simulator source, alerts need a publish-only connection. */
+		if (alerts) {
+			if (mqtt_client_from_config(&alert_client, cfg, 0, NULL, NULL, NULL,
+						    err, sizeof err) < 0) {
+				log_error("alerts", "%s: %s", cfg->file, err);
+				rc = EXIT_USAGE;
+				goto out;
+			}
+			alerts_set_client(alerts, alert_client);
 		}
 	}
 

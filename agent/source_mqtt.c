@@ -139,34 +139,45 @@ static void on_state(void *ctx, enum mqtt_state st, const char *detail)
 		log_warn("mqtt", "%s; reconnecting with backoff (readings wait in the broker)", detail);
 }
 
+int mqtt_client_from_config(struct mqtt_client **out, const struct config *cfg, int subscribe,
+			    mqtt_message_fn msg_fn, mqtt_state_fn state_fn, void *ctx,
+			    char *err, size_t errlen)
+{
+	char password[512] = "";
+	struct mqtt_options mo = {
+		.uri = cfg->mqtt_uri, .client_id = cfg->mqtt_client_id,
+		.topics = subscribe ? cfg->mqtt_topic : NULL, .qos = cfg->mqtt_qos,
+		.clean_session = subscribe ? cfg->mqtt_clean_session : 1,
+		.keepalive_s = cfg->mqtt_keepalive, .username = cfg->mqtt_username,
+		.ca_file = cfg->mqtt_ca_file, .cert_file = cfg->mqtt_cert_file,
+		.key_file = cfg->mqtt_key_file, .seed = cfg->sim_seed,
+	};
+	int rc;
+
+	if (cfg->mqtt_password_file[0]) {
+		if (read_secret_file(cfg->mqtt_password_file, password, sizeof password, err, errlen) < 0)
+			return -1;
+		mo.password = password;
+	}
+	rc = mqtt_client_start(out, &mo, msg_fn, state_fn, ctx, err, errlen);
+	memset(password, 0, sizeof password);
+	return rc;
+}
+
 int mqtt_source_start(struct mqtt_source **out, const struct config *cfg,
 		      struct pipeline *pipe, struct scorer *scorer,
 		      struct ingest_counters *ctr, struct alerts *alerts,
 		      char *err, size_t errlen)
 {
 	struct mqtt_source *s = calloc(1, sizeof *s);
-	char password[512] = "";
-	struct mqtt_options mo = {
-		.uri = cfg->mqtt_uri, .client_id = cfg->mqtt_client_id, .topics = cfg->mqtt_topic,
-		.qos = cfg->mqtt_qos, .clean_session = cfg->mqtt_clean_session,
-		.keepalive_s = cfg->mqtt_keepalive, .username = cfg->mqtt_username,
-		.ca_file = cfg->mqtt_ca_file, .cert_file = cfg->mqtt_cert_file,
-		.key_file = cfg->mqtt_key_file, .seed = cfg->sim_seed,
-	};
 
-	if (!s) {
+	if (!s || ingest_init(&s->ingest, scorer, pipe, ctr) < 0) {
 		snprintf(err, errlen, "out of memory");
+		scorer_free(&scorer);
+		free(s);
 		return -1;
 	}
-	if (cfg->mqtt_password_file[0]) {
-		if (read_secret_file(cfg->mqtt_password_file, password, sizeof password, err, errlen) < 0)
-			goto fail;
-		mo.password = password;
-	}
-	if (ingest_init(&s->ingest, scorer, pipe, ctr) < 0) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
+	/* From here the ingest context owns the scorer. */
 	s->ingest.alerts = alerts;
 	s->topic_level = cfg->mqtt_sensor_id_topic_level;
 	s->keepalive_s = cfg->mqtt_keepalive;
@@ -176,22 +187,16 @@ int mqtt_source_start(struct mqtt_source **out, const struct config *cfg,
 	snprintf(s->uri, sizeof s->uri, "%s", cfg->mqtt_uri);
 	snprintf(s->topics, sizeof s->topics, "%s", cfg->mqtt_topic);
 	pthread_mutex_init(&s->mu, NULL);
-	if (mqtt_client_start(&s->client, &mo, on_message, on_state, s, err, errlen) < 0) {
+	if (mqtt_client_from_config(&s->client, cfg, 1, on_message, on_state, s, err, errlen) < 0) {
 		pthread_mutex_destroy(&s->mu);
 		ingest_cleanup(&s->ingest);
-		goto fail_noscorer;
+		free(s);
+		return -1;
 	}
-	memset(password, 0, sizeof password);
 	if (alerts)
 		alerts_set_client(alerts, s->client);
 	*out = s;
 	return 0;
-fail:
-	scorer_free(&scorer);
-fail_noscorer:
-	memset(password, 0, sizeof password);
-	free(s);
-	return -1;
 }
 
 void mqtt_source_offer_scorer(struct mqtt_source *s, struct scorer *scorer)

@@ -17,6 +17,7 @@
 #include "agent/config.h"
 #include "agent/ingest.h"
 #include "agent/state.h"
+#include "sensors/mqtt.h"
 
 struct mqtt_source;
 
@@ -40,6 +41,16 @@ void mqtt_source_state(struct mqtt_source *s, struct state *st);
 /* Stop: no new messages, finish the one in progress, disconnect, free.
  * Clears the pointer; accepts NULL. */
 void mqtt_source_stop(struct mqtt_source **s);
+
+/*
+ * Start an MQTT client with the site's [mqtt] settings, reading
+ * password_file (the password is wiped after use). subscribe = 1: the
+ * configured topics, QoS and clean_session; 0: a publish-only client with a
+ * clean session. Returns 0, or -1 with one line in err.
+ */
+int mqtt_client_from_config(struct mqtt_client **out, const struct config *cfg, int subscribe,
+			    mqtt_message_fn msg_fn, mqtt_state_fn state_fn, void *ctx,
+			    char *err, size_t errlen);
 
 /* Read a secret file (password, API key): its first line, without the
  * newline. Returns 0, or -1 with a reason naming the file. */
