@@ -356,7 +356,7 @@ int cmd_status(int argc, char **argv)
 		if (live) {
 			const char *v;
 			printf(",\"running\":true,\"pid\":%s,\"source\":{\"type\":\"%s\"",
-			       state_get(&ast, "pid"), state_get(&ast, "source_type") ? state_get(&ast, "source_type") : "?");
+			       state_get(&ast, "pid"), state_value(&ast, "source_type", "?"));
 			if ((v = state_get(&ast, "source_state")))
 				printf(",\"state\":\"%s\"", v);
 			if ((v = state_get(&ast, "source_uri")) && event_json_string(v, q, sizeof q) >= 0)
@@ -372,11 +372,11 @@ int cmd_status(int argc, char **argv)
 			}
 			printf("},\"since_start\":{\"received\":%s,\"accepted\":%s,\"rejected\":%s,"
 			       "\"duplicates\":%s},\"buffer_writable\":%s",
-			       state_get(&ast, "received") ? state_get(&ast, "received") : "0",
-			       state_get(&ast, "accepted") ? state_get(&ast, "accepted") : "0",
-			       state_get(&ast, "rejected") ? state_get(&ast, "rejected") : "0",
-			       state_get(&ast, "duplicates") ? state_get(&ast, "duplicates") : "0",
-			       state_get(&ast, "buffer_writable") && strcmp(state_get(&ast, "buffer_writable"), "1") == 0
+			       state_value(&ast, "received", "0"),
+			       state_value(&ast, "accepted", "0"),
+			       state_value(&ast, "rejected", "0"),
+			       state_value(&ast, "duplicates", "0"),
+			       strcmp(state_value(&ast, "buffer_writable", "0"), "1") == 0
 			       ? "true" : "false");
 		} else {
 			printf(",\"running\":false");
@@ -388,9 +388,9 @@ int cmd_status(int argc, char **argv)
 		else {
 			const char *sst = state_get(&ast, "source_state"), *le = state_get(&ast, "source_last_error");
 			printf("agent:      running (pid %s), source %s", state_get(&ast, "pid"),
-			       state_get(&ast, "source_type") ? state_get(&ast, "source_type") : "?");
+			       state_value(&ast, "source_type", "?"));
 			if (sst)
-				printf(" %s, %s", state_get(&ast, "source_uri") ? state_get(&ast, "source_uri") : "",
+				printf(" %s, %s", state_value(&ast, "source_uri", ""),
 				       sst);
 			printf("\n");
 			if (sst && le && *le)

@@ -83,6 +83,12 @@ const char *state_get(const struct state *s, const char *key)
 	return NULL;
 }
 
+const char *state_value(const struct state *s, const char *key, const char *dflt)
+{
+	const char *v = state_get(s, key);
+	return v ? v : dflt;
+}
+
 int state_is_live(const struct state *s, int64_t now_ms, int64_t max_age_ms)
 {
 	const char *pid = state_get(s, "pid"), *upd = state_get(s, "updated_ms");

@@ -39,6 +39,9 @@ int state_read(struct state *s, const char *dir);
 /* The value of key, or NULL. */
 const char *state_get(const struct state *s, const char *key);
 
+/* The value of key, or dflt when absent. */
+const char *state_value(const struct state *s, const char *key, const char *dflt);
+
 /* 1 if the file was written by a live process within the last max_age_ms. */
 int state_is_live(const struct state *s, int64_t now_ms, int64_t max_age_ms);
 
