@@ -333,3 +333,145 @@ int event_encode_head(const char *gateway_id, const char *site, uint64_t seq,
 	sensors__out_raw(&o, ",", 1);
 	return sensors__out_finish(&o, buf);
 }
+
+/* Expect the literal lit at *p; advance past it. */
+static int event__lit(const char **p, const char *end, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	if ((size_t)(end - *p) < n || memcmp(*p, lit, n) != 0)
+		return -1;
+	*p += n;
+	return 0;
+}
+
+/* A string's contents up to the closing quote, which is consumed. */
+static int event__span(const char **p, const char *end, const char **s, size_t *n, int *escaped)
+{
+	const char *q = *p;
+
+	while (q < end && *q != '"') {
+		if (*q == '\\') {
+			*escaped = 1;
+			if (++q == end)
+				return -1;
+		}
+		q++;
+	}
+	if (q == end)
+		return -1;
+	*s = *p;
+	*n = (size_t)(q - *p);
+	*p = q + 1;
+	return 0;
+}
+
+int event_peek(const char *data, size_t len, struct event_ids *out)
+{
+	const char *p = data, *end = data + len, *site;
+	size_t site_len;
+	uint64_t seq = 0;
+
+	memset(out, 0, sizeof *out);
+	if (event__lit(&p, end, "{\"event_id\":\"") ||
+	    event__span(&p, end, &out->event_id, &out->event_id_len, &out->escaped) ||
+	    event__lit(&p, end, ",\"gateway_id\":\"") ||
+	    event__span(&p, end, &out->gateway_id, &out->gateway_id_len, &out->escaped) ||
+	    event__lit(&p, end, ",\"site\":\"") ||
+	    event__span(&p, end, &site, &site_len, &out->escaped) ||
+	    event__lit(&p, end, ",\"seq\":"))
+		return -1;
+	if (p == end || *p < '0' || *p > '9')
+		return -1;
+	for (; p < end && *p >= '0' && *p <= '9'; p++) {
+		if (seq > (UINT64_MAX - 9) / 10)
+			return -1;
+		seq = seq * 10 + (uint64_t)(*p - '0');
+	}
+	out->seq = seq;
+	if (event__lit(&p, end, ",\"sensor_id\":\"") ||
+	    event__span(&p, end, &out->sensor_id, &out->sensor_id_len, &out->escaped))
+		return -1;
+	return 0;
+}
+
+static int event__hex4(const char *s, unsigned *v)
+{
+	*v = 0;
+	for (int i = 0; i < 4; i++) {
+		char c = s[i];
+		*v <<= 4;
+		if (c >= '0' && c <= '9') *v |= (unsigned)(c - '0');
+		else if (c >= 'a' && c <= 'f') *v |= (unsigned)(c - 'a' + 10);
+		else if (c >= 'A' && c <= 'F') *v |= (unsigned)(c - 'A' + 10);
+		else return -1;
+	}
+	return 0;
+}
+
+int event_unescape(const char *s, size_t len, char *buf, size_t cap)
+{
+	size_t i = 0, o = 0;
+
+	while (i < len) {
+		unsigned cp;
+		char c = s[i++];
+
+		if (c != '\\') {
+			if (o + 1 >= cap)
+				return -1;
+			buf[o++] = c;
+			continue;
+		}
+		if (i == len)
+			return -1;
+		c = s[i++];
+		switch (c) {
+		case '"': case '\\': case '/': cp = (unsigned char)c; break;
+		case 'b': cp = '\b'; break;
+		case 'f': cp = '\f'; break;
+		case 'n': cp = '\n'; break;
+		case 'r': cp = '\r'; break;
+		case 't': cp = '\t'; break;
+		case 'u':
+			if (len - i < 4 || event__hex4(s + i, &cp))
+				return -1;
+			i += 4;
+			if (cp >= 0xD800 && cp <= 0xDBFF) { /* a surrogate pair */
+				unsigned lo;
+				if (len - i < 6 || s[i] != '\\' || s[i + 1] != 'u' ||
+				    event__hex4(s + i + 2, &lo) || lo < 0xDC00 || lo > 0xDFFF)
+					return -1;
+				i += 6;
+				cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+			} else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+				return -1;
+			}
+			break;
+		default:
+			return -1;
+		}
+		/* UTF-8 */
+		if (o + 5 >= cap)
+			return -1;
+		if (cp < 0x80) {
+			buf[o++] = (char)cp;
+		} else if (cp < 0x800) {
+			buf[o++] = (char)(0xC0 | (cp >> 6));
+			buf[o++] = (char)(0x80 | (cp & 0x3F));
+		} else if (cp < 0x10000) {
+			buf[o++] = (char)(0xE0 | (cp >> 12));
+			buf[o++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+			buf[o++] = (char)(0x80 | (cp & 0x3F));
+		} else {
+			buf[o++] = (char)(0xF0 | (cp >> 18));
+			buf[o++] = (char)(0x80 | ((cp >> 12) & 0x3F));
+			buf[o++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+			buf[o++] = (char)(0x80 | (cp & 0x3F));
+		}
+	}
+	if (o >= cap)
+		return -1;
+	buf[o] = '\0';
+	return (int)o;
+}

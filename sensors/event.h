@@ -67,4 +67,32 @@ int event_encode_head(const char *gateway_id, const char *site, uint64_t seq,
  */
 int event_json_string(const char *s, char *buf, size_t cap);
 
+/* The identifying fields at the start of a stored event, as spans into the
+ * event's bytes, still JSON-escaped (without the quotes). */
+struct event_ids {
+	const char *event_id;    /* "GW:SEQ" */
+	size_t event_id_len;
+	const char *gateway_id;
+	size_t gateway_id_len;
+	const char *sensor_id;
+	size_t sensor_id_len;
+	uint64_t seq;            /* the "seq" number */
+	int escaped;             /* 1 if any span holds a backslash escape */
+};
+
+/*
+ * Read event_id, gateway_id, seq and sensor_id from the head of an event
+ * written by this encoder (head + body), without parsing the rest: a
+ * forwarder needs them for every event (Kafka key and headers, the
+ * Elasticsearch _id). Returns 0, or -1 if data does not start like an event.
+ */
+int event_peek(const char *data, size_t len, struct event_ids *out);
+
+/*
+ * Decode a JSON-escaped string span (no quotes) into buf as UTF-8 and NUL
+ * terminate it. Returns the length, or -1 on a bad escape or if cap is too
+ * small.
+ */
+int event_unescape(const char *s, size_t len, char *buf, size_t cap);
+
 #endif

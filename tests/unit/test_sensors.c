@@ -843,6 +843,60 @@ out:
 	sim_free(&c);
 }
 
+/* event_peek() reads the ids back from what the encoder wrote, escapes
+ * included; event_unescape() decodes them. */
+static void test_event_peek(void)
+{
+	struct event_ids ids;
+	char ev[512], buf[64];
+	int n;
+
+	n = event_encode_head("gw\"1", "s\\", 42, ev, sizeof ev);
+	CHECK(n > 0);
+	snprintf(ev + n, sizeof ev - (size_t)n, "\"sensor_id\":\"a\\u00fc\\\"b\",\"x\":1}");
+	CHECK_INT(event_peek(ev, strlen(ev), &ids), 0);
+	CHECK_INT((int)ids.seq, 42);
+	CHECK_INT(ids.escaped, 1);
+	CHECK_INT(event_unescape(ids.event_id, ids.event_id_len, buf, sizeof buf), 7);
+	CHECK_STR(buf, "gw\"1:42");
+	CHECK_INT(event_unescape(ids.gateway_id, ids.gateway_id_len, buf, sizeof buf), 4);
+	CHECK_STR(buf, "gw\"1");
+	CHECK_INT(event_unescape(ids.sensor_id, ids.sensor_id_len, buf, sizeof buf), 5);
+	CHECK_STR(buf, "a\xc3\xbc\"b");
+
+	n = event_encode_head("gw", "site", 7, ev, sizeof ev);
+	snprintf(ev + n, sizeof ev - (size_t)n, "\"sensor_id\":\"s-1\",\"x\":1}");
+	CHECK_INT(event_peek(ev, strlen(ev), &ids), 0);
+	CHECK_INT(ids.escaped, 0);
+	CHECK(ids.sensor_id_len == 3 && memcmp(ids.sensor_id, "s-1", 3) == 0);
+	CHECK(ids.event_id_len == 4 && memcmp(ids.event_id, "gw:7", 4) == 0);
+	/* Every truncation is refused, never over-read (ASan watches). */
+	int bad = 0;
+	size_t full = (size_t)(strstr(ev, "\",\"x\"") - ev) + 1;
+	for (size_t len = 0; len < full; len++) {
+		char *copy = malloc(len ? len : 1);
+		memcpy(copy, ev, len);
+		if (event_peek(copy, len, &ids) != -1)
+			bad++;
+		free(copy);
+	}
+	CHECK_INT(bad, 0);
+	CHECK_INT(event_peek("{\"sensor_id\":\"x\"}", 17, &ids), -1);
+	CHECK_INT(event_peek("{\"event_id\":\"g:1\",\"gateway_id\":\"g\",\"site\":\"s\",\"seq\":x,", 54, &ids), -1);
+
+	/* Surrogate pairs, bad escapes, capacity. */
+	CHECK_INT(event_unescape("\\ud83d\\ude00", 12, buf, sizeof buf), 4);
+	CHECK_STR(buf, "\xf0\x9f\x98\x80");
+	CHECK_INT(event_unescape("\\ud83d", 6, buf, sizeof buf), -1);
+	CHECK_INT(event_unescape("\\ude00", 6, buf, sizeof buf), -1);
+	CHECK_INT(event_unescape("\\x", 2, buf, sizeof buf), -1);
+	CHECK_INT(event_unescape("\\u12g4", 6, buf, sizeof buf), -1);
+	CHECK_INT(event_unescape("abc", 3, buf, 3), -1);
+	CHECK_INT(event_unescape("abc", 3, buf, 4), 3);
+	CHECK_INT(event_unescape("\\n\\t\\/", 6, buf, sizeof buf), 3);
+	CHECK_STR(buf, "\n\t/");
+}
+
 int main(void)
 {
 	test_good();
@@ -853,6 +907,7 @@ int main(void)
 	test_doubles();
 	test_reading_encode();
 	test_event();
+	test_event_peek();
 	test_sim_options();
 	test_sim();
 	return check_done("test_sensors");
