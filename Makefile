@@ -26,10 +26,10 @@ CFLAGS ?= -O2 -g
 WARN := -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Werror
 DEPFLAGS = -MMD -MP
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-LDLIBS := -lsqlite3 -lcjson -linih -lpaho-mqtt3as -lpthread -lm
+LDLIBS := -lsqlite3 -lcjson -linih -lpaho-mqtt3as -lrdkafka -lcurl -lpthread -lm
 
 # Every module is a set of .c files; agent/main.c holds only main().
-LIB_SRC := $(wildcard agent/*.c sensors/*.c models/*.c store/*.c)
+LIB_SRC := $(wildcard agent/*.c sensors/*.c models/*.c store/*.c sinks/*.c)
 LIB_SRC := $(filter-out agent/main.c,$(LIB_SRC))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 BENCH_SRC := $(wildcard tests/bench/*.c)
@@ -38,8 +38,10 @@ OBJ := $(LIB_SRC:%.c=build/obj/%.o)
 ASAN_OBJ := $(LIB_SRC:%.c=build/asan/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=build/bench/%)
+# Test peers: stand-ins for the servers the sinks talk to (tests/peers/).
+PEER_BIN := build/peers/kafka_mock
 
-.PHONY: all run test bench asan valgrind models deps clean install
+.PHONY: all run test bench asan valgrind models deps clean install peers
 .SECONDARY:
 all: build/fieldgate
 
@@ -79,6 +81,14 @@ build/bench/%: build/obj/tests/bench/%.o build/libfieldgate.a
 
 asan: build/asan/fieldgate $(UNIT_BIN)
 
+# The Kafka test peer: librdkafka's mock cluster in its own process.
+build/peers/kafka_mock: tests/peers/kafka_mock.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< -lrdkafka -ldl -lpthread
+
+peers: $(PEER_BIN)
+
 # Installs only what is missing (apt-get; sudo when not root).
 deps:
 	$(Q)packaging/install-deps.sh
@@ -86,10 +96,10 @@ deps:
 run: deps all
 	build/fieldgate run -c conf/demo.conf
 
-test: deps all asan
+test: deps all asan peers
 	$(Q)tests/run.sh
 
-bench: all $(BENCH_BIN)
+bench: all $(BENCH_BIN) peers
 	$(Q)tests/bench/run.sh
 
 valgrind: $(UNIT_SRC:tests/unit/%.c=build/obj/tests/unit/%.o) build/libfieldgate.a

@@ -29,6 +29,8 @@
 
 #include <ini.h>
 
+#include "sinks/kafka.h"
+
 #define CONFIG_ID_MAX 128            /* bytes in gateway_id and site */
 #define CONFIG_TOPIC_LEVEL_MAX 63    /* highest sensor_id_topic_level */
 #define CONFIG_DEFAULT_DATA_ROOT "/var/lib/fieldgate/"
@@ -813,6 +815,7 @@ static void config__set_property(struct config__load *ld, const char *key, const
 	struct config *c = ld->c;
 	const char *name = key + strlen(CONFIG__PROPERTY);
 	struct kafka_property *p;
+	char why[512];
 	size_t i;
 
 	if (*name == '\0' || strpbrk(name, " \t")) {
@@ -831,6 +834,10 @@ static void config__set_property(struct config__load *ld, const char *key, const
 	if (*v == '\0') {
 		config__key_fail(ld, ld->lineno, "kafka", key,
 				 "empty value (expected a librdkafka property value)");
+		return;
+	}
+	if (kafka_check_property(name, v, why, sizeof why) < 0) {
+		config__key_fail(ld, ld->lineno, "kafka", key, "%s", why);
 		return;
 	}
 	if (c->kafka_nprops == CONFIG_KAFKA_PROPS_MAX) {

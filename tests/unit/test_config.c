@@ -412,27 +412,95 @@ static void test_values(struct config *c)
 		CHECK_STR(c->buffer_path, want);
 	}
 
-	/* At most CONFIG_KAFKA_PROPS_MAX properties. */
+	/* At most CONFIG_KAFKA_PROPS_MAX properties (real librdkafka ones: each is
+	 * checked with librdkafka while loading). */
 	{
-		char *big = malloc(64 * (CONFIG_KAFKA_PROPS_MAX + 2));
+		static const char *const props[CONFIG_KAFKA_PROPS_MAX + 1][2] = {
+			{ "client.id", "rdkafka" },
+			{ "client.software.name", "librdkafka" },
+			{ "message.max.bytes", "1000000" },
+			{ "message.copy.max.bytes", "65535" },
+			{ "receive.message.max.bytes", "100000000" },
+			{ "max.in.flight.requests.per.connection", "1000000" },
+			{ "metadata.request.timeout.ms", "10" },
+			{ "topic.metadata.refresh.interval.ms", "300000" },
+			{ "metadata.max.age.ms", "900000" },
+			{ "topic.metadata.refresh.fast.interval.ms", "250" },
+			{ "topic.metadata.refresh.fast.cnt", "10" },
+			{ "topic.metadata.refresh.sparse", "true" },
+			{ "topic.metadata.propagation.max.ms", "30000" },
+			{ "socket.timeout.ms", "60000" },
+			{ "socket.blocking.max.ms", "1000" },
+			{ "socket.send.buffer.bytes", "0" },
+			{ "socket.receive.buffer.bytes", "0" },
+			{ "socket.keepalive.enable", "false" },
+			{ "socket.nagle.disable", "false" },
+			{ "socket.max.fails", "1" },
+			{ "broker.address.ttl", "1000" },
+			{ "broker.address.family", "any" },
+			{ "socket.connection.setup.timeout.ms", "30000" },
+			{ "connections.max.idle.ms", "0" },
+			{ "enable.sparse.connections", "true" },
+			{ "reconnect.backoff.jitter.ms", "0" },
+			{ "reconnect.backoff.ms", "100" },
+			{ "reconnect.backoff.max.ms", "10000" },
+			{ "statistics.interval.ms", "0" },
+			{ "enabled_events", "0" },
+			{ "log_level", "6" },
+			{ "log.queue", "false" },
+			{ "log.thread.name", "true" },
+			{ "enable.random.seed", "true" },
+			{ "log.connection.close", "true" },
+			{ "internal.termination.signal", "0" },
+			{ "api.version.request", "true" },
+			{ "api.version.request.timeout.ms", "10000" },
+			{ "api.version.fallback.ms", "0" },
+			{ "broker.version.fallback", "0.10.0" },
+			{ "allow.auto.create.topics", "false" },
+			{ "security.protocol", "plaintext" },
+			{ "test.mock.num.brokers", "0" },
+			{ "test.mock.broker.rtt", "0" },
+			{ "session.timeout.ms", "45000" },
+			{ "heartbeat.interval.ms", "3000" },
+			{ "group.protocol.type", "consumer" },
+			{ "coordinator.query.interval.ms", "600000" },
+			{ "max.poll.interval.ms", "300000" },
+			{ "enable.auto.commit", "true" },
+			{ "auto.commit.interval.ms", "5000" },
+			{ "enable.auto.offset.store", "true" },
+			{ "queued.min.messages", "100000" },
+			{ "queued.max.messages.kbytes", "65536" },
+			{ "fetch.wait.max.ms", "500" },
+			{ "fetch.message.max.bytes", "1048576" },
+			{ "fetch.max.bytes", "52428800" },
+			{ "fetch.min.bytes", "1" },
+			{ "fetch.error.backoff.ms", "500" },
+			{ "offset.store.method", "broker" },
+			{ "isolation.level", "read_committed" },
+			{ "enable.partition.eof", "false" },
+			{ "check.crcs", "false" },
+			{ "transaction.timeout.ms", "60000" },
+			{ "enable.gapless.guarantee", "false" },
+		};
+		char *big = malloc(128 * (CONFIG_KAFKA_PROPS_MAX + 2));
 		size_t used;
 
 		CHECK(big != NULL);
 		if (big) {
 			used = (size_t)sprintf(big, "[kafka]\n");
 			for (i = 0; i < CONFIG_KAFKA_PROPS_MAX; i++)
-				used += (size_t)sprintf(big + used, "property.p%zu = %zu\n", i, i);
+				used += (size_t)sprintf(big + used, "property.%s = %s\n", props[i][0], props[i][1]);
 			p = write_tmp("v.conf", big);
 			CHECK_INT(config_load(c, p, err, sizeof err), 0);
 			CHECK_INT(c->kafka_nprops, CONFIG_KAFKA_PROPS_MAX);
-			CHECK_STR(c->kafka_props[63].name, "p63");
+			CHECK_STR(c->kafka_props[63].name, props[63][0]);
 			CHECK_INT(c->kafka_props[63].line, 65);
-			sprintf(big + used, "property.one.more = 1\n");
+			sprintf(big + used, "property.%s = %s\n", props[64][0], props[64][1]);
 			p = write_tmp("v.conf", big);
 			CHECK_INT(config_load(c, p, err, sizeof err), 2);
 			snprintf(text, sizeof text,
-				 "%s:66: [kafka] property.one.more: too many properties (expected at most 64)",
-				 p);
+				 "%s:66: [kafka] property.%s: too many properties (expected at most 64)",
+				 p, props[64][0]);
 			CHECK_STR(err, text);
 			free(big);
 		}
