@@ -27,6 +27,7 @@
 #include "agent/cli_int.h"
 #include "agent/alerts.h"
 #include "agent/config.h"
+#include "agent/forward.h"
 #include "agent/ingest.h"
 #include "agent/log.h"
 #include "agent/pipeline.h"
@@ -35,10 +36,13 @@
 #include "agent/state.h"
 #include "sensors/mqtt.h"
 #include "sensors/sim.h"
+#include "sinks/kafka.h"
 #include "store/store.h"
 
 #define DRAIN_MS 10000 /* how long a stop may spend committing the queue */
 #define CHECKPOINT_EVERY_MS 200 /* WAL checkpoints from the main thread */
+#define SINK_FLUSH_MS 5000 /* how long a stop may spend delivering what is in flight */
+#define KAFKA_WINDOW 20000 /* Kafka events in flight at most (librdkafka holds copies) */
 
 /* The simulator source: one thread generating readings on their schedule. */
 struct sim_source {
@@ -125,7 +129,8 @@ static int sim_source_start(struct sim_source *src, const struct config *cfg,
 /* The live-state file for `fieldgate status` (state.h). */
 static void write_state(const struct config *cfg, struct mqtt_source *msrc,
 			const struct ingest_counters *c, struct pipeline *pipe,
-			struct alerts *alerts, int64_t started_ms)
+			struct alerts *alerts, struct forward *const *fws, size_t nfw,
+			int64_t started_ms)
 {
 	static struct log_ratelimit rl = { .interval_ms = 600000 };
 	struct state s = { 0 };
@@ -151,9 +156,74 @@ static void write_state(const struct config *cfg, struct mqtt_source *msrc,
 		state_set(&s, "alerts_limited", "%llu", (unsigned long long)as.limited);
 		state_set(&s, "alerts_failed", "%llu", (unsigned long long)as.failed);
 	}
+	for (size_t i = 0; i < nfw; i++) {
+		struct forward_stats fs;
+		const char *n = forward_name(fws[i]);
+		char k[64];
+		forward_get_stats(fws[i], &fs);
+		snprintf(k, sizeof k, "sink.%s.state", n);
+		state_set(&s, k, "%s", fs.up == 1 ? "delivering" : fs.up == 0 ? "down" : "connecting");
+		snprintf(k, sizeof k, "sink.%s.delivered", n);
+		state_set(&s, k, "%llu", (unsigned long long)fs.delivered);
+		snprintf(k, sizeof k, "sink.%s.rejected", n);
+		state_set(&s, k, "%llu", (unsigned long long)fs.rejected);
+		snprintf(k, sizeof k, "sink.%s.retried", n);
+		state_set(&s, k, "%llu", (unsigned long long)fs.retried);
+		snprintf(k, sizeof k, "sink.%s.inflight", n);
+		state_set(&s, k, "%llu", (unsigned long long)fs.inflight);
+	}
 	if (state_write(&s, cfg->data_dir) < 0 && log_ratelimit(&rl, clock_mono_ms(), NULL))
 		log_warn("agent", "cannot write %s/%s for fieldgate status: %s", cfg->data_dir,
 			 STATE_FILE, strerror(errno));
+}
+
+/* The names of the enabled sinks, for the buffer's idea of "delivered". */
+static size_t enabled_sinks(const struct config *cfg, const char *names[2])
+{
+	size_t n = 0;
+
+	if (cfg->kafka_enabled)
+		names[n++] = "kafka";
+	if (cfg->es_enabled)
+		names[n++] = "elasticsearch";
+	return n;
+}
+
+/* Create the Kafka forwarder and its producer, and start it. Returns 0, or
+ * -1 with a reason in err. */
+static int start_kafka(struct forward **out, const struct config *cfg,
+		       const struct store_options *so, struct pipeline *pipe,
+		       char *err, size_t errlen)
+{
+	const char *names[CONFIG_KAFKA_PROPS_MAX], *values[CONFIG_KAFKA_PROPS_MAX];
+	char describe[CONFIG_STR_MAX * 2 + 32], client_id[CONFIG_STR_MAX + 16];
+	struct forward_options fo = {
+		.name = "kafka", .describe = describe, .store = *so, .pipe = pipe,
+		.window = KAFKA_WINDOW, .batch = 1000,
+	};
+	struct kafka_sink_options ko = {
+		.brokers = cfg->kafka_brokers, .topic = cfg->kafka_topic, .client_id = client_id,
+		.prop_names = names, .prop_values = values, .nprops = cfg->kafka_nprops,
+		.max_inflight = KAFKA_WINDOW, .on_outcome = forward_on_outcome,
+		.on_state = forward_on_state,
+	};
+	struct sink *sink = NULL;
+
+	snprintf(describe, sizeof describe, "Kafka brokers %s, topic %s", cfg->kafka_brokers,
+		 cfg->kafka_topic);
+	snprintf(client_id, sizeof client_id, "fieldgate-%s", cfg->gateway_id);
+	for (size_t i = 0; i < cfg->kafka_nprops; i++) {
+		names[i] = cfg->kafka_props[i].name;
+		values[i] = cfg->kafka_props[i].value;
+	}
+	if (forward_create(out, &fo, err, errlen) < 0)
+		return -1;
+	ko.ctx = *out;
+	if (kafka_sink_create(&sink, &ko, err, errlen) < 0 || forward_start(*out, sink, err, errlen) < 0) {
+		forward_stop(out, 0);
+		return -1;
+	}
+	return 0;
 }
 
 static void usage(FILE *f)
@@ -179,6 +249,9 @@ int cmd_run(int argc, char **argv)
 	struct mqtt_source *msrc = NULL;
 	struct mqtt_client *alert_client = NULL;
 	struct alerts *alerts = NULL;
+	struct forward *fws[2] = { NULL, NULL };
+	size_t nfw = 0;
+	const char *sink_names[2];
 	struct ingest_counters ctr = { 0 };
 	const char *cfgpath = NULL;
 	char err[1024], models_label[512];
@@ -214,6 +287,7 @@ int cmd_run(int argc, char **argv)
 		struct store_options so = {
 			.path = cfg->buffer_path, .sync_full = cfg->buffer_sync_full,
 			.max_bytes = cfg->buffer_max_bytes, .retention_ms = cfg->buffer_retention_ms,
+			.sinks = sink_names, .nsinks = enabled_sinks(cfg, sink_names),
 		};
 		/* The writer never checkpoints: the main thread does, on its own
 		 * handle, so the fsyncs stay off the path that acks MQTT readings. */
@@ -244,6 +318,17 @@ int cmd_run(int argc, char **argv)
 			log_error("agent", "%s", err);
 			goto out;
 		}
+	}
+	if (cfg->kafka_enabled) {
+		struct store_options so = {
+			.path = cfg->buffer_path, .sync_full = cfg->buffer_sync_full,
+			.sinks = sink_names, .nsinks = enabled_sinks(cfg, sink_names),
+		};
+		if (start_kafka(&fws[nfw], cfg, &so, pipe, err, sizeof err) < 0) {
+			log_error("kafka", "%s: %s", cfg->file, err);
+			goto out;
+		}
+		nfw++;
 	}
 	if (cfg->alerts_enabled) {
 		struct alerts_options ao = {
@@ -330,7 +415,7 @@ int cmd_run(int argc, char **argv)
 				last_ckpt = now;
 			}
 			if (now - last_state >= 1000) {
-				write_state(cfg, msrc, &ctr, pipe, alerts, started);
+				write_state(cfg, msrc, &ctr, pipe, alerts, fws, nfw, started);
 				last_state = now;
 			}
 		}
@@ -345,6 +430,14 @@ out:
 		pthread_join(src.thread, NULL);
 	}
 	mqtt_client_stop(&alert_client, 2000);
+	if (pipe)
+		pipeline_drain(pipe, DRAIN_MS);
+	/* The sinks next: they deliver what the queue just committed, for a
+	 * bounded time; the rest waits in the buffer. */
+	for (size_t i = 0; i < nfw; i++)
+		forward_request_stop(fws[i], SINK_FLUSH_MS);
+	for (size_t i = 0; i < nfw; i++)
+		forward_stop(&fws[i], SINK_FLUSH_MS);
 	pipeline_stop(&pipe, DRAIN_MS);
 	if (rc == 0) {
 		log_info("agent", "stopped: %llu readings received, %llu accepted, %llu rejected; "

@@ -56,7 +56,8 @@ struct pipeline {
 	struct item *ring;            /* QUEUE_SLOTS slots */
 	uint64_t head;                /* items pushed */
 	uint64_t tail;                /* items committed and released */
-	int stopping;                 /* pipeline_stop() called */
+	int stopping;                 /* pipeline_drain() called */
+	int joined;                   /* the writer was (being) joined */
 	int64_t drain_deadline;       /* monotonic ms after which a failing writer gives up */
 	_Atomic int waiters;          /* threads in pipeline_wait(): commit without waiting */
 
@@ -465,6 +466,23 @@ int pipeline_wait(struct pipeline *p, uint64_t ticket, int timeout_ms)
 	return rc;
 }
 
+int pipeline_wait_events(struct pipeline *p, uint64_t after, int timeout_ms)
+{
+	struct timespec ts;
+	int found;
+
+	if (atomic_load(&p->st_last_seq) > after)
+		return 1;
+	timespec_in(&ts, timeout_ms);
+	pthread_mutex_lock(&p->mu);
+	/* st_last_seq is stored before release() broadcasts under mu: no lost wake-up. */
+	while (!(found = atomic_load(&p->st_last_seq) > after) && !p->stopping)
+		if (pthread_cond_timedwait(&p->committed, &p->mu, &ts) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&p->mu);
+	return found;
+}
+
 void pipeline_get_stats(struct pipeline *p, struct pipeline_stats *out)
 {
 	out->pushed = atomic_load(&p->st_pushed);
@@ -478,6 +496,25 @@ void pipeline_get_stats(struct pipeline *p, struct pipeline_stats *out)
 	out->healthy = atomic_load(&p->st_healthy);
 }
 
+void pipeline_drain(struct pipeline *p, int drain_ms)
+{
+	int joined;
+
+	pthread_mutex_lock(&p->mu);
+	joined = p->joined;
+	if (!p->stopping) {
+		p->stopping = 1;
+		p->drain_deadline = clock_mono_ms() + drain_ms;
+	}
+	p->joined = 1;
+	pthread_cond_broadcast(&p->not_empty);
+	pthread_cond_broadcast(&p->not_full);
+	pthread_cond_broadcast(&p->committed);
+	pthread_mutex_unlock(&p->mu);
+	if (!joined)
+		pthread_join(p->thread, NULL);
+}
+
 void pipeline_stop(struct pipeline **pp, int drain_ms)
 {
 	struct pipeline *p;
@@ -485,13 +522,7 @@ void pipeline_stop(struct pipeline **pp, int drain_ms)
 	if (!pp || !*pp)
 		return;
 	p = *pp;
-	pthread_mutex_lock(&p->mu);
-	p->stopping = 1;
-	p->drain_deadline = clock_mono_ms() + drain_ms;
-	pthread_cond_broadcast(&p->not_empty);
-	pthread_cond_broadcast(&p->not_full);
-	pthread_mutex_unlock(&p->mu);
-	pthread_join(p->thread, NULL);
+	pipeline_drain(p, drain_ms);
 	for (uint64_t i = p->tail; i < p->head; i++)
 		free(p->ring[i % QUEUE_SLOTS].heap);
 	pthread_mutex_destroy(&p->mu);

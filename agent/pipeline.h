@@ -72,8 +72,21 @@ int pipeline_push_quarantine(struct pipeline *p, int64_t ts_ms, const char *orig
  * Returns 0 when committed, -1 on timeout. */
 int pipeline_wait(struct pipeline *p, uint64_t ticket, int timeout_ms);
 
+/* Wait until an event with seq > after is committed (or the pipeline
+ * stops), at most timeout_ms: forwarders sleep here when they have caught
+ * up. Returns 1 if there is such an event, 0 otherwise. */
+int pipeline_wait_events(struct pipeline *p, uint64_t after, int timeout_ms);
+
 /* Copy the counters. */
 void pipeline_get_stats(struct pipeline *p, struct pipeline_stats *out);
+
+/*
+ * Commit everything queued (retrying for at most drain_ms when the disk
+ * refuses) and end the writer, but keep the pipeline readable (stats,
+ * pipeline_wait_events() returns at once) until pipeline_stop(). Only one
+ * thread may call it, once or more.
+ */
+void pipeline_drain(struct pipeline *p, int drain_ms);
 
 /*
  * Stop: commit everything queued (retrying for at most drain_ms when the
