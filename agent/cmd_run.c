@@ -171,6 +171,16 @@ static void write_state(const struct config *cfg, struct mqtt_source *msrc,
 		state_set(&s, k, "%llu", (unsigned long long)fs.retried);
 		snprintf(k, sizeof k, "sink.%s.inflight", n);
 		state_set(&s, k, "%llu", (unsigned long long)fs.inflight);
+		{
+			struct forward_latency fl;
+			forward_latency(fws[i], &fl);
+			snprintf(k, sizeof k, "sink.%s.latency_p50_ms", n);
+			state_set(&s, k, "%d", fl.p50_ms);
+			snprintf(k, sizeof k, "sink.%s.latency_p99_ms", n);
+			state_set(&s, k, "%d", fl.p99_ms);
+			snprintf(k, sizeof k, "sink.%s.latency_max_ms", n);
+			state_set(&s, k, "%d", fl.max_ms);
+		}
 	}
 	if (state_write(&s, cfg->data_dir) < 0 && log_ratelimit(&rl, clock_mono_ms(), NULL))
 		log_warn("agent", "cannot write %s/%s for fieldgate status: %s", cfg->data_dir,

@@ -291,6 +291,34 @@ static void print_time(const char *label, int64_t ms)
 	printf("%s %s\n", label, t);
 }
 
+/* One live value of a sink from the agent's state file ("0" when absent). */
+static const char *sink_value(const struct state *st, const char *sink, const char *field)
+{
+	char k[96];
+
+	snprintf(k, sizeof k, "sink.%s.%s", sink, field);
+	return state_value(st, k, "0");
+}
+
+static void print_live_sink_json(const struct state *st, const char *sink)
+{
+	printf(",\"state\":\"%s\",\"delivered\":%s,\"rejected\":%s,\"retried\":%s,\"inflight\":%s,"
+	       "\"latency_ms\":{\"p50\":%s,\"p99\":%s,\"max\":%s}",
+	       sink_value(st, sink, "state"), sink_value(st, sink, "delivered"),
+	       sink_value(st, sink, "rejected"), sink_value(st, sink, "retried"),
+	       sink_value(st, sink, "inflight"), sink_value(st, sink, "latency_p50_ms"),
+	       sink_value(st, sink, "latency_p99_ms"), sink_value(st, sink, "latency_max_ms"));
+}
+
+static void print_live_sink_text(const struct state *st, const char *sink)
+{
+	printf("  now: %s; since start %s delivered, %s rejected, %s retries; "
+	       "delivery latency p50 %s ms, p99 %s ms\n",
+	       sink_value(st, sink, "state"), sink_value(st, sink, "delivered"),
+	       sink_value(st, sink, "rejected"), sink_value(st, sink, "retried"),
+	       sink_value(st, sink, "latency_p50_ms"), sink_value(st, sink, "latency_p99_ms"));
+}
+
 int cmd_status(int argc, char **argv)
 {
 	const char *path;
@@ -348,9 +376,12 @@ int cmd_status(int argc, char **argv)
 		for (size_t i = 0; i < s.nsinks; i++) {
 			event_json_string(s.sinks[i].last_error, q, sizeof q);
 			printf("%s\"%s\":{\"position\":%llu,\"backlog\":%llu,\"oldest_pending_ms\":%lld,"
-			       "\"last_error\":%s}", i ? "," : "", s.sinks[i].name,
+			       "\"last_error\":%s", i ? "," : "", s.sinks[i].name,
 			       (unsigned long long)s.sinks[i].position, (unsigned long long)s.sinks[i].backlog,
 			       (long long)s.sinks[i].oldest_pending_ms, s.sinks[i].last_error[0] ? q : "null");
+			if (live)
+				print_live_sink_json(&ast, s.sinks[i].name);
+			printf("}");
 		}
 		printf("}");
 		if (live) {
@@ -415,6 +446,8 @@ int cmd_status(int argc, char **argv)
 			       (unsigned long long)s.sinks[i].position, (unsigned long long)s.sinks[i].backlog,
 			       s.sinks[i].last_error[0] ? s.sinks[i].last_error : "none");
 			print_time("  oldest pending:", s.sinks[i].oldest_pending_ms);
+			if (live)
+				print_live_sink_text(&ast, s.sinks[i].name);
 		}
 	}
 	store_close(&st);

@@ -35,8 +35,12 @@ enum slot_state { SLOT_IN_FLIGHT, SLOT_RETRY, SLOT_DONE };
 
 struct slot {
 	uint64_t seq;            /* the event */
+	int64_t ts_ms;           /* its arrival time, for the delivery latency */
 	enum slot_state state;   /* see above */
 };
+
+#define LATENCY_MS_MAX 10000   /* latency histogram: 1 ms buckets up to 10 s, then one */
+#define LATENCY_WINDOW_MS 10000 /* latency quantiles cover the last 10 to 20 s */
 
 struct forward {
 	struct forward_options opt;   /* copy of the caller's options */
@@ -70,8 +74,12 @@ struct forward {
 	size_t arena_len, arena_cap;
 	int read_failed;              /* the last read ran out of memory */
 
-	pthread_mutex_t mu;           /* guards stats */
+	pthread_mutex_t mu;           /* guards stats and latency */
 	struct forward_stats stats;   /* see forward.h */
+	/* Arrival -> acknowledgement, per ms, over the last 10 to 20 s: the
+	 * current window and the one before it. */
+	uint64_t latency[2][LATENCY_MS_MAX + 1];
+	int64_t latency_since;        /* when the current window started (monotonic ms) */
 };
 
 static void set_error(struct forward *fw, const char *reason)
@@ -173,7 +181,18 @@ void forward_on_outcome(void *arg, uint64_t seq, enum sink_outcome o, const char
 	pthread_mutex_lock(&fw->mu);
 	fw->stats.inflight--;
 	switch (o) {
-	case SINK_DELIVERED: fw->stats.delivered++; break;
+	case SINK_DELIVERED:
+		fw->stats.delivered++;
+		if (!fw->opt.replay) {
+			int64_t ms = clock_wall_ms() - s->ts_ms;
+			if (now - fw->latency_since >= LATENCY_WINDOW_MS) {
+				memcpy(fw->latency[1], fw->latency[0], sizeof fw->latency[0]);
+				memset(fw->latency[0], 0, sizeof fw->latency[0]);
+				fw->latency_since = now;
+			}
+			fw->latency[0][ms < 0 ? 0 : ms > LATENCY_MS_MAX ? LATENCY_MS_MAX : ms]++;
+		}
+		break;
 	case SINK_RETRY: fw->stats.retried++; break;
 	case SINK_REJECTED: fw->stats.rejected++; break;
 	}
@@ -241,7 +260,7 @@ static void advance(struct forward *fw)
 static void save_position(struct forward *fw, int64_t now, int force)
 {
 	char err[512], last[256];
-	int dirty;
+	int dirty, posted;
 
 	if (fw->opt.replay)
 		return;
@@ -253,7 +272,9 @@ static void save_position(struct forward *fw, int64_t now, int force)
 		return;
 	if (!force && now - fw->saved_ms < SAVE_EVERY_MS)
 		return;
-	if (store_position_set(fw->st, fw->name, fw->position, last, err, sizeof err) < 0) {
+	/* Through the writer while it runs (one writer, no lock waits), else ourselves. */
+	posted = fw->opt.pipe && pipeline_post_position(fw->opt.pipe, fw->name, fw->position, last) == 0;
+	if (!posted && store_position_set(fw->st, fw->name, fw->position, last, err, sizeof err) < 0) {
 		uint64_t n;
 		if (log_ratelimit(&fw->rl_store, now, &n))
 			log_warn(fw->name, "cannot store the position (events may be sent twice after "
@@ -280,7 +301,6 @@ static int take_event(void *ctx, uint64_t seq, int64_t ts_ms, const void *data, 
 	struct sink_event *e;
 	char *p;
 
-	(void)ts_ms;
 	if (fw->nbatch == fw->opt.batch)
 		return 1;
 	if (fw->arena_len + need > fw->arena_cap) {
@@ -303,6 +323,7 @@ static int take_event(void *ctx, uint64_t seq, int64_t ts_ms, const void *data, 
 	memcpy(p, data, len);
 	fw->arena_len += len;
 	e->seq = seq;
+	e->ts_ms = ts_ms;
 	e->data = p;
 	e->len = len;
 	if (!ok || event_peek(p, len, &ids) < 0)
@@ -359,11 +380,12 @@ static long read_more(struct forward *fw, uint64_t from, size_t max)
 }
 
 /* Add a slot at the tail (the caller checked there is room). */
-static void push_slot(struct forward *fw, uint64_t seq)
+static void push_slot(struct forward *fw, uint64_t seq, int64_t ts_ms)
 {
 	struct slot *s = &fw->win[(fw->head + fw->count) % fw->opt.window];
 
 	s->seq = seq;
+	s->ts_ms = ts_ms;
 	s->state = SLOT_IN_FLIGHT;
 	fw->count++;
 }
@@ -482,7 +504,7 @@ static long send_new(struct forward *fw, size_t max, int *caught_up)
 		return 0;
 	}
 	for (size_t i = 0; i < fw->nbatch; i++)
-		push_slot(fw, fw->batch[i].seq);
+		push_slot(fw, fw->batch[i].seq, fw->batch[i].ts_ms);
 	fw->next_seq = fw->batch[fw->nbatch - 1].seq + 1;
 	return send_batch(fw);
 }
@@ -525,7 +547,7 @@ static void *forward_thread(void *arg)
 		if (sent > 0)
 			continue;
 		if (fw->sink->ops->inflight(fw->sink) > 0) {
-			fw->sink->ops->poll(fw->sink, 10);
+			fw->sink->ops->poll(fw->sink, 1);
 		} else if (now < fw->not_before) {
 			int64_t ms = fw->not_before - now;
 			struct timespec ts = { 0, (long)(ms > 50 ? 50 : ms) * 1000000L };
@@ -574,6 +596,7 @@ int forward_create(struct forward **out, const struct forward_options *opt,
 		fw->opt.batch = fw->opt.window;
 	pthread_mutex_init(&fw->mu, NULL);
 	fw->stats.up = -1;
+	fw->latency_since = clock_mono_ms();
 	fw->rng = (unsigned)clock_wall_ms() ^ (unsigned)(uintptr_t)fw;
 	fw->rl_reject.interval_ms = fw->rl_retry.interval_ms = fw->rl_store.interval_ms = 60000;
 	fw->win = calloc(fw->opt.window, sizeof *fw->win);
@@ -622,6 +645,34 @@ int forward_start(struct forward *fw, struct sink *sink, char *err, size_t errle
 	}
 	fw->started = 1;
 	return 0;
+}
+
+void forward_latency(struct forward *fw, struct forward_latency *out)
+{
+	uint64_t n = 0, c = 0;
+	int i;
+
+	memset(out, 0, sizeof *out);
+	pthread_mutex_lock(&fw->mu);
+	if (clock_mono_ms() - fw->latency_since >= 2 * LATENCY_WINDOW_MS) {
+		pthread_mutex_unlock(&fw->mu);
+		return; /* nothing delivered for 20 s */
+	}
+	for (i = 0; i <= LATENCY_MS_MAX; i++)
+		n += fw->latency[0][i] + fw->latency[1][i];
+	out->count = n;
+	for (i = 0; n && i <= LATENCY_MS_MAX; i++) {
+		uint64_t b = fw->latency[0][i] + fw->latency[1][i];
+		if (!b)
+			continue;
+		c += b;
+		if (!out->p50_ms && c * 2 >= n)
+			out->p50_ms = i ? i : 1;
+		if (!out->p99_ms && c * 100 >= n * 99)
+			out->p99_ms = i ? i : 1;
+		out->max_ms = i;
+	}
+	pthread_mutex_unlock(&fw->mu);
 }
 
 const char *forward_name(const struct forward *fw)

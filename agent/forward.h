@@ -72,6 +72,16 @@ int forward_start(struct forward *fw, struct sink *sink, char *err, size_t errle
 /* Wait for a replay to finish (the thread ends by itself then). */
 void forward_wait(struct forward *fw);
 
+/* Delivery latency over the last 10 to 20 s: reading arrived -> sink
+ * acknowledged, in whole ms (arrival times are kept in ms), from a 1 ms
+ * histogram; 10000 means "10 s or more", under 1 ms is reported as 1. All
+ * zero when nothing was delivered in that time. */
+struct forward_latency {
+	uint64_t count;   /* deliveries measured */
+	int p50_ms, p99_ms, max_ms;
+};
+void forward_latency(struct forward *fw, struct forward_latency *out);
+
 /* The sink's name ("kafka"). */
 const char *forward_name(const struct forward *fw);
 

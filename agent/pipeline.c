@@ -25,6 +25,8 @@
 #define SLOT_INLINE 800    /* bytes of key+data kept in the slot itself */
 #define SCRATCH_BYTES 8192 /* writer's buffer for head+body */
 #define LIMITS_EVERY_MS 1000
+#define IDLE_COMMIT_MS 1   /* an open group with no new item for this long commits
+			      now rather than at commit_ms: a burst is not held back */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
@@ -57,6 +59,13 @@ struct pipeline {
 	uint64_t head;                /* items pushed */
 	uint64_t tail;                /* items committed and released */
 	int stopping;                 /* pipeline_drain() called */
+	struct {
+		char sink[STORE_SINK_NAME_MAX]; /* "" = unused slot */
+		uint64_t seq;                   /* the position to store */
+		char last_error[256];           /* its last error ("" = none) */
+		int dirty;                      /* posted, not stored yet */
+	} pos[STORE_SINK_MAX];        /* sink positions posted by forwarders (under mu) */
+	int pos_dirty;                /* some pos[] is dirty */
 	int joined;                   /* the writer was (being) joined */
 	int64_t drain_deadline;       /* monotonic ms after which a failing writer gives up */
 	_Atomic int waiters;          /* threads in pipeline_wait(): commit without waiting */
@@ -181,6 +190,53 @@ static void enforce_limits(struct pipeline *p, struct store_drops *last)
 }
 
 /*
+ * With store_mu held and no group open: store the positions the forwarders
+ * posted, in one small transaction of their own. The writer does it so
+ * that the buffer has one writer: a forwarder writing on its own handle
+ * would wait for the write lock that the open group holds for up to
+ * commit_ms, again and again (hundreds of ms under load).
+ */
+static void apply_positions(struct pipeline *p)
+{
+	struct { char sink[STORE_SINK_NAME_MAX]; uint64_t seq; char last_error[256]; } todo[STORE_SINK_MAX];
+	size_t n = 0, i;
+	char err[512];
+	int rc;
+
+	pthread_mutex_lock(&p->mu);
+	for (i = 0; i < STORE_SINK_MAX; i++)
+		if (p->pos[i].dirty) {
+			memcpy(todo[n].sink, p->pos[i].sink, sizeof todo[n].sink);
+			todo[n].seq = p->pos[i].seq;
+			memcpy(todo[n].last_error, p->pos[i].last_error, sizeof todo[n].last_error);
+			p->pos[i].dirty = 0;
+			n++;
+		}
+	p->pos_dirty = 0;
+	pthread_mutex_unlock(&p->mu);
+	if (!n)
+		return;
+	rc = store_begin(p->opt.store, err, sizeof err);
+	for (i = 0; rc == 0 && i < n; i++)
+		rc = store_position_set(p->opt.store, todo[i].sink, todo[i].seq, todo[i].last_error,
+					err, sizeof err);
+	if (rc == 0)
+		rc = store_commit(p->opt.store, err, sizeof err);
+	if (rc < 0) {
+		/* Post them again (unless newer ones came): the next round retries. */
+		store_rollback(p->opt.store);
+		pthread_mutex_lock(&p->mu);
+		for (i = 0; i < n; i++)
+			for (size_t j = 0; j < STORE_SINK_MAX; j++)
+				if (strcmp(p->pos[j].sink, todo[i].sink) == 0 && !p->pos[j].dirty) {
+					p->pos[j].dirty = 1;
+					p->pos_dirty = 1;
+				}
+		pthread_mutex_unlock(&p->mu);
+	}
+}
+
+/*
  * With store_mu held: append everything pushed so far to the open group and
  * commit it when it is due (commit_ms elapsed, half the queue held, someone
  * waiting, stopping, or `force`). Returns 0, or a negative STORE_E* after
@@ -259,25 +315,34 @@ static void *writer_main(void *arg)
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
 		int64_t now = clock_mono_ms();
-		int rc, first = 0, backoff = BACKOFF_MIN_MS;
+		int rc, first = 0, backoff = BACKOFF_MIN_MS, idle = 0;
 		char err[sizeof p->err];
 
 		/* Sleep until there is work: new items, a stop, a caller waiting
 		 * on what the open group holds, or a commit or limits check due.
 		 * txn_start is only read as a hint here; drain() decides. */
-		while (p->head == atomic_load(&p->processed) && !p->stopping &&
+		while (p->head == atomic_load(&p->processed) && !p->stopping && !p->pos_dirty &&
 		       !(atomic_load(&p->in_txn) && atomic_load(&p->waiters))) {
-			int wait_ms = atomic_load(&p->in_txn) ? p->opt.commit_ms : (int)(next_limits - now);
+			int in_txn = atomic_load(&p->in_txn);
+			int wait_ms = in_txn ? IDLE_COMMIT_MS : (int)(next_limits - now);
 			struct timespec ts;
 			if (wait_ms <= 0)
 				break;
 			timespec_in(&ts, wait_ms);
-			if (pthread_cond_timedwait(&p->not_empty, &p->mu, &ts) == ETIMEDOUT)
+			if (pthread_cond_timedwait(&p->not_empty, &p->mu, &ts) == ETIMEDOUT) {
+				idle = in_txn;
 				break;
+			}
 			now = clock_mono_ms();
 		}
-		if (p->stopping && p->head == p->tail && !atomic_load(&p->in_txn))
+		if (p->stopping && p->head == p->tail && !atomic_load(&p->in_txn)) {
+			pthread_mutex_unlock(&p->mu);
+			pthread_mutex_lock(&p->store_mu);
+			apply_positions(p);
+			pthread_mutex_unlock(&p->store_mu);
+			pthread_mutex_lock(&p->mu);
 			break;
+		}
 		if (p->stopping && atomic_load(&p->failing) && now >= p->drain_deadline) {
 			log_error("store", "stopping with %llu readings not committed; "
 				  "the buffer could not be written", (unsigned long long)(p->head - p->tail));
@@ -287,7 +352,9 @@ static void *writer_main(void *arg)
 
 		pthread_mutex_lock(&p->store_mu);
 		now = clock_mono_ms();
-		rc = drain(p, 0);
+		rc = drain(p, idle);
+		if (rc == 0 && !p->in_txn)
+			apply_positions(p);
 		if (rc == 0 && !p->in_txn && (now >= next_limits || p->written >= limit_every)) {
 			enforce_limits(p, &drops);
 			next_limits = now + LIMITS_EVERY_MS;
@@ -462,6 +529,38 @@ int pipeline_wait(struct pipeline *p, uint64_t ticket, int timeout_ms)
 		rc = pthread_cond_timedwait(&p->committed, &p->mu, &ts);
 	atomic_fetch_sub(&p->waiters, 1);
 	rc = p->tail >= ticket ? 0 : -1;
+	pthread_mutex_unlock(&p->mu);
+	return rc;
+}
+
+int pipeline_post_position(struct pipeline *p, const char *sink, uint64_t seq,
+			   const char *last_error)
+{
+	size_t i, slot = STORE_SINK_MAX;
+	int rc = -1;
+
+	pthread_mutex_lock(&p->mu);
+	if (p->stopping)
+		goto out;
+	for (i = 0; i < STORE_SINK_MAX; i++) {
+		if (strcmp(p->pos[i].sink, sink) == 0) {
+			slot = i;
+			break;
+		}
+		if (!p->pos[i].sink[0] && slot == STORE_SINK_MAX)
+			slot = i;
+	}
+	if (slot == STORE_SINK_MAX || strlen(sink) >= sizeof p->pos[0].sink)
+		goto out;
+	snprintf(p->pos[slot].sink, sizeof p->pos[slot].sink, "%s", sink);
+	p->pos[slot].seq = seq;
+	snprintf(p->pos[slot].last_error, sizeof p->pos[slot].last_error, "%s",
+		 last_error ? last_error : "");
+	p->pos[slot].dirty = 1;
+	p->pos_dirty = 1;
+	pthread_cond_signal(&p->not_empty);
+	rc = 0;
+out:
 	pthread_mutex_unlock(&p->mu);
 	return rc;
 }

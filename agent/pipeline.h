@@ -72,6 +72,15 @@ int pipeline_push_quarantine(struct pipeline *p, int64_t ts_ms, const char *orig
  * Returns 0 when committed, -1 on timeout. */
 int pipeline_wait(struct pipeline *p, uint64_t ticket, int timeout_ms);
 
+/*
+ * Hand a sink's position (and its last error, "" for none) to the writer,
+ * which stores it within a commit interval; a newer post for the same sink
+ * replaces an unstored one. Returns 0, or -1 once the pipeline is stopping
+ * (the caller then writes the position itself: the writer is gone).
+ */
+int pipeline_post_position(struct pipeline *p, const char *sink, uint64_t seq,
+			   const char *last_error);
+
 /* Wait until an event with seq > after is committed (or the pipeline
  * stops), at most timeout_ms: forwarders sleep here when they have caught
  * up. Returns 1 if there is such an event, 0 otherwise. */

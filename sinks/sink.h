@@ -34,6 +34,7 @@ enum sink_outcome {
 /* One event to forward. Strings are not NUL-terminated. */
 struct sink_event {
 	uint64_t seq;            /* its seq in the buffer, echoed in its outcome */
+	int64_t ts_ms;           /* when its reading arrived (ms since the epoch) */
 	const char *data;        /* the event JSON (SPEC §4) */
 	size_t len;
 	const char *sensor_id;   /* unescaped sensor_id (the Kafka key) */
