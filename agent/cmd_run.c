@@ -30,12 +30,14 @@
 #include "agent/forward.h"
 #include "agent/ingest.h"
 #include "agent/log.h"
+#include "agent/notify.h"
 #include "agent/pipeline.h"
 #include "agent/scorer.h"
 #include "agent/source_mqtt.h"
 #include "agent/state.h"
 #include "sensors/mqtt.h"
 #include "sensors/sim.h"
+#include "sinks/es.h"
 #include "sinks/kafka.h"
 #include "store/store.h"
 
@@ -43,6 +45,8 @@
 #define CHECKPOINT_EVERY_MS 200 /* WAL checkpoints from the main thread */
 #define SINK_FLUSH_MS 5000 /* how long a stop may spend delivering what is in flight */
 #define KAFKA_WINDOW 20000 /* Kafka events in flight at most (librdkafka holds copies) */
+#define ES_BATCH 1000      /* events per Elasticsearch _bulk request */
+#define ES_WINDOW 10000    /* Elasticsearch events in the window (retries included) */
 
 /* The simulator source: one thread generating readings on their schedule. */
 struct sim_source {
@@ -236,6 +240,48 @@ static int start_kafka(struct forward **out, const struct config *cfg,
 	return 0;
 }
 
+/* Create the Elasticsearch forwarder and start it. Returns 0, or -1 with a
+ * reason in err (a config problem such as an unreadable password_file
+ * returns -2). */
+static int start_es(struct forward **out, const struct config *cfg,
+		    const struct store_options *so, struct pipeline *pipe,
+		    char *err, size_t errlen)
+{
+	char describe[CONFIG_STR_MAX * 2 + 32], password[1024] = "", api_key[1024] = "";
+	struct forward_options fo = {
+		.name = "elasticsearch", .describe = describe, .store = *so, .pipe = pipe,
+		.window = ES_WINDOW, .batch = ES_BATCH,
+	};
+	struct es_sink_options eo = {
+		.url = cfg->es_url, .index = cfg->es_index, .username = cfg->es_username,
+		.password = password, .api_key = api_key, .ca_file = cfg->es_ca_file,
+		.template_body = es_mappings_json, .version = FIELDGATE_VERSION,
+		.cancelled = forward_cancelled, .on_outcome = forward_on_outcome,
+		.on_state = forward_on_state,
+	};
+	struct sink *sink = NULL;
+	int rc;
+
+	if (cfg->es_password_file[0] &&
+	    read_secret_file(cfg->es_password_file, password, sizeof password, err, errlen) < 0)
+		return -2;
+	if (cfg->es_api_key_file[0] &&
+	    read_secret_file(cfg->es_api_key_file, api_key, sizeof api_key, err, errlen) < 0)
+		return -2;
+	snprintf(describe, sizeof describe, "Elasticsearch %s, index %s", cfg->es_url, cfg->es_index);
+	if (forward_create(out, &fo, err, errlen) < 0)
+		return -1;
+	eo.ctx = *out;
+	rc = es_sink_create(&sink, &eo, err, errlen);
+	explicit_bzero(password, sizeof password);
+	explicit_bzero(api_key, sizeof api_key);
+	if (rc < 0 || forward_start(*out, sink, err, errlen) < 0) {
+		forward_stop(out, 0);
+		return -1;
+	}
+	return 0;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: fieldgate run -c FILE\n"
@@ -260,6 +306,7 @@ int cmd_run(int argc, char **argv)
 	struct mqtt_client *alert_client = NULL;
 	struct alerts *alerts = NULL;
 	struct forward *fws[2] = { NULL, NULL };
+	int curl_ready = 0;
 	size_t nfw = 0;
 	const char *sink_names[2];
 	struct ingest_counters ctr = { 0 };
@@ -284,6 +331,14 @@ int cmd_run(int argc, char **argv)
 		return rc;
 	rc = EXIT_RUNTIME;
 	log_set_level(cfg->log_level);
+	if (cfg->es_enabled) {
+		/* libcurl's global state: once, before any thread. */
+		if (es_global_init(err, sizeof err) < 0) {
+			log_error("elasticsearch", "%s", err);
+			goto out;
+		}
+		curl_ready = 1;
+	}
 
 	if (cli_mkdirs(cfg->data_dir) < 0) {
 		log_error("agent", "cannot create data_dir %s: %s", cfg->data_dir, strerror(errno));
@@ -329,13 +384,24 @@ int cmd_run(int argc, char **argv)
 			goto out;
 		}
 	}
+	/* The forwarders' own buffer handles (reads, dead letters). */
+	struct store_options sink_so = {
+		.path = cfg->buffer_path, .sync_full = cfg->buffer_sync_full,
+		.sinks = sink_names, .nsinks = enabled_sinks(cfg, sink_names),
+	};
 	if (cfg->kafka_enabled) {
-		struct store_options so = {
-			.path = cfg->buffer_path, .sync_full = cfg->buffer_sync_full,
-			.sinks = sink_names, .nsinks = enabled_sinks(cfg, sink_names),
-		};
-		if (start_kafka(&fws[nfw], cfg, &so, pipe, err, sizeof err) < 0) {
+		if (start_kafka(&fws[nfw], cfg, &sink_so, pipe, err, sizeof err) < 0) {
 			log_error("kafka", "%s: %s", cfg->file, err);
+			goto out;
+		}
+		nfw++;
+	}
+	if (cfg->es_enabled) {
+		int r = start_es(&fws[nfw], cfg, &sink_so, pipe, err, sizeof err);
+		if (r < 0) {
+			log_error("elasticsearch", "%s: %s", cfg->file, err);
+			if (r == -2)
+				rc = EXIT_USAGE;
 			goto out;
 		}
 		nfw++;
@@ -387,6 +453,8 @@ int cmd_run(int argc, char **argv)
 		}
 	}
 
+	notify_ready();
+	notify_status("running: site %s, gateway %s", cfg->site, cfg->gateway_id);
 	{
 		int interval_ms = isatty(STDERR_FILENO) ? 1000 : 60000;
 		int64_t last = clock_mono_ms(), started = clock_wall_ms(), last_state = 0, last_ckpt = 0;
@@ -396,12 +464,15 @@ int cmd_run(int argc, char **argv)
 			struct timespec ts = { 0, 100 * 1000000L };
 			int sig = sigtimedwait(&sigs, NULL, &ts);
 			int64_t now = clock_mono_ms();
+			notify_watchdog();
 			if (sig == SIGINT || sig == SIGTERM) {
 				log_info("agent", "%s received, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+				notify_stopping();
 				break;
 			}
 			if (sig == SIGHUP) {
 				struct scorer *fresh = NULL;
+				notify_reloading();
 				if (scorer_load(&fresh, cfg->models_dir, err, sizeof err) < 0)
 					log_error("models", "reload failed, keeping the current models: %s", err);
 				else {
@@ -412,6 +483,7 @@ int cmd_run(int argc, char **argv)
 					else
 						ingest_offer_scorer(&src.ingest, fresh);
 				}
+				notify_ready();
 			}
 			if (now - last >= interval_ms) {
 				status_line(&ctr, ro, pipe, prev, (double)(now - last) / 1000.0);
@@ -470,6 +542,8 @@ out:
 	store_close(&ro);
 	store_close(&ck);
 	store_close(&st);
+	if (curl_ready)
+		es_global_cleanup();
 	free(cfg);
 	return rc;
 }

@@ -211,7 +211,8 @@ void forward_on_outcome(void *arg, uint64_t seq, enum sink_outcome o, const char
 				wait = retry_after_ms;
 			fw->not_before = now + wait;
 		}
-		if (log_ratelimit(&fw->rl_retry, now, &n))
+		/* While down, the "cannot deliver" line has said it all already. */
+		if (fw->stats.up != 0 && log_ratelimit(&fw->rl_retry, now, &n))
 			log_info(fw->name, "event %llu not delivered (%s); it stays in the buffer and is "
 				 "sent again%s", (unsigned long long)seq, reason ? reason : "?",
 				 n ? " (further such lines this minute held back)" : "");
@@ -693,6 +694,13 @@ void forward_wait(struct forward *fw)
 		pthread_join(fw->thread, NULL);
 		fw->started = 0;
 	}
+}
+
+int forward_cancelled(void *arg)
+{
+	struct forward *fw = arg;
+
+	return atomic_load(&fw->stop) && clock_mono_ms() >= atomic_load(&fw->stop_deadline);
 }
 
 void forward_request_stop(struct forward *fw, int flush_ms)

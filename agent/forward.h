@@ -85,6 +85,11 @@ void forward_latency(struct forward *fw, struct forward_latency *out);
 /* The sink's name ("kafka"). */
 const char *forward_name(const struct forward *fw);
 
+/* Non-zero once a stop's flush time is over: a sink blocked in a request
+ * should give up (the event stays in the buffer). Takes the forwarder as
+ * the sinks' callback context. */
+int forward_cancelled(void *fw);
+
 /* Copy the counters. */
 void forward_get_stats(struct forward *fw, struct forward_stats *out);
 
