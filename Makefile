@@ -26,11 +26,14 @@ CFLAGS ?= -O2 -g
 WARN := -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Werror
 DEPFLAGS = -MMD -MP
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-LDLIBS := -lsqlite3 -lcjson -linih -lpaho-mqtt3as -lrdkafka -lcurl -lpthread -lm
+LDLIBS := -lsqlite3 -lcjson -linih -lpaho-mqtt3as -lrdkafka -lcurl -lsystemd -lpthread -lm
 
 # Every module is a set of .c files; agent/main.c holds only main().
 LIB_SRC := $(wildcard agent/*.c sensors/*.c models/*.c store/*.c sinks/*.c)
 LIB_SRC := $(filter-out agent/main.c,$(LIB_SRC))
+# Generated: the Elasticsearch mappings built into the binary.
+GEN_SRC := build/gen/es_mappings.c
+LIB_SRC += $(GEN_SRC)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 BENCH_SRC := $(wildcard tests/bench/*.c)
 
@@ -41,7 +44,7 @@ BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=build/bench/%)
 # Test peers: stand-ins for the servers the sinks talk to (tests/peers/).
 PEER_BIN := build/peers/kafka_mock
 
-.PHONY: all run test bench asan valgrind models deps clean install peers
+.PHONY: all run test bench asan valgrind models deps clean install peers deb test-systemd
 .SECONDARY:
 all: build/fieldgate
 
@@ -54,6 +57,13 @@ build/asan/%.o: %.c
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC-SAN  $<")
 	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(SAN) $(WARN) $(DEPFLAGS) -c $< -o $@
+
+# packaging/elasticsearch/mappings.json as a C string (es_mappings_json[]).
+build/gen/es_mappings.c: packaging/elasticsearch/mappings.json
+	@mkdir -p $(@D)
+	$(Q)awk 'BEGIN { print "/* Generated from $< by the Makefile: edit that file instead. */"; \
+	  print "extern const char es_mappings_json[];"; print "const char es_mappings_json[] =" } \
+	  { gsub(/\\/, "\\\\"); gsub(/"/, "\\\""); print "\t\"" $$0 "\\n\"" } END { print ";" }' $< >$@
 
 build/libfieldgate.a: $(OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^
@@ -124,3 +134,30 @@ clean:
 	rm -rf build var
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# --- Debian package and the real-systemd test --------------------------------
+#   make deb           build/fieldgate_$(VERSION)-REV_ARCH.deb, checked by lintian
+#   make test-systemd  boot Debian bookworm in systemd-nspawn, install the .deb,
+#                      run fieldgate@demo under real systemd (root; tests/systemd/)
+# dpkg-buildpackage wants debian/ at the top of the tree and writes next to
+# it, so the package is built in a copy (build/deb-src/fieldgate-VERSION,
+# with packaging/debian as its debian/): the source tree stays clean and
+# build/ here is left alone (the copy is removed once the .deb is out).
+DEB_SRC := build/deb-src/fieldgate-$(VERSION)
+
+deb: deps
+	$(Q)rm -rf build/deb-src && mkdir -p $(DEB_SRC)
+	$(Q)tar -cf - --exclude=./build --exclude=./var --exclude=./.git . | tar -xf - -C $(DEB_SRC)
+	$(Q)cp -a packaging/debian $(DEB_SRC)/debian
+	$(Q)v=$$(dpkg-parsechangelog -l packaging/debian/changelog -S Version); \
+	  case "$$v" in $(VERSION)-*) ;; *) echo "packaging/debian/changelog: version $$v does not match VERSION $(VERSION) in the Makefile; add a changelog entry (dch -v $(VERSION)-1)" >&2; exit 1;; esac
+	@echo "  DPKG    $(DEB_SRC) (log: build/deb-src/build.log)"
+	$(Q)cd $(DEB_SRC) && dpkg-buildpackage -b -uc -us > ../build.log 2>&1 || \
+	  { tail -40 ../build.log >&2; rm -rf $(CURDIR)/$(DEB_SRC); exit 1; }
+	$(Q)rm -f build/fieldgate_*.deb && cp build/deb-src/fieldgate_*.deb build/
+	$(Q)rm -rf $(DEB_SRC) # its build/*.d would be picked up by the -include above
+	@echo "  LINTIAN $$(ls build/fieldgate_*.deb)"
+	$(Q)lintian --fail-on error,warning build/deb-src/fieldgate_*.changes
+
+test-systemd: deb
+	$(Q)tests/systemd/test_systemd.sh build/fieldgate_*.deb

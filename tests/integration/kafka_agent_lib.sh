@@ -37,11 +37,20 @@ print("" if v is None else v)' "$2" "$3"
 # newest CONF: the buffer's newest seq.
 newest() { sink_field "$1" x newest_seq; }
 
-# caught_up CONF SINK: the sink's position has reached the newest event.
-caught_up() {
-	local p n
-	p=$(sink_field "$1" "$2" position); n=$(newest "$1")
-	[ -n "$p" ] && [ -n "$n" ] && [ "$n" -gt 0 ] && [ "$p" -ge "$n" ]
+# at_least CONF SINK SEQ: the sink's position has reached SEQ.
+at_least() {
+	local p
+	p=$(sink_field "$1" "$2" position)
+	[ -n "$p" ] && [ "$p" -ge "$3" ]
+}
+
+# wait_caught_up DESC SECONDS CONF SINK: until the sink's position reaches
+# the newest event buffered when the wait began (the source keeps going).
+wait_caught_up() {
+	local n
+	n=$(newest "$3")
+	[ "${n:-0}" -gt 0 ] || { fail "$1: no events buffered"; return 1; }
+	wait_for "$1" "$2" at_least "$3" "$4" "$n"
 }
 
 # json_get JSON KEY: one top-level field of a JSON object.

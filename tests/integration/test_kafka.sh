@@ -64,7 +64,7 @@ b2=$(sink_field "$T/site.conf" kafka backlog)
 echo "backlog after 30 s down: $b2 events"
 kafka_cmd up all || fail "mock: up all"
 up_at=$SECONDS
-wait_for "the backlog to drain" 90 caught_up "$T/site.conf" kafka
+wait_caught_up "the backlog to drain" 90 "$T/site.conf" kafka
 echo "backlog of $b2 drained in $((SECONDS - up_at)) s (live events kept flowing)"
 stop_agent; expect "agent stops cleanly after the outage" $? 0
 N2=$(newest "$T/site.conf")
@@ -92,7 +92,7 @@ kafka_cmd error produce NOT_ENOUGH_REPLICAS,NOT_ENOUGH_REPLICAS || fail "mock: r
 sleep 2
 kafka_cmd error produce MSG_SIZE_TOO_LARGE || fail "mock: permanent error"
 sleep 2
-wait_for "the sink to catch up" 30 caught_up "$T/site.conf" kafka
+wait_caught_up "the sink to catch up" 30 "$T/site.conf" kafka
 stop_agent; expect "agent stops cleanly" $? 0
 N3=$(newest "$T/site.conf")
 sleep 3; kill -TERM $check_pid; wait $check_pid
