@@ -1,6 +1,6 @@
 /*
  * cmd_tools.c - the operator's small commands: `simulate`, `check-config`,
- * `status`, `version`, `replay`.
+ * `status`, `version` (`replay` is in cmd_replay.c).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -21,6 +21,8 @@
 #include "sensors/event.h"
 #include "sensors/reading.h"
 #include "sensors/sim.h"
+#include "sinks/es.h"
+#include "sinks/kafka.h"
 #include "store/store.h"
 
 /* ---- simulate ---- */
@@ -455,25 +457,15 @@ int cmd_status(int argc, char **argv)
 	return 0;
 }
 
-/* ---- version, replay ---- */
+/* ---- version ---- */
 
 int cmd_version(int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
 	printf("fieldgate %s\n", FIELDGATE_VERSION);
-	printf("SQLite %s\ncJSON %s\nPaho MQTT C %s\n", store_library_version(), reading_library_version(),
-	       mqtt_library_version());
+	printf("SQLite %s\ncJSON %s\nPaho MQTT C %s\nlibrdkafka %s\nlibcurl %s\n",
+	       store_library_version(), reading_library_version(), mqtt_library_version(),
+	       kafka_library_version(), es_library_version());
 	return 0;
-}
-
-int cmd_replay(int argc, char **argv)
-{
-	if (argc > 1 && cli_is_help(argv[1])) {
-		printf("usage: fieldgate replay -c FILE [--since T] [--until T] [--sink kafka|elasticsearch]\n"
-		       "Resend buffered events to the sinks (not available in this version yet).\n");
-		return 0;
-	}
-	fprintf(stderr, "fieldgate replay: not available in this version yet (no sinks are built)\n");
-	return EXIT_USAGE;
 }

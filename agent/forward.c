@@ -49,7 +49,8 @@ struct forward {
 	struct store *st;             /* this thread's handle on the buffer */
 	struct sink *sink;            /* owned */
 	pthread_t thread;             /* runs forward_thread() */
-	int started;                  /* thread created */
+	int started;                  /* thread created, not joined yet */
+	int ever_started;             /* thread was created once */
 	_Atomic int stop;             /* forward_stop() called */
 	_Atomic int64_t stop_deadline; /* monotonic ms: give up flushing then */
 
@@ -484,6 +485,7 @@ static long resend(struct forward *fw)
 static long send_new(struct forward *fw, size_t max, int *caught_up)
 {
 	size_t room = fw->opt.window - fw->count;
+	uint64_t last;
 
 	*caught_up = 0;
 	if (room == 0 || fw->nretry)
@@ -495,18 +497,31 @@ static long send_new(struct forward *fw, size_t max, int *caught_up)
 	batch_reset(fw);
 	if (read_more(fw, fw->next_seq, room < max ? room : max) < 0)
 		return 0;
-	if (fw->opt.replay)
-		while (fw->nbatch && fw->batch[fw->nbatch - 1].seq > fw->opt.until_seq)
-			fw->nbatch--;
 	if (fw->nbatch == 0) {
 		*caught_up = 1;
 		if (fw->opt.replay)
 			fw->next_seq = fw->opt.until_seq + 1;
 		return 0;
 	}
+	last = fw->batch[fw->nbatch - 1].seq;
+	fw->next_seq = last + 1;
+	if (fw->opt.replay) {
+		/* Only the range asked for: seq within it, and the time too. */
+		size_t o = 0;
+		for (size_t i = 0; i < fw->nbatch; i++) {
+			const struct sink_event *e = &fw->batch[i];
+			if (e->seq <= fw->opt.until_seq && e->ts_ms >= fw->opt.since_ms &&
+			    e->ts_ms <= fw->opt.until_ms)
+				fw->batch[o++] = *e;
+		}
+		fw->nbatch = o;
+		if (last >= fw->opt.until_seq)
+			fw->next_seq = fw->opt.until_seq + 1;
+		if (o == 0)
+			return 0;
+	}
 	for (size_t i = 0; i < fw->nbatch; i++)
 		push_slot(fw, fw->batch[i].seq, fw->batch[i].ts_ms);
-	fw->next_seq = fw->batch[fw->nbatch - 1].seq + 1;
 	return send_batch(fw);
 }
 
@@ -606,7 +621,8 @@ int forward_create(struct forward **out, const struct forward_options *opt,
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	fw->opt.store.readonly = 0;
+	/* A replay only reads (no positions, no dead letters). */
+	fw->opt.store.readonly = opt->replay;
 	fw->opt.store.manual_checkpoint = 1;
 	if (store_open(&fw->st, &fw->opt.store, err, errlen) < 0)
 		goto fail;
@@ -644,7 +660,7 @@ int forward_start(struct forward *fw, struct sink *sink, char *err, size_t errle
 		snprintf(err, errlen, "cannot start the %s thread: %s", fw->name, strerror(e));
 		return -1;
 	}
-	fw->started = 1;
+	fw->started = fw->ever_started = 1;
 	return 0;
 }
 
@@ -721,7 +737,7 @@ void forward_stop(struct forward **pfw, int flush_ms)
 	forward_request_stop(fw, flush_ms);
 	forward_wait(fw);
 	forward_get_stats(fw, &s);
-	if (!fw->opt.replay)
+	if (!fw->opt.replay && fw->ever_started)
 		log_info(fw->name, "stopped at position %llu: %llu events delivered, %llu rejected "
 			 "this run%s", (unsigned long long)s.position, (unsigned long long)s.delivered,
 			 (unsigned long long)s.rejected,

@@ -38,6 +38,7 @@ struct forward_options {
 	int replay;                /* 1: send [from_seq, until_seq] and stop; no positions */
 	uint64_t from_seq;         /* replay: first seq */
 	uint64_t until_seq;        /* replay: last seq (inclusive) */
+	int64_t since_ms, until_ms; /* replay: only events whose arrival time is in this range */
 	int64_t max_rate;          /* replay: events per second at most (0 = no limit) */
 };
 

@@ -80,6 +80,8 @@ static const char *const store__sql[STORE__NSTMT] = {
 		"ORDER BY sink",
 	[STORE__READ] = "SELECT seq, ts, data FROM events WHERE seq >= ?1 "
 		"ORDER BY seq LIMIT ?2",
+	[STORE__RANGE] = "SELECT min(seq), max(seq), count(*) FROM events "
+		"WHERE ts >= ?1 AND ts <= ?2",
 	[STORE__OLDEST] = "SELECT seq, ts FROM events ORDER BY seq ASC LIMIT 1",
 	[STORE__NEWEST] = "SELECT seq, ts FROM events ORDER BY seq DESC LIMIT 1",
 	[STORE__TS_FROM] = "SELECT ts FROM events WHERE seq >= ?1 "
@@ -855,6 +857,30 @@ int store_position_set(struct store *st, const char *sink, uint64_t seq,
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE)
 		return store__error(st, rc, "setting a position", err, errlen);
+	return 0;
+}
+
+int store_range(struct store *st, int64_t since_ms, int64_t until_ms, uint64_t *first,
+		uint64_t *last, uint64_t *count, char *err, size_t errlen)
+{
+	int code = STORE_EIO, rc;
+	sqlite3_stmt *s;
+
+	*first = *last = *count = 0;
+	s = store__stmt(st, STORE__RANGE, &code, err, errlen);
+	if (!s)
+		return code;
+	sqlite3_bind_int64(s, 1, since_ms);
+	sqlite3_bind_int64(s, 2, until_ms);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL) {
+		*first = (uint64_t)sqlite3_column_int64(s, 0);
+		*last = (uint64_t)sqlite3_column_int64(s, 1);
+		*count = (uint64_t)sqlite3_column_int64(s, 2);
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW)
+		return store__error(st, rc, "finding a time range", err, errlen);
 	return 0;
 }
 

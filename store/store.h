@@ -111,6 +111,12 @@ typedef int (*store_event_fn)(void *ctx, uint64_t seq, int64_t ts_ms,
 long store_read(struct store *st, uint64_t from_seq, size_t max,
 		store_event_fn fn, void *ctx, char *err, size_t errlen);
 
+/* The buffered events with ts in [since_ms, until_ms]: the lowest and
+ * highest seq and how many (all 0 when none). A full scan of the events'
+ * times (ts is not indexed: it only serves replays). Returns 0 or < 0. */
+int store_range(struct store *st, int64_t since_ms, int64_t until_ms, uint64_t *first,
+		uint64_t *last, uint64_t *count, char *err, size_t errlen);
+
 /* What store_enforce_limits() removed, cumulative over the buffer's life. */
 struct store_drops {
 	uint64_t expired;      /* delivered events deleted by retention */

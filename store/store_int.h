@@ -47,6 +47,7 @@ enum store__sid {
 	STORE__POS_SET,       /* upsert (sink, seq, last_error or NULL, updated_ms) */
 	STORE__POS_ALL,       /* every (sink, seq, last_error) by name */
 	STORE__READ,          /* (seq, ts, data) from seq ?1, ?2 rows */
+	STORE__RANGE,         /* min(seq), max(seq), count of events with ts in [?1, ?2] */
 	STORE__OLDEST,        /* (seq, ts) of the first event */
 	STORE__NEWEST,        /* (seq, ts) of the last event */
 	STORE__TS_FROM,       /* ts of the first event with seq >= ?1 */
