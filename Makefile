@@ -2,7 +2,8 @@
 #
 #   make            build build/fieldgate (optimised, with debug info)
 #   make run        install missing Debian packages, build, run conf/demo.conf
-#   make test       install, build, run unit tests (ASan+UBSan) and integration tests
+#   make test       install, build, run unit tests (ASan+UBSan), integration tests and
+#                   the Debian package under a real systemd (make test-systemd, root)
 #   make bench      build and run the benchmarks (tests/bench/RESULTS.md)
 #   make asan       build the sanitized binary and unit tests
 #   make valgrind   run the unit tests under valgrind
@@ -106,8 +107,10 @@ deps:
 run: deps all
 	build/fieldgate run -c conf/demo.conf
 
+# The whole suite: unit and integration tests, then the package under a real
+# systemd (needs root, as in CI); both run even if the first fails.
 test: deps all asan peers
-	$(Q)tests/run.sh
+	$(Q)tests/run.sh; r=$$?; $(MAKE) --no-print-directory test-systemd || r=1; exit $$r
 
 bench: all $(BENCH_BIN) peers
 	$(Q)tests/bench/run.sh
