@@ -20,6 +20,7 @@
 #include <strings.h>
 
 #include "sinks/es.h"
+#include "sinks/sinks_int.h"
 
 #define ES_DEFAULT_BYTES (5u << 20)
 #define ES_DEFAULT_TIMEOUT_MS 30000
@@ -48,18 +49,6 @@ struct es_sink {
 	int64_t retry_after_ms;        /* Retry-After of the last response, 0 if none */
 	char curl_err[CURL_ERROR_SIZE]; /* libcurl's detail for the last failure */
 };
-
-__attribute__((format(printf, 3, 4)))
-static void es_seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int buf_reserve(struct es_buf *b, size_t more)
 {
@@ -139,13 +128,13 @@ static long es_request(struct es_sink *es, const char *method, const char *url,
 	curl_easy_setopt(es->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 	rc = curl_easy_perform(es->curl);
 	if (rc != CURLE_OK) {
-		es_seterr(err, errlen, "cannot reach %s: %s%s%s", url, curl_easy_strerror(rc),
+		sinks__seterr(err, errlen, "cannot reach %s: %s%s%s", url, curl_easy_strerror(rc),
 			  es->curl_err[0] ? ": " : "", es->curl_err);
 		return -1;
 	}
 	curl_easy_getinfo(es->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (!es->resp.p && buf_add(&es->resp, "", 0) < 0) {
-		es_seterr(err, errlen, "out of memory");
+		sinks__seterr(err, errlen, "out of memory");
 		return -1;
 	}
 	return status;
@@ -211,14 +200,14 @@ static int es_install_template(struct es_sink *es, char *err, size_t errlen, int
 	}
 	es_response_text(es, status, text, sizeof text);
 	if (status == 401 || status == 403) {
-		es_seterr(err, errlen, "%s: Elasticsearch refused the credentials; check [elasticsearch] "
+		sinks__seterr(err, errlen, "%s: Elasticsearch refused the credentials; check [elasticsearch] "
 			  "username/password_file or api_key_file (the user needs to write the index and "
 			  "manage index templates); nothing is dropped, retrying every %d s", text,
 			  ES_AUTH_PAUSE_MS / 1000);
 		*pause_ms = ES_AUTH_PAUSE_MS;
 		return -1;
 	}
-	es_seterr(err, errlen, "cannot install the index template %s: %s", es->template_url, text);
+	sinks__seterr(err, errlen, "cannot install the index template %s: %s", es->template_url, text);
 	*pause_ms = es->retry_after_ms;
 	return -1;
 }
@@ -293,7 +282,7 @@ static long es_send(struct sink *s, const struct sink_event *ev, size_t n, char 
 		    buf_add(&es->body, e->event_id_json, e->event_id_json_len) < 0 ||
 		    buf_add(&es->body, "\"}}\n", 4) < 0 || buf_add(&es->body, e->data, e->len) < 0 ||
 		    buf_add(&es->body, "\n", 1) < 0) {
-			es_seterr(err, errlen, "out of memory for a bulk request");
+			sinks__seterr(err, errlen, "out of memory for a bulk request");
 			return -1;
 		}
 		take++;
@@ -495,7 +484,7 @@ int es_sink_create(struct sink **out, const struct es_sink_options *opt, char *e
 	*out = &es->base;
 	return 0;
 oom:
-	es_seterr(err, errlen, "out of memory");
+	sinks__seterr(err, errlen, "out of memory");
 	es_destroy(es ? &es->base : NULL);
 	return -1;
 }
@@ -505,7 +494,7 @@ int es_global_init(char *err, size_t errlen)
 	CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 
 	if (rc != CURLE_OK) {
-		es_seterr(err, errlen, "cannot initialise libcurl: %s", curl_easy_strerror(rc));
+		sinks__seterr(err, errlen, "cannot initialise libcurl: %s", curl_easy_strerror(rc));
 		return -1;
 	}
 	return 0;

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "sinks/kafka.h"
+#include "sinks/sinks_int.h"
 
 struct kafka_sink {
 	struct sink base;          /* must be first */
@@ -29,18 +30,6 @@ struct kafka_sink {
 	int need_rebuild;          /* a fatal error: rebuild the producer in poll */
 	char fatal[512];           /* the fatal error's text */
 };
-
-__attribute__((format(printf, 3, 4)))
-static void ks_seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* Errors that retrying cannot fix: the event itself is refused. */
 static int kafka_permanent(rd_kafka_resp_err_t e)
@@ -118,18 +107,18 @@ static int kafka_build(struct kafka_sink *ks, char *err, size_t errlen)
 	rd_kafka_conf_t *c = rd_kafka_conf_dup(ks->conf);
 
 	if (!c) {
-		ks_seterr(err, errlen, "out of memory");
+		sinks__seterr(err, errlen, "out of memory");
 		return -1;
 	}
 	ks->rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, errstr, sizeof errstr);
 	if (!ks->rk) {
 		rd_kafka_conf_destroy(c);
-		ks_seterr(err, errlen, "cannot create the producer: %s", errstr);
+		sinks__seterr(err, errlen, "cannot create the producer: %s", errstr);
 		return -1;
 	}
 	ks->rkt = rd_kafka_topic_new(ks->rk, ks->topic, NULL);
 	if (!ks->rkt) {
-		ks_seterr(err, errlen, "topic %s: %s", ks->topic,
+		sinks__seterr(err, errlen, "topic %s: %s", ks->topic,
 			  rd_kafka_err2str(rd_kafka_last_error()));
 		rd_kafka_destroy(ks->rk);
 		ks->rk = NULL;
@@ -161,7 +150,7 @@ static long kafka_send(struct sink *s, const struct sink_event *ev, size_t n,
 	size_t i;
 
 	if (!ks->rk) {
-		ks_seterr(err, errlen, "the producer could not be rebuilt");
+		sinks__seterr(err, errlen, "the producer could not be rebuilt");
 		return -1;
 	}
 	for (i = 0; i < n && ks->inflight < ks->max_inflight; i++) {
@@ -249,7 +238,7 @@ static int conf_set(rd_kafka_conf_t *c, const char *name, const char *value,
 	char errstr[512];
 
 	if (rd_kafka_conf_set(c, name, value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
-		ks_seterr(err, errlen, "property.%s: %s", name, errstr);
+		sinks__seterr(err, errlen, "property.%s: %s", name, errstr);
 		return -1;
 	}
 	return 0;
@@ -263,7 +252,7 @@ int kafka_sink_create(struct sink **out, const struct kafka_sink_options *opt,
 
 	*out = NULL;
 	if (!ks || !(ks->topic = strdup(opt->topic)) || !(ks->conf = rd_kafka_conf_new())) {
-		ks_seterr(err, errlen, "out of memory");
+		sinks__seterr(err, errlen, "out of memory");
 		goto fail;
 	}
 	ks->base.ops = &kafka_ops;
@@ -306,16 +295,16 @@ int kafka_check_property(const char *name, const char *value, char *err, size_t 
 
 	for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
 		if (strcmp(name, owned[i]) == 0) {
-			ks_seterr(err, errlen, "set by fieldgate itself (brokers = for the bootstrap list; "
+			sinks__seterr(err, errlen, "set by fieldgate itself (brokers = for the bootstrap list; "
 				  "the producer is always idempotent with acks=all, SPEC §5)");
 			return -1;
 		}
 	if (!(c = rd_kafka_conf_new())) {
-		ks_seterr(err, errlen, "out of memory");
+		sinks__seterr(err, errlen, "out of memory");
 		return -1;
 	}
 	if (rd_kafka_conf_set(c, name, value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
-		ks_seterr(err, errlen, "%s", errstr);
+		sinks__seterr(err, errlen, "%s", errstr);
 		rc = -1;
 	}
 	rd_kafka_conf_destroy(c);
