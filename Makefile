@@ -27,7 +27,7 @@ CFLAGS ?= -O2 -g
 WARN := -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Werror
 DEPFLAGS = -MMD -MP
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-LDLIBS := -lsqlite3 -lcjson -linih -lpaho-mqtt3as -lrdkafka -lcurl -lsystemd -lpthread -lm
+LDLIBS := -lsqlite3 -lcjson -linih -lpaho-mqtt3as -lrdkafka -lcurl -lmicrohttpd -lsystemd -lpthread -lm
 
 # Every module is a set of .c files; agent/main.c holds only main().
 LIB_SRC := $(wildcard agent/*.c sensors/*.c models/*.c store/*.c sinks/*.c)

@@ -28,8 +28,10 @@
 #include "agent/alerts.h"
 #include "agent/config.h"
 #include "agent/forward.h"
+#include "agent/http.h"
 #include "agent/ingest.h"
 #include "agent/log.h"
+#include "agent/metrics.h"
 #include "agent/notify.h"
 #include "agent/pipeline.h"
 #include "agent/scorer.h"
@@ -191,6 +193,69 @@ static void write_state(const struct config *cfg, struct mqtt_source *msrc,
 			 STATE_FILE, strerror(errno));
 }
 
+/* Render /metrics and /healthz from one snapshot and hand them to the HTTP
+ * server (once a second: store_stats() counts rows in SQL). */
+static void publish_metrics(struct http *http, const struct config *cfg,
+			    struct mqtt_source *msrc, const struct ingest_counters *c,
+			    struct pipeline *pipe, struct store *ro, struct alerts *alerts,
+			    struct forward *const *fws, size_t nfw, int64_t started_ms,
+			    char models[SCORER_NMODELS][METRICS_NAME_MAX])
+{
+	struct metrics_snapshot *m = calloc(1, sizeof *m);
+	char *mt = NULL, *ht = NULL, err[256];
+	size_t mlen = 0, hlen = 0;
+	int code;
+
+	if (!m)
+		return;
+	m->version = FIELDGATE_VERSION;
+	m->gateway_id = cfg->gateway_id;
+	m->site = cfg->site;
+	m->started_ms = started_ms;
+	m->max_bytes = cfg->buffer_max_bytes;
+	memcpy(m->model, models, sizeof m->model);
+	metrics_take_ingest(m, c);
+	pipeline_get_stats(pipe, &m->pipe);
+	m->have_store = store_stats(ro, &m->store, err, sizeof err) == 0;
+	if (msrc) {
+		struct state s = { 0 };
+		mqtt_source_state(msrc, &s);
+		m->mqtt = 1;
+		snprintf(m->source_state, sizeof m->source_state, "%s",
+			 state_value(&s, "source_state", ""));
+		snprintf(m->source_last_error, sizeof m->source_last_error, "%s",
+			 state_value(&s, "source_last_error", ""));
+	}
+	if (alerts) {
+		m->have_alerts = 1;
+		alerts_get_stats(alerts, &m->alerts);
+	}
+	for (size_t i = 0; i < nfw && i < METRICS_SINKS_MAX; i++) {
+		struct metrics_sink *k = &m->sinks[m->nsinks++];
+		snprintf(k->name, sizeof k->name, "%s", forward_name(fws[i]));
+		forward_get_stats(fws[i], &k->fw);
+		forward_latency(fws[i], &k->latency);
+		for (size_t j = 0; m->have_store && j < m->store.nsinks; j++) {
+			if (strcmp(m->store.sinks[j].name, k->name) == 0) {
+				k->backlog = m->store.sinks[j].backlog;
+				k->oldest_pending_ms = m->store.sinks[j].oldest_pending_ms;
+			}
+		}
+	}
+	if (metrics_render(m, &mt, &mlen) == 0 && (code = metrics_health(m, &ht, &hlen)) > 0)
+		http_publish(http, mt, mlen, ht, hlen, code);
+	else
+		free(mt);
+	free(m);
+}
+
+/* Copy the scorer's model names for the metrics. */
+static void model_names(char out[SCORER_NMODELS][METRICS_NAME_MAX], const struct scorer *s)
+{
+	for (int i = 0; i < SCORER_NMODELS; i++)
+		snprintf(out[i], METRICS_NAME_MAX, "%s", s->label[i]);
+}
+
 /* The names of the enabled sinks, for the buffer's idea of "delivered". */
 static size_t enabled_sinks(const struct config *cfg, const char *names[2])
 {
@@ -306,6 +371,8 @@ int cmd_run(int argc, char **argv)
 	struct mqtt_client *alert_client = NULL;
 	struct alerts *alerts = NULL;
 	struct forward *fws[2] = { NULL, NULL };
+	struct http *http = NULL;
+	char models[SCORER_NMODELS][METRICS_NAME_MAX];
 	int curl_ready = 0;
 	size_t nfw = 0;
 	const char *sink_names[2];
@@ -348,6 +415,7 @@ int cmd_run(int argc, char **argv)
 		log_error("models", "%s", err);
 		goto out;
 	}
+	model_names(models, scorer);
 	{
 		struct store_options so = {
 			.path = cfg->buffer_path, .sync_full = cfg->buffer_sync_full,
@@ -373,6 +441,16 @@ int cmd_run(int argc, char **argv)
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+	/* Metrics: a port in use stops the start, like any listener would; an
+	 * agent nobody can see is the worse failure (README, Metrics and health). */
+	if (cfg->http_listen[0]) {
+		if (http_start(&http, cfg->http_listen, err, sizeof err) < 0) {
+			log_error("http", "%s: [http] listen %s", cfg->file, err);
+			goto out;
+		}
+		log_info("http", "serving /metrics and /healthz on %s", cfg->http_listen);
+	}
 
 	{
 		struct pipeline_options po = {
@@ -460,6 +538,8 @@ int cmd_run(int argc, char **argv)
 		int64_t last = clock_mono_ms(), started = clock_wall_ms(), last_state = 0, last_ckpt = 0;
 		struct log_ratelimit ckpt_rl = { .interval_ms = 60000 };
 		uint64_t prev[4] = { 0 };
+		if (http)
+			publish_metrics(http, cfg, msrc, &ctr, pipe, ro, alerts, fws, nfw, started, models);
 		for (;;) {
 			struct timespec ts = { 0, 100 * 1000000L };
 			int sig = sigtimedwait(&sigs, NULL, &ts);
@@ -478,6 +558,7 @@ int cmd_run(int argc, char **argv)
 				else {
 					log_info("models", "reloaded: %s, %s, %s", fresh->names.status,
 						 fresh->names.anomaly, fresh->names.humidity);
+					model_names(models, fresh);
 					if (msrc)
 						mqtt_source_offer_scorer(msrc, fresh);
 					else
@@ -498,12 +579,17 @@ int cmd_run(int argc, char **argv)
 			}
 			if (now - last_state >= 1000) {
 				write_state(cfg, msrc, &ctr, pipe, alerts, fws, nfw, started);
+				if (http)
+					publish_metrics(http, cfg, msrc, &ctr, pipe, ro, alerts, fws,
+							nfw, started, models);
 				last_state = now;
 			}
 		}
 	}
 	rc = 0;
 out:
+	/* No more scrapes: what they would show is about to be torn down. */
+	http_stop(&http);
 	/* Sources first (no new readings; MQTT finishes the message in hand),
 	 * then the queue is committed, then the buffer is closed. */
 	mqtt_source_stop(&msrc);

@@ -21,6 +21,20 @@
 #include "agent/scorer.h"
 #include "sensors/reading.h"
 
+/* Inference time is measured on one reading in INGEST_SAMPLE_EVERY (two
+ * clock reads per model are cheap, but not free at 10k readings/s), into a
+ * histogram with these upper bounds (ns) and a last +Inf bucket. */
+#define INGEST_SAMPLE_EVERY 64
+#define INGEST_INFER_BUCKETS 10
+extern const uint64_t ingest_infer_bounds_ns[INGEST_INFER_BUCKETS - 1];
+
+/* The sampled inference times of one model. */
+struct ingest_infer {
+	_Atomic uint64_t count;     /* readings timed */
+	_Atomic uint64_t sum_ns;    /* their total time */
+	_Atomic uint64_t bucket[INGEST_INFER_BUCKETS]; /* per bucket (not cumulative) */
+};
+
 /* Counters shared with the main thread (status line, metrics). */
 struct ingest_counters {
 	_Atomic uint64_t received;   /* readings received (accepted + rejected) */
@@ -30,6 +44,7 @@ struct ingest_counters {
 	_Atomic uint64_t warnings;   /* predicted status 1 */
 	_Atomic uint64_t faults;     /* predicted status 2 */
 	_Atomic uint64_t anomalies;  /* predicted anomalous */
+	struct ingest_infer infer[SCORER_NMODELS]; /* sampled time per model slot */
 };
 
 struct ingest {
@@ -39,6 +54,7 @@ struct ingest {
 	struct pipeline *pipe;              /* where events go (NULL for `score`) */
 	struct ingest_counters *ctr;        /* shared counters (not owned) */
 	struct alerts *alerts;              /* alerts for scored readings, or NULL (not owned) */
+	unsigned scored;                    /* readings scored, for sampling inference time */
 	char body[16384];                   /* scratch for one event body */
 };
 

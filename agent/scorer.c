@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char *const slot_files[SCORER_NMODELS] = {
 	SCORER_STATUS_FILE, SCORER_ANOMALY_FILE, SCORER_HUMIDITY_FILE,
@@ -85,17 +86,45 @@ void scorer_model_output(const struct scorer *s, enum scorer_slot slot,
 	model_predict(m, x, out);
 }
 
-void scorer_predict(const struct scorer *s, const double *f, struct event_prediction *out)
+/* The three models in turn; ns (may be NULL) gets each one's time. */
+static void scorer__predict(const struct scorer *s, const double *f, struct event_prediction *out,
+			    uint64_t *ns)
 {
 	struct model_output o;
+	struct timespec t[SCORER_NMODELS + 1];
 
+	if (ns)
+		clock_gettime(CLOCK_MONOTONIC, &t[0]);
 	scorer_model_output(s, SCORER_STATUS, f, &o);
 	out->status = o.label;
 	out->status_probability = o.probability;
+	if (ns)
+		clock_gettime(CLOCK_MONOTONIC, &t[1]);
 	scorer_model_output(s, SCORER_ANOMALY, f, &o);
 	out->anomaly = o.label;
 	out->anomaly_probability = o.probability;
+	if (ns)
+		clock_gettime(CLOCK_MONOTONIC, &t[2]);
 	scorer_model_output(s, SCORER_HUMIDITY, f, &o);
 	out->humidity = o.value;
 	out->humidity_residual = f[FEATURE_HUMIDITY] - o.value;
+	if (ns) {
+		clock_gettime(CLOCK_MONOTONIC, &t[3]);
+		for (int i = 0; i < SCORER_NMODELS; i++) {
+			int64_t d = (int64_t)(t[i + 1].tv_sec - t[i].tv_sec) * 1000000000LL +
+				    (t[i + 1].tv_nsec - t[i].tv_nsec);
+			ns[i] = d > 0 ? (uint64_t)d : 0;
+		}
+	}
+}
+
+void scorer_predict(const struct scorer *s, const double *f, struct event_prediction *out)
+{
+	scorer__predict(s, f, out, NULL);
+}
+
+void scorer_predict_timed(const struct scorer *s, const double *f, struct event_prediction *out,
+			  uint64_t ns[SCORER_NMODELS])
+{
+	scorer__predict(s, f, out, ns);
 }

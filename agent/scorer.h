@@ -12,6 +12,7 @@
 #define FIELDGATE_AGENT_SCORER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "agent/features.h"
 #include "models/model.h"
@@ -44,6 +45,11 @@ void scorer_free(struct scorer **s);
 /* Predict from the catalogue vector f[FEATURE_COUNT] (measured humidity is
  * f[FEATURE_HUMIDITY], for the residual). Never fails. */
 void scorer_predict(const struct scorer *s, const double *f, struct event_prediction *out);
+
+/* The same, and the time each model took (CLOCK_MONOTONIC, ns) into
+ * ns[slot]: the agent samples a few readings for its inference-time metric. */
+void scorer_predict_timed(const struct scorer *s, const double *f, struct event_prediction *out,
+			  uint64_t ns[SCORER_NMODELS]);
 
 /* The raw model output of one model, for eval. */
 void scorer_model_output(const struct scorer *s, enum scorer_slot slot,
