@@ -35,20 +35,17 @@
 #include "agent/notify.h"
 #include "agent/pipeline.h"
 #include "agent/scorer.h"
+#include "agent/sink_setup.h"
 #include "agent/source_mqtt.h"
 #include "agent/state.h"
 #include "sensors/mqtt.h"
 #include "sensors/sim.h"
 #include "sinks/es.h"
-#include "sinks/kafka.h"
 #include "store/store.h"
 
 #define DRAIN_MS 10000 /* how long a stop may spend committing the queue */
 #define CHECKPOINT_EVERY_MS 200 /* WAL checkpoints from the main thread */
 #define SINK_FLUSH_MS 5000 /* how long a stop may spend delivering what is in flight */
-#define KAFKA_WINDOW 20000 /* Kafka events in flight at most (librdkafka holds copies) */
-#define ES_BATCH 1000      /* events per Elasticsearch _bulk request */
-#define ES_WINDOW 10000    /* Elasticsearch events in the window (retries included) */
 
 /* The simulator source: one thread generating readings on their schedule. */
 struct sim_source {
@@ -256,97 +253,6 @@ static void model_names(char out[SCORER_NMODELS][METRICS_NAME_MAX], const struct
 		snprintf(out[i], METRICS_NAME_MAX, "%s", s->label[i]);
 }
 
-/* The names of the enabled sinks, for the buffer's idea of "delivered". */
-static size_t enabled_sinks(const struct config *cfg, const char *names[2])
-{
-	size_t n = 0;
-
-	if (cfg->kafka_enabled)
-		names[n++] = "kafka";
-	if (cfg->es_enabled)
-		names[n++] = "elasticsearch";
-	return n;
-}
-
-/* Create the Kafka forwarder and its producer, and start it. Returns 0, or
- * -1 with a reason in err. */
-static int start_kafka(struct forward **out, const struct config *cfg,
-		       const struct store_options *so, struct pipeline *pipe,
-		       char *err, size_t errlen)
-{
-	const char *names[CONFIG_KAFKA_PROPS_MAX], *values[CONFIG_KAFKA_PROPS_MAX];
-	char describe[CONFIG_STR_MAX * 2 + 32], client_id[CONFIG_STR_MAX + 16];
-	struct forward_options fo = {
-		.name = "kafka", .describe = describe, .store = *so, .pipe = pipe,
-		.window = KAFKA_WINDOW, .batch = 1000,
-	};
-	struct kafka_sink_options ko = {
-		.brokers = cfg->kafka_brokers, .topic = cfg->kafka_topic, .client_id = client_id,
-		.prop_names = names, .prop_values = values, .nprops = cfg->kafka_nprops,
-		.max_inflight = KAFKA_WINDOW, .on_outcome = forward_on_outcome,
-		.on_state = forward_on_state,
-	};
-	struct sink *sink = NULL;
-
-	snprintf(describe, sizeof describe, "Kafka brokers %s, topic %s", cfg->kafka_brokers,
-		 cfg->kafka_topic);
-	snprintf(client_id, sizeof client_id, "fieldgate-%s", cfg->gateway_id);
-	for (size_t i = 0; i < cfg->kafka_nprops; i++) {
-		names[i] = cfg->kafka_props[i].name;
-		values[i] = cfg->kafka_props[i].value;
-	}
-	if (forward_create(out, &fo, err, errlen) < 0)
-		return -1;
-	ko.ctx = *out;
-	if (kafka_sink_create(&sink, &ko, err, errlen) < 0 || forward_start(*out, sink, err, errlen) < 0) {
-		forward_stop(out, 0);
-		return -1;
-	}
-	return 0;
-}
-
-/* Create the Elasticsearch forwarder and start it. Returns 0, or -1 with a
- * reason in err (a config problem such as an unreadable password_file
- * returns -2). */
-static int start_es(struct forward **out, const struct config *cfg,
-		    const struct store_options *so, struct pipeline *pipe,
-		    char *err, size_t errlen)
-{
-	char describe[CONFIG_STR_MAX * 2 + 32], password[1024] = "", api_key[1024] = "";
-	struct forward_options fo = {
-		.name = "elasticsearch", .describe = describe, .store = *so, .pipe = pipe,
-		.window = ES_WINDOW, .batch = ES_BATCH,
-	};
-	struct es_sink_options eo = {
-		.url = cfg->es_url, .index = cfg->es_index, .username = cfg->es_username,
-		.password = password, .api_key = api_key, .ca_file = cfg->es_ca_file,
-		.template_body = es_mappings_json, .version = FIELDGATE_VERSION,
-		.cancelled = forward_cancelled, .on_outcome = forward_on_outcome,
-		.on_state = forward_on_state,
-	};
-	struct sink *sink = NULL;
-	int rc;
-
-	if (cfg->es_password_file[0] &&
-	    read_secret_file(cfg->es_password_file, password, sizeof password, err, errlen) < 0)
-		return -2;
-	if (cfg->es_api_key_file[0] &&
-	    read_secret_file(cfg->es_api_key_file, api_key, sizeof api_key, err, errlen) < 0)
-		return -2;
-	snprintf(describe, sizeof describe, "Elasticsearch %s, index %s", cfg->es_url, cfg->es_index);
-	if (forward_create(out, &fo, err, errlen) < 0)
-		return -1;
-	eo.ctx = *out;
-	rc = es_sink_create(&sink, &eo, err, errlen);
-	explicit_bzero(password, sizeof password);
-	explicit_bzero(api_key, sizeof api_key);
-	if (rc < 0 || forward_start(*out, sink, err, errlen) < 0) {
-		forward_stop(out, 0);
-		return -1;
-	}
-	return 0;
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: fieldgate run -c FILE\n"
@@ -370,12 +276,12 @@ int cmd_run(int argc, char **argv)
 	struct mqtt_source *msrc = NULL;
 	struct mqtt_client *alert_client = NULL;
 	struct alerts *alerts = NULL;
-	struct forward *fws[2] = { NULL, NULL };
+	struct forward *fws[SINK_SETUP_MAX] = { NULL };
 	struct http *http = NULL;
 	char models[SCORER_NMODELS][METRICS_NAME_MAX];
 	int curl_ready = 0;
 	size_t nfw = 0;
-	const char *sink_names[2];
+	const char *sink_names[SINK_SETUP_MAX];
 	struct ingest_counters ctr = { 0 };
 	const char *cfgpath = NULL;
 	char err[1024], models_label[512];
@@ -420,7 +326,7 @@ int cmd_run(int argc, char **argv)
 		struct store_options so = {
 			.path = cfg->buffer_path, .sync_full = cfg->buffer_sync_full,
 			.max_bytes = cfg->buffer_max_bytes, .retention_ms = cfg->buffer_retention_ms,
-			.sinks = sink_names, .nsinks = enabled_sinks(cfg, sink_names),
+			.sinks = sink_names, .nsinks = sink_setup_enabled(cfg, sink_names),
 		};
 		/* The writer never checkpoints: the main thread does, on its own
 		 * handle, so the fsyncs stay off the path that acks MQTT readings. */
@@ -462,27 +368,23 @@ int cmd_run(int argc, char **argv)
 			goto out;
 		}
 	}
-	/* The forwarders' own buffer handles (reads, dead letters). */
-	struct store_options sink_so = {
-		.path = cfg->buffer_path, .sync_full = cfg->buffer_sync_full,
-		.sinks = sink_names, .nsinks = enabled_sinks(cfg, sink_names),
-	};
-	if (cfg->kafka_enabled) {
-		if (start_kafka(&fws[nfw], cfg, &sink_so, pipe, err, sizeof err) < 0) {
-			log_error("kafka", "%s: %s", cfg->file, err);
-			goto out;
+	/* The sinks: one forwarder each, with its own buffer handle. */
+	{
+		struct forward_options fo = {
+			.store = { .path = cfg->buffer_path, .sync_full = cfg->buffer_sync_full,
+				   .sinks = sink_names, .nsinks = sink_setup_enabled(cfg, sink_names) },
+			.pipe = pipe,
+		};
+		for (size_t i = 0; i < fo.store.nsinks; i++) {
+			int r = sink_setup_start(&fws[nfw], sink_names[i], cfg, &fo, err, sizeof err);
+			if (r < 0) {
+				log_error(sink_names[i], "%s: %s", cfg->file, err);
+				if (r == -2)
+					rc = EXIT_USAGE;
+				goto out;
+			}
+			nfw++;
 		}
-		nfw++;
-	}
-	if (cfg->es_enabled) {
-		int r = start_es(&fws[nfw], cfg, &sink_so, pipe, err, sizeof err);
-		if (r < 0) {
-			log_error("elasticsearch", "%s: %s", cfg->file, err);
-			if (r == -2)
-				rc = EXIT_USAGE;
-			goto out;
-		}
-		nfw++;
 	}
 	if (cfg->alerts_enabled) {
 		struct alerts_options ao = {

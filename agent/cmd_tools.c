@@ -15,6 +15,7 @@
 #include "agent/config.h"
 #include "agent/log.h"
 #include "agent/scorer.h"
+#include "agent/sink_setup.h"
 #include "agent/source_mqtt.h"
 #include "agent/state.h"
 #include "sensors/mqtt.h"
@@ -341,12 +342,9 @@ int cmd_status(int argc, char **argv)
 		return rc;
 	live = state_read(&ast, cfg->data_dir) == 0 && state_is_live(&ast, clock_wall_ms(), 10000);
 	{
-		const char *sinks[2];
-		struct store_options so = { .path = cfg->buffer_path, .readonly = 1, .sinks = sinks };
-		if (cfg->kafka_enabled)
-			sinks[so.nsinks++] = "kafka";
-		if (cfg->es_enabled)
-			sinks[so.nsinks++] = "elasticsearch";
+		const char *sinks[SINK_SETUP_MAX];
+		struct store_options so = { .path = cfg->buffer_path, .readonly = 1, .sinks = sinks,
+					    .nsinks = sink_setup_enabled(cfg, sinks) };
 		if (access(cfg->buffer_path, F_OK) < 0) {
 			fprintf(stderr, "%s: no buffer yet (has the agent run with this config?)\n",
 				cfg->buffer_path);

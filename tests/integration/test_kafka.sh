@@ -6,7 +6,8 @@
 #     per-sensor order; the position reaches the newest event;
 #  2. all brokers down for 30 s mid-stream, with message.timeout.ms short
 #     enough that librdkafka times messages out, and the agent kill -9'ed
-#     and restarted during the outage: the backlog grows in the buffer,
+#     and restarted during the outage, then stopped with SIGTERM (bounded
+#     flush) and started again: the backlog grows in the buffer,
 #     one log line on loss and one on recovery, then every event is
 #     delivered;
 #  3. an injected retriable produce error is retried, an injected
@@ -58,6 +59,12 @@ b1=$(sink_field "$T/site.conf" kafka backlog)
 [ "${b1:-0}" -gt 2000 ] || fail "backlog should grow while the brokers are down (have ${b1:-none})"
 kill -9 $agent_pid; wait $agent_pid 2>/dev/null
 start_agent "$T/site.conf" "$T/agent2.log"     # restarted during the outage
+sleep 3
+t0=$(date +%s%N); stop_agent; rc=$?; ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+expect "SIGTERM during the outage exits 0" $rc 0
+[ $ms -le 9000 ] && pass "SIGTERM during the outage: flush bounded ($ms ms)" \
+	|| fail "SIGTERM during the outage took $ms ms (bound: 5 s flush + drain)"
+start_agent "$T/site.conf" "$T/agent2.log"
 sleep $((30 - (SECONDS - down_at)))
 b2=$(sink_field "$T/site.conf" kafka backlog)
 [ "${b2:-0}" -gt "${b1:-0}" ] || fail "backlog should keep growing after the restart (${b1:-?} then ${b2:-?})"
@@ -73,7 +80,7 @@ out=$(cat "$T/check2.json")
 got=$(sort -n -u "$T/seqs1" "$T/seqs2" | awk -v n="$N2" '$1 >= 1 && $1 <= n' | wc -l)
 expect "every event of the outage run arrived (1..$N2, both consumers)" "$got" "$N2"
 expect "headers and keys still right" "$(json_get "$out" headers_ok),$(json_get "$out" keys_ok)" "true,true"
-expect "one 'cannot deliver' line per agent run" "$(grep -c 'kafka: cannot deliver' "$T/agent2.log")" 2
+expect "one 'cannot deliver' line per agent run" "$(grep -c 'kafka: cannot deliver' "$T/agent2.log")" 3
 expect "one 'delivering again' line" "$(grep -c 'kafka: delivering again' "$T/agent2.log")" 1
 grep -q "kafka: delivering again" "$T/agent2.log" || tail -20 "$T/agent2.log" >&2
 expect "no dead letters from an outage" "$(sql 'SELECT count(*) FROM dead_letter')" 0
