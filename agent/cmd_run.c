@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -129,11 +130,76 @@ static int sim_source_start(struct sim_source *src, const struct config *cfg,
 	return 0;
 }
 
+/* Drift over a sliding window: the counters as they were at the start of
+ * the previous window, so a report covers the last 10 to 20 minutes rather
+ * than the whole (possibly years-long) run. */
+#define DRIFT_WINDOW_MS (10 * 60 * 1000)
+struct drift_counts {
+	uint64_t residuals, residual_sq_milli, status_labelled, status_correct,
+		anomaly_labelled, anomaly_correct; /* see struct ingest_drift */
+};
+struct drift_window {
+	struct drift_counts prev, cur; /* at the start of the previous / current window */
+	int64_t prev_ms, cur_ms;       /* when (monotonic ms; 0 = not yet) */
+};
+
+static void drift_read(const struct ingest_drift *d, struct drift_counts *c)
+{
+	c->residuals = atomic_load(&d->residuals);
+	c->residual_sq_milli = atomic_load(&d->residual_sq_milli);
+	c->status_labelled = atomic_load(&d->status_labelled);
+	c->status_correct = atomic_load(&d->status_correct);
+	c->anomaly_labelled = atomic_load(&d->anomaly_labelled);
+	c->anomaly_correct = atomic_load(&d->anomaly_correct);
+}
+
+/* Write the drift keys: what the models did over the window, beside what
+ * they did on their training data. */
+static void drift_state(struct state *s, struct drift_window *w, const struct ingest_drift *d,
+			const double trained[SCORER_NMODELS], int64_t now)
+{
+	struct drift_counts c, dc;
+
+	drift_read(d, &c);
+	if (!w->cur_ms || now - w->cur_ms >= DRIFT_WINDOW_MS) {
+		w->prev = w->cur_ms ? w->cur : c;
+		w->prev_ms = w->cur_ms ? w->cur_ms : now;
+		w->cur = c;
+		w->cur_ms = now;
+	}
+	dc.residuals = c.residuals - w->prev.residuals;
+	dc.residual_sq_milli = c.residual_sq_milli - w->prev.residual_sq_milli;
+	dc.status_labelled = c.status_labelled - w->prev.status_labelled;
+	dc.status_correct = c.status_correct - w->prev.status_correct;
+	dc.anomaly_labelled = c.anomaly_labelled - w->prev.anomaly_labelled;
+	dc.anomaly_correct = c.anomaly_correct - w->prev.anomaly_correct;
+	state_set(s, "drift.window_s", "%lld", (long long)((now - w->prev_ms) / 1000));
+	state_set(s, "drift.readings", "%llu", (unsigned long long)dc.residuals);
+	if (dc.residuals)
+		state_set(s, "drift.humidity_rmse", "%.3f",
+			  sqrt((double)dc.residual_sq_milli / 1000.0 / (double)dc.residuals));
+	if (!isnan(trained[SCORER_HUMIDITY]))
+		state_set(s, "drift.humidity_rmse_trained", "%.3f", trained[SCORER_HUMIDITY]);
+	state_set(s, "drift.status_labelled", "%llu", (unsigned long long)dc.status_labelled);
+	if (dc.status_labelled)
+		state_set(s, "drift.status_accuracy", "%.4f",
+			  (double)dc.status_correct / (double)dc.status_labelled);
+	if (!isnan(trained[SCORER_STATUS]))
+		state_set(s, "drift.status_accuracy_trained", "%.4f", trained[SCORER_STATUS]);
+	state_set(s, "drift.anomaly_labelled", "%llu", (unsigned long long)dc.anomaly_labelled);
+	if (dc.anomaly_labelled)
+		state_set(s, "drift.anomaly_accuracy", "%.4f",
+			  (double)dc.anomaly_correct / (double)dc.anomaly_labelled);
+	if (!isnan(trained[SCORER_ANOMALY]))
+		state_set(s, "drift.anomaly_accuracy_trained", "%.4f", trained[SCORER_ANOMALY]);
+}
+
 /* The live-state file for `fieldgate status` (state.h). */
 static void write_state(const struct config *cfg, struct mqtt_source *msrc,
 			const struct ingest_counters *c, struct pipeline *pipe,
 			struct alerts *alerts, struct forward *const *fws, size_t nfw,
-			int64_t started_ms)
+			int64_t started_ms, char models[SCORER_NMODELS][METRICS_NAME_MAX],
+			const double trained[SCORER_NMODELS], struct drift_window *drift)
 {
 	static struct log_ratelimit rl = { .interval_ms = 600000 };
 	struct state s = { 0 };
@@ -152,6 +218,10 @@ static void write_state(const struct config *cfg, struct mqtt_source *msrc,
 	state_set(&s, "rejected", "%llu", (unsigned long long)atomic_load(&c->rejected));
 	state_set(&s, "duplicates", "%llu", (unsigned long long)ps.duplicates);
 	state_set(&s, "buffer_writable", "%d", ps.healthy);
+	state_set(&s, "models.status", "%s", models[SCORER_STATUS]);
+	state_set(&s, "models.anomaly", "%s", models[SCORER_ANOMALY]);
+	state_set(&s, "models.humidity", "%s", models[SCORER_HUMIDITY]);
+	drift_state(&s, drift, &c->drift, trained, clock_mono_ms());
 	if (alerts) {
 		struct alerts_stats as;
 		alerts_get_stats(alerts, &as);
@@ -247,10 +317,13 @@ static void publish_metrics(struct http *http, const struct config *cfg,
 }
 
 /* Copy the scorer's model names for the metrics. */
-static void model_names(char out[SCORER_NMODELS][METRICS_NAME_MAX], const struct scorer *s)
+static void model_names(char out[SCORER_NMODELS][METRICS_NAME_MAX], double trained[SCORER_NMODELS],
+			const struct scorer *s)
 {
-	for (int i = 0; i < SCORER_NMODELS; i++)
+	for (int i = 0; i < SCORER_NMODELS; i++) {
 		snprintf(out[i], METRICS_NAME_MAX, "%s", s->label[i]);
+		trained[i] = s->trained[i];
+	}
 }
 
 static void usage(FILE *f)
@@ -279,6 +352,8 @@ int cmd_run(int argc, char **argv)
 	struct forward *fws[SINK_SETUP_MAX] = { NULL };
 	struct http *http = NULL;
 	char models[SCORER_NMODELS][METRICS_NAME_MAX];
+	double trained[SCORER_NMODELS];
+	struct drift_window drift = { 0 };
 	int curl_ready = 0;
 	size_t nfw = 0;
 	const char *sink_names[SINK_SETUP_MAX];
@@ -321,7 +396,7 @@ int cmd_run(int argc, char **argv)
 		log_error("models", "%s", err);
 		goto out;
 	}
-	model_names(models, scorer);
+	model_names(models, trained, scorer);
 	{
 		struct store_options so = {
 			.path = cfg->buffer_path, .sync_full = cfg->buffer_sync_full,
@@ -460,7 +535,7 @@ int cmd_run(int argc, char **argv)
 				else {
 					log_info("models", "reloaded: %s, %s, %s", fresh->names.status,
 						 fresh->names.anomaly, fresh->names.humidity);
-					model_names(models, fresh);
+					model_names(models, trained, fresh);
 					if (msrc)
 						mqtt_source_offer_scorer(msrc, fresh);
 					else
@@ -480,7 +555,8 @@ int cmd_run(int argc, char **argv)
 				last_ckpt = now;
 			}
 			if (now - last_state >= 1000) {
-				write_state(cfg, msrc, &ctr, pipe, alerts, fws, nfw, started);
+				write_state(cfg, msrc, &ctr, pipe, alerts, fws, nfw, started, models, trained,
+					    &drift);
 				if (http)
 					publish_metrics(http, cfg, msrc, &ctr, pipe, ro, alerts, fws,
 							nfw, started, models);

@@ -322,6 +322,50 @@ static void print_live_sink_text(const struct state *st, const char *sink)
 	       sink_value(st, sink, "latency_p50_ms"), sink_value(st, sink, "latency_p99_ms"));
 }
 
+/* A number from the state file as JSON (null when absent). */
+static const char *json_num(const struct state *st, const char *key)
+{
+	const char *v = state_get(st, key);
+	return v && *v ? v : "null";
+}
+
+static void print_models_drift_json(const struct state *st)
+{
+	printf(",\"models\":{\"status\":\"%s\",\"anomaly\":\"%s\",\"humidity\":\"%s\"}",
+	       state_value(st, "models.status", ""), state_value(st, "models.anomaly", ""),
+	       state_value(st, "models.humidity", ""));
+	printf(",\"drift\":{\"window_s\":%s,\"readings\":%s,\"humidity_rmse\":%s,"
+	       "\"humidity_rmse_trained\":%s,\"status_labelled\":%s,\"status_accuracy\":%s,"
+	       "\"status_accuracy_trained\":%s,\"anomaly_labelled\":%s,\"anomaly_accuracy\":%s,"
+	       "\"anomaly_accuracy_trained\":%s}",
+	       json_num(st, "drift.window_s"), json_num(st, "drift.readings"),
+	       json_num(st, "drift.humidity_rmse"), json_num(st, "drift.humidity_rmse_trained"),
+	       json_num(st, "drift.status_labelled"), json_num(st, "drift.status_accuracy"),
+	       json_num(st, "drift.status_accuracy_trained"), json_num(st, "drift.anomaly_labelled"),
+	       json_num(st, "drift.anomaly_accuracy"), json_num(st, "drift.anomaly_accuracy_trained"));
+}
+
+/* "models: ..." and "drift: ..." lines: what the models did on the last
+ * minutes' readings beside what they did on their training data. */
+static void print_models_drift_text(const struct state *st)
+{
+	const char *rmse = state_get(st, "drift.humidity_rmse");
+
+	printf("models:     %s, %s, %s\n", state_value(st, "models.status", "?"),
+	       state_value(st, "models.anomaly", "?"), state_value(st, "models.humidity", "?"));
+	printf("drift:      last %s s, %s readings: humidity residual RMSE %s %% RH (trained %s)",
+	       state_value(st, "drift.window_s", "0"), state_value(st, "drift.readings", "0"),
+	       rmse ? rmse : "-", state_value(st, "drift.humidity_rmse_trained", "-"));
+	if (state_get(st, "drift.status_accuracy"))
+		printf("; status accuracy %s on %s labelled (trained %s)",
+		       state_get(st, "drift.status_accuracy"), state_value(st, "drift.status_labelled", "0"),
+		       state_value(st, "drift.status_accuracy_trained", "-"));
+	if (state_get(st, "drift.anomaly_accuracy"))
+		printf("; anomaly accuracy %s (trained %s)", state_get(st, "drift.anomaly_accuracy"),
+		       state_value(st, "drift.anomaly_accuracy_trained", "-"));
+	printf("\n");
+}
+
 int cmd_status(int argc, char **argv)
 {
 	const char *path;
@@ -409,6 +453,7 @@ int cmd_status(int argc, char **argv)
 			       state_value(&ast, "duplicates", "0"),
 			       strcmp(state_value(&ast, "buffer_writable", "0"), "1") == 0
 			       ? "true" : "false");
+			print_models_drift_json(&ast);
 		} else {
 			printf(",\"running\":false");
 		}
@@ -426,6 +471,7 @@ int cmd_status(int argc, char **argv)
 			printf("\n");
 			if (sst && le && *le)
 				printf("            last source error: %s\n", le);
+			print_models_drift_text(&ast);
 		}
 		printf("buffer:     %s (%.1f MB used)\n", cfg->buffer_path, (double)s.bytes / 1e6);
 		printf("accepted:   %llu events ever, %llu buffered now (seq %llu..%llu)\n",

@@ -3,6 +3,7 @@
  */
 #include "agent/ingest.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -65,6 +66,29 @@ size_t ingest_key(const struct reading *r, unsigned char *key)
 	return 8 + n;
 }
 
+/* Count the prediction against what was measured and the labels it carries. */
+static void ingest_record_drift(struct ingest_drift *d, const struct reading *r,
+				const struct event_prediction *p)
+{
+	double sq = p->humidity_residual * p->humidity_residual;
+
+	if (isfinite(sq) && sq < 1e9) {
+		atomic_fetch_add_explicit(&d->residuals, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&d->residual_sq_milli, (uint64_t)(sq * 1000.0 + 0.5),
+					  memory_order_relaxed);
+	}
+	if (r->status_flag >= 0) {
+		atomic_fetch_add_explicit(&d->status_labelled, 1, memory_order_relaxed);
+		if (p->status == r->status_flag)
+			atomic_fetch_add_explicit(&d->status_correct, 1, memory_order_relaxed);
+	}
+	if (r->is_anomaly >= 0) {
+		atomic_fetch_add_explicit(&d->anomaly_labelled, 1, memory_order_relaxed);
+		if (p->anomaly == r->is_anomaly)
+			atomic_fetch_add_explicit(&d->anomaly_correct, 1, memory_order_relaxed);
+	}
+}
+
 int ingest_score(struct ingest *in, const struct reading *r, int64_t received_ms,
 		 struct event_prediction *pred)
 {
@@ -93,6 +117,7 @@ int ingest_score(struct ingest *in, const struct reading *r, int64_t received_ms
 			atomic_fetch_add_explicit(&in->ctr->faults, 1, memory_order_relaxed);
 		if (pred->anomaly)
 			atomic_fetch_add_explicit(&in->ctr->anomalies, 1, memory_order_relaxed);
+		ingest_record_drift(&in->ctr->drift, r, pred);
 	}
 	return event_encode_body(r, received_ms, pred, &in->scorer->names, in->body, sizeof in->body);
 }

@@ -36,6 +36,18 @@ struct ingest_infer {
 };
 
 /* Counters shared with the main thread (status line, metrics). */
+/* What the models' predictions look like against the truth, for drift:
+ * the humidity residual (measured - predicted) of every reading, and the
+ * ground truth that readings may carry (status_flag, is_anomaly). */
+struct ingest_drift {
+	_Atomic uint64_t residuals;        /* readings with a humidity residual */
+	_Atomic uint64_t residual_sq_milli; /* sum of residual^2, in 1/1000 (% RH)^2 */
+	_Atomic uint64_t status_labelled;  /* readings with status_flag */
+	_Atomic uint64_t status_correct;   /* ... predicted right */
+	_Atomic uint64_t anomaly_labelled; /* readings with is_anomaly */
+	_Atomic uint64_t anomaly_correct;  /* ... predicted right */
+};
+
 struct ingest_counters {
 	_Atomic uint64_t received;   /* readings received (accepted + rejected) */
 	_Atomic uint64_t accepted;   /* readings scored and queued */
@@ -45,6 +57,7 @@ struct ingest_counters {
 	_Atomic uint64_t faults;     /* predicted status 2 */
 	_Atomic uint64_t anomalies;  /* predicted anomalous */
 	struct ingest_infer infer[SCORER_NMODELS]; /* sampled time per model slot */
+	struct ingest_drift drift;   /* predictions against what was measured */
 };
 
 struct ingest {

@@ -63,6 +63,8 @@ int scorer_load(struct scorer **out, const char *dir, char *err, size_t errlen)
 			s->map[i][j] = id;
 		}
 		snprintf(s->label[i], sizeof s->label[i], "%s@%d", model_name(m), model_version(m));
+		s->trained[i] = model_training_stat(m, i == SCORER_HUMIDITY ? "training_rmse"
+						    : "training_accuracy");
 	}
 	s->names.status = s->label[SCORER_STATUS];
 	s->names.anomaly = s->label[SCORER_ANOMALY];

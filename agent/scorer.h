@@ -30,6 +30,8 @@ struct scorer {
 	int map[SCORER_NMODELS][MODEL_MAX_FEATURES];     /* model feature i -> catalogue id */
 	char label[SCORER_NMODELS][MODEL_NAME_MAX + 16]; /* "status_predictor@1" */
 	struct event_models names;                       /* points into label[] */
+	double trained[SCORER_NMODELS];                  /* training accuracy (status, anomaly)
+							    and RMSE (humidity); NAN if unknown */
 };
 
 /*

@@ -42,6 +42,13 @@ static const char *kind_names[] = {
 enum model_kind model_kind(const struct model *m) { return m->kind; }
 const char *model_name(const struct model *m) { return m->name; }
 int model_version(const struct model *m) { return m->version; }
+
+double model_training_stat(const struct model *m, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(m->training, name);
+
+	return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
 size_t model_nfeatures(const struct model *m) { return m->nfeatures; }
 size_t model_nclasses(const struct model *m) { return m->nclasses; }
 

@@ -60,6 +60,9 @@ void model_free(struct model **m);
 enum model_kind model_kind(const struct model *m);
 const char *model_name(const struct model *m);     /* "status_predictor" */
 int model_version(const struct model *m);          /* >= 1 */
+/* A number from the file's "training" object ("training_accuracy",
+ * "training_rmse"), or NAN when it has none. */
+double model_training_stat(const struct model *m, const char *name);
 size_t model_nfeatures(const struct model *m);
 const char *model_feature_name(const struct model *m, size_t i);
 size_t model_nclasses(const struct model *m);       /* 0 for the regressor */

@@ -47,6 +47,22 @@ wait_for "failed reload logged" 5 grep -q "reload failed, keeping the current mo
 sleep 0.5
 [ "$(sql 'SELECT max(seq) FROM events')" -gt "$n1" ] || fail "agent stopped ingesting after a failed reload"
 kill -0 $pid || fail "agent died after a failed reload"
+# status shows the models in use and their drift: simulated readings carry
+# labels, so accuracy is measured; residuals are near the training RMSE.
+sleep 1.2
+"$FG" status -c "$T/site.conf" --json >"$T/status.json" || fail "status --json failed"
+/usr/bin/python3 - "$T/status.json" <<'PY' || fail "status: models or drift wrong: $(cat "$T/status.json")"
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["models"] == {"status": "status_predictor@2", "anomaly": "anomaly_detector@1",
+                       "humidity": "humidity_regressor@1"}, s["models"]
+d = s["drift"]
+assert d["readings"] > 0 and d["status_labelled"] == d["readings"] == d["anomaly_labelled"], d
+assert 0.5 < d["humidity_rmse"] / d["humidity_rmse_trained"] < 2, d
+assert d["status_accuracy"] > 0.8 and d["anomaly_accuracy"] > 0.8, d
+assert d["status_accuracy_trained"] > 0.9, d
+PY
+"$FG" status -c "$T/site.conf" | grep -q "^drift: .*humidity residual RMSE" || fail "status text has no drift line"
 kill -TERM $pid; wait $pid; expect "SIGTERM exits 0" $? 0
 grep -q "agent: started: gateway gw-test" "$T/agent.log" || fail "no start line: $(head -3 "$T/agent.log")"
 finish
