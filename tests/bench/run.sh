@@ -14,13 +14,24 @@
 #   latency  published -> received (and committed) at 5,000 readings/s,
 #          QoS 1: p50/p99/max (3 runs)
 #   latency0 the same at QoS 0, for comparison (not in the default set)
+#   kafka  simulator flat out -> agent -> Kafka mock cluster (3 brokers,
+#          acks=all, idempotent): rate of the sink's acknowledged position
+#          (3 runs)
+#   kafka_latency  arrival -> Kafka acknowledgement p50/p99/max at 10,000
+#          events/s, from the agent's own histogram (3 runs)
+#   kafka_drain  a backlog of 1,000,000 events built with the brokers down,
+#          then drained by a restarted agent (3 runs on copies of it)
 #
-# Usage: tests/bench/run.sh [infer|e2e|rss|mqtt1|mqtt0|latency|latency0 ...]
+# Usage: tests/bench/run.sh [infer|e2e|rss|mqtt1|mqtt0|latency|latency0|
+#        kafka|kafka_latency|kafka_drain ...]
 # (default: all but latency0; the environment variable BENCH="e2e rss" does
 # the same, for `BENCH=e2e make bench`).
 # Needs build/fieldgate and build/bench/bench_infer (`make bench` builds
 # them); the MQTT benchmarks also need mosquitto, mosquitto_pub and python3.
-# They start their own mosquitto on a free loopback port.
+# They start their own mosquitto on a free loopback port. The Kafka ones
+# need build/peers/kafka_mock (`make peers`) and start it themselves.
+# KEEP_SAMPLES=PREFIX keeps the kafka and kafka_drain status samples as
+# PREFIX.kafka-N and PREFIX.drain-N ("time newest position p50 p99 max").
 # Prints a table of medians with PASS/MISS per target. A MISS does not fail:
 # this is a measurement. Exits non-zero only when a benchmark could not run.
 set -u
@@ -538,11 +549,247 @@ bench_latency_qos() {
 bench_latency() { bench_latency_qos 1; }
 bench_latency0() { bench_latency_qos 0; }
 
-which=${*:-${BENCH:-infer e2e rss mqtt1 mqtt0 latency}}
+# ---- Kafka benchmarks (issue 4) ------------------------------------------
+# The peer is build/peers/kafka_mock (librdkafka's mock cluster in its own
+# process, `make peers`), driven with tests/integration/kafka_lib.sh, which
+# wants lib.sh's $T, pids and fail; its EXIT trap stops the mock and then
+# calls our cleanup.
+# shellcheck disable=SC2034 # used by kafka_lib.sh
+pids=()
+fail() { echo "bench: $*" >&2; }
+# shellcheck source=tests/integration/kafka_lib.sh
+. "$top/tests/integration/kafka_lib.sh"
+KAFKA_RUNS=${KAFKA_RUNS:-3} KAFKA_PARTITIONS=8
+KAFKA_WARMUP=2 KAFKA_WINDOW=8 KAFKA_SAMPLE=0.5
+KLAT_SECONDS=25
+DRAIN_N=1000000 DRAIN_POLL=0.1
+HZ=$(getconf CLK_TCK)
+
+# kafka_up: a fresh mock cluster, 3 brokers, sensor-scored with
+# KAFKA_PARTITIONS partitions (sets KAFKA_BOOTSTRAP, KAFKA_PID).
+kafka_up() { start_kafka --brokers 3 --topic "sensor-scored:$KAFKA_PARTITIONS"; }
+
+# write_kafka_conf FILE DATA_DIR SENSORS RATE: write_conf's simulator site
+# (sync = normal) forwarding to the mock; librdkafka's defaults otherwise
+# (no compression, linger.ms 5; acks = all and idempotence are the agent's).
+# KAFKA_EXTRA, when set, is appended to [kafka] as it is, for experiments:
+# KAFKA_EXTRA='property.linger.ms = 1' BENCH=kafka_latency tests/bench/run.sh
+write_kafka_conf() {
+	write_conf "$1" "$2" "$3" "$4" normal
+	cat >>"$1" <<CONF
+[kafka]
+enabled = true
+brokers = $KAFKA_BOOTSTRAP
+topic = sensor-scored
+${KAFKA_EXTRA:-}
+CONF
+}
+
+# kstat CONF: one `status --json`, printed as "newest position p50 p99 max"
+# (the kafka sink's acknowledged prefix and its delivery latency, ms).
+kstat() {
+	"$FG" status -c "$1" --json 2>/dev/null | awk '{
+		n = $0; sub(/.*"newest_seq":/, "", n); sub(/[^0-9].*/, "", n)
+		k = $0; if (!sub(/.*"kafka":\{/, "", k)) exit
+		p = k; sub(/.*"position":/, "", p); sub(/[^0-9].*/, "", p)
+		l = k; sub(/.*"latency_ms":\{/, "", l); sub(/\}.*/, "", l); gsub(/"[a-z0-9]*":/, "", l); gsub(/,/, " ", l)
+		print n, p, l
+	}'
+}
+
+# cpu_ticks PID: utime + stime of PID (all its threads), in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null; }
+
+# kafka_run I: one flat-out run against a fresh mock. Samples kstat every
+# KAFKA_SAMPLE s over KAFKA_WINDOW s after KAFKA_WARMUP s; sets krate (kafka
+# position, events/s), kingest (newest_seq, events/s), kcpu (agent CPU,
+# cores), kmcpu (the mock's CPU, cores), kus (agent CPU µs per event
+# acknowledged by Kafka).
+kafka_run() {
+	local d=$T/kafka-$1 end s t c0 c1 m0 m1
+	krate='' kingest='' kcpu='' kmcpu='' kus=''
+	mkdir -p "$d"
+	kafka_up || return 1
+	write_kafka_conf "$d/site.conf" "$d/data" 1000 1000
+	start_agent "$d/site.conf" "$d/agent.log"
+	pause $KAFKA_WARMUP
+	: >"$d/samples"
+	c0=$(cpu_ticks "$agent_pid"); m0=$(cpu_ticks "$KAFKA_PID")
+	end=$(awk -v t="$(now)" -v w=$KAFKA_WINDOW 'BEGIN {printf "%.3f", t + w}')
+	while alive "$agent_pid"; do
+		s=$(kstat "$d/site.conf"); t=$(now)
+		echo "$t $s" >>"$d/samples"
+		awk -v t="$t" -v e="$end" 'BEGIN {exit !(t >= e)}' && break
+		pause $KAFKA_SAMPLE
+	done
+	c1=$(cpu_ticks "$agent_pid"); m1=$(cpu_ticks "$KAFKA_PID")
+	if ! alive "$agent_pid"; then agent_fail "$d" "kafka: agent died"; stop_kafka; return 1; fi
+	stop_agent || echo "bench: kafka: agent exited non-zero on SIGTERM: $(tail -n 3 "$d/agent.log")" >&2
+	stop_kafka
+	read -r kingest krate kcpu kmcpu kus < <(awk -v c="$((c1 - c0))" -v m="$((m1 - m0))" -v hz="$HZ" '
+		NF >= 3 {t[++n] = $1; s[n] = $2; p[n] = $3}
+		END {
+			if (n < 2 || t[n] - t[1] < 1) exit
+			w = t[n] - t[1]; dp = p[n] - p[1]
+			printf "%.0f %.0f %.2f %.2f %.1f\n", (s[n] - s[1]) / w, dp / w, c / hz / w, m / hz / w,
+				(dp > 0) ? c / hz * 1e6 / dp : 0
+		}' "$d/samples")
+	if [ -z "$krate" ]; then
+		echo "bench: kafka: status --json gave no kafka position: $(tail -n 2 "$d/samples")" >&2; rm -rf "$d"; return 1
+	fi
+	[ -n "${KEEP_SAMPLES:-}" ] && cp "$d/samples" "$KEEP_SAMPLES.kafka-$1"
+	rm -rf "$d"
+}
+
+bench_kafka() {
+	local rates=() ingests=() cpus=() mcpus=() uss=() i m
+	echo "== kafka: simulator flat out (sensors=1000 rate=1000) -> agent -> mock cluster (3 brokers,"\
+		"$KAFKA_PARTITIONS partitions, acks=all, idempotent); ${KAFKA_WARMUP}s warm-up, kafka position"\
+		"sampled every ${KAFKA_SAMPLE}s for ${KAFKA_WINDOW}s; $KAFKA_RUNS runs"
+	for ((i = 1; i <= KAFKA_RUNS; i++)); do
+		if ! kafka_run $i; then err "kafka run $i failed"; return; fi
+		echo "run $i: kafka $krate events/s acknowledged, ingest $kingest events/s;"\
+			"agent CPU $kcpu cores ($kus us per acknowledged event), mock CPU $kmcpu cores"
+		rates+=("$krate"); ingests+=("$kingest"); cpus+=("$kcpu"); mcpus+=("$kmcpu"); uss+=("$kus")
+	done
+	m=$(median "${rates[@]}")
+	row "kafka acknowledged (events/s)" ">= 100000" "$m" "$(IFS=,; echo "${rates[*]}")" "$(verdict "$m" '>=' 100000)"
+	row "  ingest, same window (events/s)" "(info)" "$(median "${ingests[@]}")" "$(IFS=,; echo "${ingests[*]}")" "-"
+	row "  agent CPU (cores)" "(info)" "$(median "${cpus[@]}")" "$(IFS=,; echo "${cpus[*]}")" "-"
+	row "  agent CPU per kafka event (us)" "(info)" "$(median "${uss[@]}")" "$(IFS=,; echo "${uss[*]}")" "-"
+	row "  mock cluster CPU (cores)" "(info)" "$(median "${mcpus[@]}")" "$(IFS=,; echo "${mcpus[*]}")" "-"
+}
+
+# kafka_latency_run I: 10,000 events/s for KLAT_SECONDS s, then the agent's
+# own delivery-latency quantiles (arrival -> delivery report, last 10-20 s);
+# sets kp50 kp99 kmax (ms), kbehind (newest - position at that moment) and
+# kcpu (agent CPU, cores, over the whole run).
+kafka_latency_run() {
+	local d=$T/klat-$1 s c0 c1 t0 t1 n p
+	kp50='' kp99='' kmax='' kbehind='' kcpu=''
+	mkdir -p "$d"
+	kafka_up || return 1
+	write_kafka_conf "$d/site.conf" "$d/data" 100 100
+	t0=$(now)
+	start_agent "$d/site.conf" "$d/agent.log"
+	c0=$(cpu_ticks "$agent_pid")
+	pause $KLAT_SECONDS
+	s=$(kstat "$d/site.conf")
+	c1=$(cpu_ticks "$agent_pid"); t1=$(now)
+	if ! alive "$agent_pid"; then agent_fail "$d" "kafka_latency: agent died"; stop_kafka; return 1; fi
+	stop_agent || echo "bench: kafka_latency: agent exited non-zero on SIGTERM: $(tail -n 3 "$d/agent.log")" >&2
+	stop_kafka
+	read -r n p kp50 kp99 kmax <<<"$s"
+	rm -rf "$d"
+	if [ -z "$kmax" ]; then echo "bench: kafka_latency: no latency in status --json: $s" >&2; return 1; fi
+	kbehind=$((n - p))
+	kcpu=$(awk -v c="$((c1 - c0))" -v hz="$HZ" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", c / hz / (b - a)}')
+}
+
+bench_kafka_latency() {
+	local p50s=() p99s=() maxs=() cpus=() i m
+	echo "== kafka_latency: sensors=100 rate=100 (10,000 events/s) -> agent -> mock cluster; after"\
+		"${KLAT_SECONDS}s, arrival -> Kafka acknowledgement (the agent's 1 ms histogram, last 10-20 s); $KAFKA_RUNS runs"
+	for ((i = 1; i <= KAFKA_RUNS; i++)); do
+		if ! kafka_latency_run $i; then err "kafka_latency run $i failed"; return; fi
+		echo "run $i: p50 $kp50 ms, p99 $kp99 ms, max $kmax ms; $kbehind events behind newest_seq"\
+			"(the saved position lags up to 200 ms); agent CPU $kcpu cores"
+		p50s+=("$kp50"); p99s+=("$kp99"); maxs+=("$kmax"); cpus+=("$kcpu")
+	done
+	m=$(median "${p99s[@]}")
+	row "kafka latency p99 at 10k/s (ms)" "<= 20" "$m" "$(IFS=,; echo "${p99s[*]}")" "$(verdict "$m" '<=' 20)"
+	row "  p50 (ms)" "(info)" "$(median "${p50s[@]}")" "$(IFS=,; echo "${p50s[*]}")" "-"
+	row "  max (ms)" "(info)" "$(median "${maxs[@]}")" "$(IFS=,; echo "${maxs[*]}")" "-"
+	row "  agent CPU at 10k/s (cores)" "(info)" "$(median "${cpus[@]}")" "$(IFS=,; echo "${cpus[*]}")" "-"
+}
+
+# drain_backlog DIR: build the backlog once: the agent flat out with every
+# broker down until newest_seq >= DRAIN_N, then SIGTERM; the stopped
+# agent's data dir is kept in DIR/data (sets backlog = its newest_seq).
+drain_backlog() {
+	local d=$1 s
+	backlog=''
+	mkdir -p "$d"
+	kafka_cmd down all || return 1
+	write_kafka_conf "$d/site.conf" "$d/data" 1000 1000
+	start_agent "$d/site.conf" "$d/agent.log"
+	if ! wait_seq "$d/site.conf" $DRAIN_N 120; then agent_fail "$d" "kafka_drain: backlog did not reach $DRAIN_N"; return 1; fi
+	stop_agent || echo "bench: kafka_drain: agent exited non-zero on SIGTERM: $(tail -n 3 "$d/agent.log")" >&2
+	read -r backlog s _ <<<"$(kstat "$d/site.conf")"
+	if [ -z "$backlog" ] || [ "${s:-x}" != 0 ]; then
+		echo "bench: kafka_drain: backlog not as expected (newest ${backlog:-?}, kafka position ${s:-?})" >&2; return 1
+	fi
+	kafka_cmd up all
+}
+
+# drain_run I BACKLOG_DIR: copy the stopped agent's data dir, start it at a
+# low live rate (sensors=10 rate=10) and poll every DRAIN_POLL s until the
+# kafka position reaches the backlog's last seq. Sets dsteady (events/s
+# from the first poll >= 0.5 s after launch to the poll that saw the
+# backlog acknowledged), dwhole (backlog / launch..caught up), dsecs (that
+# time) and dcpu (agent CPU, cores, launch..caught up).
+drain_run() {
+	local d=$T/drain-$1 t0 t s pos end c0 c1
+	dsteady='' dwhole='' dsecs='' dcpu=''
+	mkdir -p "$d"
+	cp -a "$2/data" "$d/data" || { rm -rf "$d"; return 1; }
+	write_kafka_conf "$d/site.conf" "$d/data" 10 10
+	: >"$d/samples"
+	t0=$(now)
+	start_agent "$d/site.conf" "$d/agent.log"
+	c0=$(cpu_ticks "$agent_pid")
+	end=$((SECONDS + 120))
+	while [ $SECONDS -lt $end ] && alive "$agent_pid"; do
+		s=$(kstat "$d/site.conf"); t=$(now)
+		echo "$t $s" >>"$d/samples"
+		read -r _ pos _ <<<"$s"
+		[ "${pos:-0}" -ge "$backlog" ] && break
+		sleep $DRAIN_POLL
+	done
+	c1=$(cpu_ticks "$agent_pid")
+	if ! alive "$agent_pid"; then agent_fail "$d" "kafka_drain: agent died"; return 1; fi
+	stop_agent || echo "bench: kafka_drain: agent exited non-zero on SIGTERM: $(tail -n 3 "$d/agent.log")" >&2
+	[ -n "${KEEP_SAMPLES:-}" ] && cp "$d/samples" "$KEEP_SAMPLES.drain-$1"
+	read -r dsteady dwhole dsecs dcpu < <(awk -v t0="$t0" -v b="$backlog" -v c="$((c1 - c0))" -v hz="$HZ" '
+		NF >= 3 {t[++n] = $1; p[n] = $3}
+		END {
+			if (n < 1 || p[n] < b) exit
+			for (a = 1; a < n && t[a] < t0 + 0.5; a++) ;
+			w = t[n] - t0
+			printf "%s %.0f %.2f %.2f\n", (a < n) ? sprintf("%.0f", (p[n] - p[a]) / (t[n] - t[a])) : "?",
+				b / w, w, c / hz / w
+		}' "$d/samples")
+	rm -rf "$d"
+	if [ -z "$dwhole" ]; then echo "bench: kafka_drain: position did not reach $backlog in 120 s" >&2; return 1; fi
+}
+
+bench_kafka_drain() {
+	local steadys=() wholes=() secs=() cpus=() i m b=$T/drain-backlog
+	echo "== kafka_drain: a backlog of >= $DRAIN_N events built with every broker down, then drained"\
+		"(agent restarted on a copy of it, live sensors=10 rate=10); $KAFKA_RUNS runs on the same backlog"
+	kafka_up || { err "kafka_drain: no mock cluster"; return; }
+	if ! drain_backlog "$b"; then err "kafka_drain: could not build the backlog"; stop_kafka; return; fi
+	echo "backlog: $backlog events, $(du -sm "$b/data" | cut -f1) MB on disk"
+	for ((i = 1; i <= KAFKA_RUNS; i++)); do
+		if ! drain_run $i "$b"; then err "kafka_drain run $i failed"; stop_kafka; rm -rf "$b"; return; fi
+		echo "run $i: $dsteady events/s after the first 0.5 s; whole drain $dwhole events/s"\
+			"($backlog in $dsecs s from launch); agent CPU $dcpu cores"
+		steadys+=("$dsteady"); wholes+=("$dwhole"); secs+=("$dsecs"); cpus+=("$dcpu")
+	done
+	stop_kafka
+	rm -rf "$b"
+	m=$(median "${steadys[@]}")
+	row "kafka backlog drain (events/s)" ">= 200000" "$m" "$(IFS=,; echo "${steadys[*]}")" "$(verdict "$m" '>=' 200000)"
+	row "  from launch, incl. start-up (ev/s)" "(info)" "$(median "${wholes[@]}")" "$(IFS=,; echo "${wholes[*]}")" "-"
+	row "  launch .. caught up (s)" "(info)" "$(median "${secs[@]}")" "$(IFS=,; echo "${secs[*]}")" "-"
+	row "  agent CPU while draining (cores)" "(info)" "$(median "${cpus[@]}")" "$(IFS=,; echo "${cpus[*]}")" "-"
+}
+
+which=${*:-${BENCH:-infer e2e rss mqtt1 mqtt0 latency kafka kafka_latency kafka_drain}}
 for b in $which; do
 	case $b in
-	infer | e2e | rss | mqtt1 | mqtt0 | latency | latency0) ;;
-	*) echo "usage: $0 [infer|e2e|rss|mqtt1|mqtt0|latency|latency0 ...]" >&2; exit 2 ;;
+	infer | e2e | rss | mqtt1 | mqtt0 | latency | latency0 | kafka | kafka_latency | kafka_drain) ;;
+	*) echo "usage: $0 [infer|e2e|rss|mqtt1|mqtt0|latency|latency0|kafka|kafka_latency|kafka_drain ...]" >&2; exit 2 ;;
 	esac
 done
 if [ ! -x "$FG" ]; then echo "bench: $FG not built (run make bench)" >&2; exit 1; fi
