@@ -87,16 +87,26 @@ static void status_line(const struct ingest_counters *c, struct store *ro,
 	struct pipeline_stats ps;
 	char err[256];
 
+	char sinks[256] = "";
+	size_t used = 0;
+
 	pipeline_get_stats(pipe, &ps);
 	if (store_stats(ro, &st, err, sizeof err) < 0)
 		memset(&st, 0, sizeof st);
+	/* The sinks' backlogs: the one number that says a sink is falling behind. */
+	for (size_t i = 0; i < st.nsinks && used < sizeof sinks; i++) {
+		int n = snprintf(sinks + used, sizeof sinks - used, " | %s backlog %llu",
+				 st.sinks[i].name, (unsigned long long)st.sinks[i].backlog);
+		if (n > 0)
+			used += (size_t)n;
+	}
 	log_info("agent", "%.0f readings/s | predicted: %llu warnings, %llu faults, "
-		 "%llu anomalies | buffer: %llu events, %.1f MB, last seq %llu | rejected %llu%s",
+		 "%llu anomalies | buffer: %llu events, %.1f MB, last seq %llu | rejected %llu%s%s",
 		 (double)(now[0] - prev[0]) / secs,
 		 (unsigned long long)(now[1] - prev[1]), (unsigned long long)(now[2] - prev[2]),
 		 (unsigned long long)(now[3] - prev[3]), (unsigned long long)st.events,
 		 (double)st.bytes / 1e6, (unsigned long long)ps.last_seq,
-		 (unsigned long long)atomic_load(&c->rejected),
+		 (unsigned long long)atomic_load(&c->rejected), sinks,
 		 ps.healthy ? "" : " | BUFFER NOT WRITABLE");
 	memcpy(prev, now, sizeof now);
 }
