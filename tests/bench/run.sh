@@ -21,15 +21,26 @@
 #          events/s, from the agent's own histogram (3 runs)
 #   kafka_drain  a backlog of 1,000,000 events built with the brokers down,
 #          then drained by a restarted agent (3 runs on copies of it)
+#   es     simulator flat out -> agent -> Elasticsearch stand-in (rate of
+#          the sink's acknowledged position), the stand-in's own ceiling
+#          with the run's own events, bytes and agent CPU per event; and
+#          the same agent paced at 50,000 events/s (3 runs each)
+#   replay `fieldgate replay --sink kafka` of a 1,000,000-event buffer
+#          (3 runs)
+#   restart  launch -> first new event committed, on that buffer: no
+#          sinks (warm and cold page cache), Kafka + ES enabled but down,
+#          MQTT QoS 1 (3 runs each)
 #
 # Usage: tests/bench/run.sh [infer|e2e|rss|mqtt1|mqtt0|latency|latency0|
-#        kafka|kafka_latency|kafka_drain ...]
+#        kafka|kafka_latency|kafka_drain|es|replay|restart ...]
 # (default: all but latency0; the environment variable BENCH="e2e rss" does
 # the same, for `BENCH=e2e make bench`).
 # Needs build/fieldgate and build/bench/bench_infer (`make bench` builds
 # them); the MQTT benchmarks also need mosquitto, mosquitto_pub and python3.
 # They start their own mosquitto on a free loopback port. The Kafka ones
 # need build/peers/kafka_mock (`make peers`) and start it themselves.
+# es starts tests/peers/es_standin.py itself (/usr/bin/python3) and uses
+# sqlite3 (the CLI); replay and restart share one 1,000,000-event buffer.
 # KEEP_SAMPLES=PREFIX keeps the kafka and kafka_drain status samples as
 # PREFIX.kafka-N and PREFIX.drain-N ("time newest position p50 p99 max").
 # Prints a table of medians with PASS/MISS per target. A MISS does not fail:
@@ -49,6 +60,7 @@ cleanup() {
 	if [ -n "$pub_pid" ]; then kill -TERM "$pub_pid" 2>/dev/null; wait "$pub_pid" 2>/dev/null; fi
 	if [ -n "$agent_pid" ]; then kill -9 "$agent_pid" 2>/dev/null; wait "$agent_pid" 2>/dev/null; fi
 	if [ -n "$broker_pid" ]; then kill -9 "$broker_pid" 2>/dev/null; wait "$broker_pid" 2>/dev/null; fi
+	if [ -n "${es_pid:-}" ]; then kill -9 "$es_pid" 2>/dev/null; wait "$es_pid" 2>/dev/null; fi
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -785,11 +797,407 @@ bench_kafka_drain() {
 	row "  agent CPU while draining (cores)" "(info)" "$(median "${cpus[@]}")" "$(IFS=,; echo "${cpus[*]}")" "-"
 }
 
-which=${*:-${BENCH:-infer e2e rss mqtt1 mqtt0 latency kafka kafka_latency kafka_drain}}
+# ---- Elasticsearch (issue 5) and operations (issue 6) benchmarks ---------
+# The ES peer is tests/peers/es_standin.py (Python, stdlib), started here
+# without --data-dir (documents in memory; a fresh one per run, so its
+# memory never holds more than one run's documents) and with --no-validate
+# (mapping checks cap it near 35,000 docs/s, below the target).
+ES_PY=/usr/bin/python3
+ES_STANDIN=$top/tests/peers/es_standin.py
+ES_BENCH_CLIENT=$top/tests/peers/es_bench_client.py
+ES_RUNS=${ES_RUNS:-3} ES_WARMUP=2 ES_WINDOW=8 ES_SAMPLE=0.5
+ES_PACED_SENSORS=100 ES_PACED_RATE=500 # 50,000 events/s: the target, paced
+ES_CEIL_BULKS=30                      # x 1,000 events for the stand-in alone
+OPS_N=1000000 OPS_RUNS=${OPS_RUNS:-3}
+es_pid='' es_port='' ops_dir=''
+
+# es_up DIR: a fresh stand-in on a free loopback port (sets es_pid, es_port).
+es_up() {
+	local end=$((SECONDS + 10))
+	rm -f "$1/es.port"
+	"$ES_PY" "$ES_STANDIN" --port-file "$1/es.port" --no-validate 2>>"$1/es.log" &
+	es_pid=$!
+	while [ ! -s "$1/es.port" ]; do
+		if ! alive "$es_pid" || [ $SECONDS -ge $end ]; then
+			echo "bench: es_standin.py did not start: $(tail -n 3 "$1/es.log")" >&2; es_down; return 1
+		fi
+		sleep 0.05
+	done
+	es_port=$(cat "$1/es.port")
+}
+
+# es_down: kill -9 and reap (it keeps nothing worth a clean stop).
+es_down() {
+	[ -n "$es_pid" ] || return 0
+	kill -9 "$es_pid" 2>/dev/null; wait "$es_pid" 2>/dev/null
+	es_pid=
+}
+
+# es_counters: "bulk_items max_bulk_bytes failed_items" from the stand-in.
+es_counters() {
+	curl -sS "http://127.0.0.1:$es_port/_standin/faults" | "$ES_PY" -c '
+import json, sys
+c = json.load(sys.stdin)["counters"]
+print(c["bulk_items"], c["max_bulk_bytes"], sum(n for s, n in c["items_by_status"].items() if s != "201"))'
+}
+
+# write_es_conf FILE DATA_DIR SENSORS RATE: write_conf's simulator site
+# forwarding to the stand-in (index sensors-scored, the default).
+write_es_conf() {
+	write_conf "$1" "$2" "$3" "$4" normal
+	cat >>"$1" <<CONF
+[elasticsearch]
+enabled = true
+url = http://127.0.0.1:$es_port
+CONF
+}
+
+# sstat CONF SINK: one `status --json`, printed as "newest position" for SINK.
+sstat() {
+	"$FG" status -c "$1" --json 2>/dev/null | awk -v s="\"$2\":{" '{
+		n = $0; sub(/.*"newest_seq":/, "", n); sub(/[^0-9].*/, "", n)
+		k = $0; i = index(k, s); if (!i) exit
+		k = substr(k, i); sub(/^[^}]*"position":/, "", k); sub(/[^0-9].*/, "", k)
+		print n, k
+	}'
+}
+
+# es_ceiling DB PORT: the stand-in alone, fed by one keep-alive connection
+# one _bulk at a time as the agent does: ES_CEIL_BULKS bodies of 1,000 real
+# events read back from the agent's buffer DB, each framed exactly as
+# sinks/es.c frames it ({"create":{"_id":"gw-bench:SEQ"}}\n + event + \n),
+# POSTed to /sensors-scored/_bulk. Prints "docs/s bytes-per-event".
+es_ceiling() {
+	"$ES_PY" - "$1" "$2" "$ES_CEIL_BULKS" <<'PY'
+import http.client, json, sqlite3, sys, time
+db, port, nbulks = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+c = sqlite3.connect(db)
+rows = c.execute("select seq, data from events order by seq limit ?", (nbulks * 1000,)).fetchall()
+c.close()
+bodies = []
+for i in range(0, len(rows), 1000):
+    bodies.append(b"".join(b'{"create":{"_id":"gw-bench:%d"}}\n' % s + bytes(d) + b"\n" for s, d in rows[i:i + 1000]))
+conn = http.client.HTTPConnection("127.0.0.1", port)
+failed = 0
+t0 = time.monotonic()
+for b in bodies:
+    conn.request("POST", "/sensors-scored/_bulk", body=b, headers={"Content-Type": "application/x-ndjson"})
+    r = conn.getresponse()
+    out = json.loads(r.read())
+    if r.status != 200 or out["errors"]:
+        failed += 1
+dt = time.monotonic() - t0
+if failed:
+    sys.exit("%d bulks failed" % failed)
+print("%.0f %.1f" % (len(rows) / dt, sum(len(b) for b in bodies) / len(rows)))
+PY
+}
+
+# es_run I MODE: one run against a fresh stand-in; MODE flat (sensors=1000
+# rate=1000) or paced (ES_PACED_SENSORS x ES_PACED_RATE). Samples sstat every
+# ES_SAMPLE s over ES_WINDOW s after ES_WARMUP s. Sets erate (ES position,
+# events/s), eingest (newest_seq, events/s), ecpu and escpu (agent's and
+# stand-in's CPU, cores), eus (agent CPU µs per delivered event), ebytes
+# (bulk body bytes per event, from the buffer), emaxb (largest _bulk body),
+# erss (stand-in VmHWM, MiB, with edocs documents); in flat mode also eceil
+# (stand-in alone, real bodies) and esyn (es_bench_client.py, synthetic).
+es_run() {
+	local d=$T/es-$2-$1 sensors=1000 rate=1000 end s t c0 c1 e0 e1 pos bi nfail
+	erate='' eingest='' ecpu='' escpu='' eus='' ebytes='' emaxb='' erss='' edocs='' eceil='' esyn=''
+	[ "$2" == paced ] && sensors=$ES_PACED_SENSORS rate=$ES_PACED_RATE
+	mkdir -p "$d"
+	es_up "$d" || { rm -rf "$d"; return 1; }
+	write_es_conf "$d/site.conf" "$d/data" $sensors $rate
+	start_agent "$d/site.conf" "$d/agent.log"
+	pause $ES_WARMUP
+	: >"$d/samples"
+	c0=$(cpu_ticks "$agent_pid"); e0=$(cpu_ticks "$es_pid")
+	end=$(awk -v t="$(now)" -v w=$ES_WINDOW 'BEGIN {printf "%.3f", t + w}')
+	while alive "$agent_pid"; do
+		s=$(sstat "$d/site.conf" elasticsearch); t=$(now)
+		echo "$t $s" >>"$d/samples"
+		awk -v t="$t" -v e="$end" 'BEGIN {exit !(t >= e)}' && break
+		pause $ES_SAMPLE
+	done
+	c1=$(cpu_ticks "$agent_pid"); e1=$(cpu_ticks "$es_pid")
+	if ! alive "$agent_pid"; then agent_fail "$d" "es: agent died"; es_down; return 1; fi
+	stop_agent || echo "bench: es: agent exited non-zero on SIGTERM: $(tail -n 3 "$d/agent.log")" >&2
+	read -r bi emaxb nfail <<<"$(es_counters)"
+	erss=$(awk '/^VmHWM:/ {printf "%.0f", $2 / 1024}' "/proc/$es_pid/status" 2>/dev/null)
+	edocs=$bi
+	es_down
+	read -r eingest erate ecpu escpu eus pos < <(awk -v c="$((c1 - c0))" -v m="$((e1 - e0))" -v hz="$HZ" '
+		NF >= 3 {t[++n] = $1; s[n] = $2; p[n] = $3}
+		END {
+			if (n < 2 || t[n] - t[1] < 1) exit
+			w = t[n] - t[1]; dp = p[n] - p[1]
+			printf "%.0f %.0f %.2f %.2f %.1f %d\n", (s[n] - s[1]) / w, dp / w, c / hz / w, m / hz / w,
+				(dp > 0) ? c / hz * 1e6 / dp : 0, p[n]
+		}' "$d/samples")
+	if [ -z "$erate" ] || [ "${nfail:-1}" != 0 ]; then
+		echo "bench: es: no elasticsearch position in status --json, or items failed (${nfail:-?}):"\
+			"$(tail -n 2 "$d/samples")" >&2; rm -rf "$d"; return 1
+	fi
+	# what sinks/es.c puts on the wire per event: the action line
+	# {"create":{"_id":"gw-bench:SEQ"}}\n (22 bytes + the id), the event, \n
+	ebytes=$(sqlite3 "$d/data/buffer.db" "select printf('%.1f', avg(length(data) + 23 + length('gw-bench:' || seq)))
+		from events where seq <= $pos")
+	if [ "$2" == flat ]; then
+		if ! es_up "$d" || ! read -r eceil _ < <(es_ceiling "$d/data/buffer.db" "$es_port"); then
+			echo "bench: es: the stand-in's ceiling could not be measured" >&2; es_down; rm -rf "$d"; return 1
+		fi
+		es_down
+		es_up "$d" || { rm -rf "$d"; return 1; }
+		esyn=$("$ES_PY" "$ES_BENCH_CLIENT" --port "$es_port" --bulks $ES_CEIL_BULKS --docs 1000 |
+			sed -n 's/.* \([0-9]*\) docs\/s.*/\1/p')
+		es_down
+	fi
+	[ -n "${KEEP_SAMPLES:-}" ] && cp "$d/samples" "$KEEP_SAMPLES.es-$2-$1"
+	rm -rf "$d"
+}
+
+bench_es() {
+	local rates=() ingests=() cpus=() scpus=() uss=() bytes=() ceils=() syns=() rsss=()
+	local prates=() pingests=() pcpus=() puss=() i m mode
+	echo "== es: simulator flat out (sensors=1000 rate=1000) -> agent -> es_standin.py --no-validate"\
+		"(in memory); ${ES_WARMUP}s warm-up, ES position sampled every ${ES_SAMPLE}s for ${ES_WINDOW}s;"\
+		"then the stand-in alone with $ES_CEIL_BULKS x 1,000 of the run's own events; and the same"\
+		"agent paced at $((ES_PACED_SENSORS * ES_PACED_RATE)) events/s; $ES_RUNS runs, alternating"
+	for ((i = 1; i <= ES_RUNS; i++)); do
+		for mode in flat paced; do
+			if ! es_run $i $mode; then err "es $mode run $i failed"; return; fi
+			echo "run $i $mode: elasticsearch $erate events/s delivered, ingest $eingest events/s;"\
+				"agent CPU $ecpu cores ($eus us per delivered event), stand-in CPU $escpu cores;"\
+				"$ebytes bytes/event on the wire (largest _bulk $emaxb bytes); stand-in VmHWM $erss MiB"\
+				"with $edocs documents${eceil:+; stand-in alone: $eceil docs/s real events, $esyn synthetic}"
+			if [ $mode == flat ]; then
+				rates+=("$erate"); ingests+=("$eingest"); cpus+=("$ecpu"); scpus+=("$escpu"); uss+=("$eus")
+				bytes+=("$ebytes"); ceils+=("$eceil"); syns+=("$esyn"); rsss+=("$erss")
+			else
+				prates+=("$erate"); pingests+=("$eingest"); pcpus+=("$ecpu"); puss+=("$eus")
+			fi
+		done
+	done
+	m=$(median "${rates[@]}")
+	row "es delivered, flat out (events/s)" ">= 50000" "$m" "$(IFS=,; echo "${rates[*]}")" "$(verdict "$m" '>=' 50000)"
+	row "  ingest, same window (events/s)" "(info)" "$(median "${ingests[@]}")" "$(IFS=,; echo "${ingests[*]}")" "-"
+	row "  stand-in alone, real (docs/s)" "(info)" "$(median "${ceils[@]}")" "$(IFS=,; echo "${ceils[*]}")" "-"
+	row "  stand-in alone, synthetic (docs/s)" "(info)" "$(median "${syns[@]}")" "$(IFS=,; echo "${syns[*]}")" "-"
+	row "  agent CPU (cores)" "(info)" "$(median "${cpus[@]}")" "$(IFS=,; echo "${cpus[*]}")" "-"
+	row "  agent CPU per delivered event (us)" "(info)" "$(median "${uss[@]}")" "$(IFS=,; echo "${uss[*]}")" "-"
+	row "  stand-in CPU (cores)" "(info)" "$(median "${scpus[@]}")" "$(IFS=,; echo "${scpus[*]}")" "-"
+	row "  bytes per event on the wire" "(info)" "$(median "${bytes[@]}")" "$(IFS=,; echo "${bytes[*]}")" "-"
+	row "  stand-in VmHWM (MiB)" "(info)" "$(median "${rsss[@]}")" "$(IFS=,; echo "${rsss[*]}")" "-"
+	m=$(median "${prates[@]}")
+	row "es delivered, paced 50k/s (events/s)" "(info)" "$m" "$(IFS=,; echo "${prates[*]}")" "-"
+	row "  ingest, same window (events/s)" "(info)" "$(median "${pingests[@]}")" "$(IFS=,; echo "${pingests[*]}")" "-"
+	row "  agent CPU (cores)" "(info)" "$(median "${pcpus[@]}")" "$(IFS=,; echo "${pcpus[*]}")" "-"
+	row "  agent CPU/event, whole path (us)" "(info)" "$(median "${puss[@]}")" "$(IFS=,; echo "${puss[*]}")" "-"
+}
+
+# ops_backlog: once per script run, a stopped agent's data dir in
+# $T/ops/data holding >= OPS_N events: the simulator flat out, no sinks,
+# until newest_seq >= OPS_N, then SIGTERM. replay and restart share it
+# (replay only reads it; each restart run adds a few events).
+ops_backlog() {
+	local d=$T/ops n
+	[ -n "$ops_dir" ] && return 0
+	mkdir -p "$d"
+	write_conf "$d/site.conf" "$d/data" 1000 1000 normal
+	start_agent "$d/site.conf" "$d/agent.log"
+	if ! wait_seq "$d/site.conf" $OPS_N 120; then agent_fail "$d" "ops: backlog did not reach $OPS_N"; return 1; fi
+	stop_agent || { echo "bench: ops: agent exited non-zero on SIGTERM: $(tail -n 3 "$d/agent.log")" >&2; return 1; }
+	n=$(newest_seq "$d/site.conf")
+	echo "backlog: $n events, $(du -sm "$d/data" | cut -f1) MB on disk (built in $d)"
+	ops_dir=$d
+}
+
+# replay_run I: `fieldgate replay --sink kafka` of the whole backlog to a
+# fresh mock. Sets rrate (the command's own events/s), rsecs (its own
+# seconds), rwall (launch -> exit, s) and rwrate (events / rwall).
+replay_run() {
+	local d=$T/replay-$1 t0 t1 out n
+	rrate='' rsecs='' rwall='' rwrate=''
+	mkdir -p "$d"
+	kafka_up || { rm -rf "$d"; return 1; }
+	write_kafka_conf "$d/site.conf" "$ops_dir/data" 10 10
+	t0=$(now)
+	timeout 300 "$FG" replay -c "$d/site.conf" --sink kafka >"$d/replay.out" 2>"$d/replay.log" &
+	pub_pid=$!
+	wait "$pub_pid"
+	t1=$(now)
+	pub_pid=
+	stop_kafka
+	out=$(cat "$d/replay.out")
+	# kafka: N of N events delivered in X s (R/s), 0 rejected
+	read -r n _ _ rsecs rrate < <(echo "$out" | sed -n 's/^kafka: \([0-9]*\) of \([0-9]*\) events delivered in \([0-9.]*\) s (\([0-9]*\)\/s).*/\1 of \2 \3 \4/p')
+	if [ -z "$rrate" ] || [ "$n" != "$(echo "$out" | sed -n 's/.* of \([0-9]*\) events.*/\1/p')" ]; then
+		echo "bench: replay: not every event delivered: $out $(tail -n 3 "$d/replay.log")" >&2; rm -rf "$d"; return 1
+	fi
+	rwall=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}')
+	rwrate=$(rate_of "$n" "$t0" "$t1")
+	rm -rf "$d"
+}
+
+bench_replay() {
+	local rates=() secs=() walls=() wrates=() i m
+	echo "== replay: \`fieldgate replay --sink kafka\` of a >= $OPS_N-event buffer (agent stopped) to a"\
+		"fresh mock cluster (3 brokers, $KAFKA_PARTITIONS partitions); $OPS_RUNS runs on the same buffer"
+	ops_backlog || { err "replay: could not build the backlog"; return; }
+	for ((i = 1; i <= OPS_RUNS; i++)); do
+		if ! replay_run $i; then err "replay run $i failed"; return; fi
+		echo "run $i: $rrate events/s as printed ($rsecs s); launch -> exit $rwall s ($rwrate events/s)"
+		rates+=("$rrate"); secs+=("$rsecs"); walls+=("$rwall"); wrates+=("$rwrate")
+	done
+	m=$(median "${rates[@]}")
+	row "replay to kafka (events/s)" ">= 200000" "$m" "$(IFS=,; echo "${rates[*]}")" "$(verdict "$m" '>=' 200000)"
+	row "  launch .. exit (events/s)" "(info)" "$(median "${wrates[@]}")" "$(IFS=,; echo "${wrates[*]}")" "-"
+	row "  launch .. exit (s)" "(info)" "$(median "${walls[@]}")" "$(IFS=,; echo "${walls[*]}")" "-"
+}
+
+# restart_watch DB LOG READY [cold]: polls every 5 ms from a separate
+# process, so the agent's launch is not delayed by it. Reads the newest seq
+# (with "cold": then evicts the buffer's files from the page cache with
+# fdatasync + POSIX_FADV_DONTNEED, which touches no other file), writes it
+# to READY, then prints the wall-clock times (s) of the agent's
+# "agent: started" and "mqtt: connected" log lines (0 if never) and of the
+# first event with a seq above it, as "started connected first" (30 s at most).
+restart_watch() {
+	"$ES_PY" - "$@" <<'PY'
+import os, sqlite3, sys, time
+db, log, ready = sys.argv[1:4]
+c = sqlite3.connect(db, timeout=5, isolation_level=None)
+base = c.execute("select max(seq) from events").fetchone()[0] or 0
+if sys.argv[4:] == ["cold"]:
+    for f in (db, db + "-wal", db + "-shm"):
+        try:
+            fd = os.open(f, os.O_RDWR)
+        except OSError:
+            continue
+        os.fdatasync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.close(fd)
+with open(ready + ".tmp", "w") as f:
+    f.write("%d\n" % base)
+os.rename(ready + ".tmp", ready)
+started = connected = first = 0.0
+text, end = "", time.time() + 30
+while time.time() < end:
+    now = time.time()
+    if not started or not connected:
+        try:
+            with open(log) as f:
+                text = f.read()
+        except OSError:
+            text = ""
+        if not started and "agent: started:" in text:
+            started = now
+        if not connected and "mqtt: connected" in text:
+            connected = now
+    if (c.execute("select max(seq) from events").fetchone()[0] or 0) > base:
+        first = time.time()
+        if not connected and "mqtt: connected" in open(log).read():
+            connected = first  # logged since the last look: at most 5 ms early
+        break
+    time.sleep(0.005)
+c.close()
+print("%.4f %.4f %.4f" % (started, connected, first))
+PY
+}
+
+# restart_run I VARIANT: launch the agent on the backlog and time it to
+# its first new committed event. VARIANT plain (sensors=10 rate=100, no
+# sinks), cold (plain with the buffer evicted from the page cache), sinks (the same with kafka and elasticsearch on dead loopback
+# ports) or mqtt (QoS 1 readings waiting in the broker for the agent's
+# persistent session). Sets tfirst (launch -> first new event, ms) and
+# tstart (launch -> "agent: started", ms), tconn (-> "connected", mqtt).
+restart_run() {
+	local d=$T/restart-$2-$1 t0 ts tc tf id=fieldgate-bench-restart-$$ dead out j
+	tfirst='' tstart='' tconn=''
+	mkdir -p "$d"
+	if [ "$2" == mqtt ]; then
+		write_mqtt_conf "$d/site.conf" "$ops_dir/data" 1 "$id" false
+		if ! out=$(timeout 60 "$FG" simulate --mqtt "tcp://127.0.0.1:$mqtt_port" --qos 1 --sensors 10 \
+			--rate 100 --count 100 --seed 5 2>&1); then
+			echo "bench: restart: simulate --mqtt failed: $out" >&2; rm -rf "$d"; return 1
+		fi
+	else
+		write_conf "$d/site.conf" "$ops_dir/data" 10 100 normal
+		if [ "$2" == sinks ]; then
+			dead=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+			printf '[kafka]\nenabled = true\nbrokers = 127.0.0.1:%s\n[elasticsearch]\nenabled = true\nurl = http://127.0.0.1:%s\n' \
+				"$dead" "$dead" >>"$d/site.conf"
+		fi
+	fi
+	: >"$d/agent.log"
+	local cold=()
+	[ "$2" == cold ] && cold=(cold)
+	restart_watch "$ops_dir/data/buffer.db" "$d/agent.log" "$d/ready" "${cold[@]}" >"$d/watch" &
+	pub_pid=$!
+	for ((j = 0; j < 200; j++)); do [ -s "$d/ready" ] && break; sleep 0.02; done
+	if [ ! -s "$d/ready" ]; then
+		echo "bench: restart: the watcher did not start" >&2; kill "$pub_pid"; wait "$pub_pid"; pub_pid=; rm -rf "$d"; return 1
+	fi
+	t0=$(now)
+	"$FG" run -c "$d/site.conf" 2>>"$d/agent.log" &
+	agent_pid=$!
+	wait "$pub_pid"; pub_pid=
+	read -r ts tc tf <"$d/watch"
+	if ! alive "$agent_pid" || [ "${tf:-0}" == 0.0000 ]; then
+		agent_fail "$d" "restart $2: no new event committed within 30 s"; return 1
+	fi
+	stop_agent || echo "bench: restart: agent exited non-zero on SIGTERM: $(tail -n 3 "$d/agent.log")" >&2
+	read -r tfirst tstart tconn < <(awk -v t0="$t0" -v s="$ts" -v c="$tc" -v f="$tf" 'BEGIN {
+		printf "%.0f %s %s\n", (f - t0) * 1000, (s > 0) ? sprintf("%.0f", (s - t0) * 1000) : "?",
+			(c > 0) ? sprintf("%.0f", (c - t0) * 1000) : "-" }')
+	rm -rf "$d"
+}
+
+bench_restart() {
+	local v i m
+	local -A firsts=() starts=() conns=() label=([plain]="no sinks" [cold]="cold cache" [sinks]="kafka+es down" [mqtt]="mqtt QoS 1")
+	echo "== restart: the agent launched on a >= $OPS_N-event buffer: launch -> first new event committed"\
+		"(polled every 5 ms); variants plain (simulator sensors=10 rate=100, no sinks), cold (plain, the"\
+		"buffer's files evicted from the page cache first), sinks (kafka and"\
+		"elasticsearch enabled, on a dead port), mqtt (100 QoS 1 readings waiting for its session);"\
+		"$OPS_RUNS runs each, alternating, on the same buffer"
+	ops_backlog || { err "restart: could not build the backlog"; return; }
+	if broker_start restart; then
+		# one start registers the persistent session that the readings wait in
+		local d=$T/restart-session
+		mkdir -p "$d"
+		write_mqtt_conf "$d/site.conf" "$d/data" 1 "fieldgate-bench-restart-$$" false
+		start_agent "$d/site.conf" "$d/agent.log"
+		if wait_connected "$d/site.conf" && stop_agent; then rm -rf "$d"; else
+			agent_fail "$d" "restart: the mqtt session could not be registered"; broker_stop; fi
+	fi
+	for ((i = 1; i <= OPS_RUNS; i++)); do
+		for v in plain cold sinks mqtt; do
+			[ $v == mqtt ] && [ -z "$broker_pid" ] && continue
+			if ! restart_run $i $v; then err "restart $v run $i failed"; broker_stop; return; fi
+			echo "run $i $v: first new event committed $tfirst ms after launch; \"started\" logged after"\
+				"$tstart ms; \"connected\" logged after $tconn ms"
+			firsts[$v]+="${firsts[$v]:+ }$tfirst"; starts[$v]+="${starts[$v]:+ }$tstart"; conns[$v]+="${conns[$v]:+ }$tconn"
+		done
+	done
+	broker_stop
+	for v in plain cold sinks mqtt; do
+		[ -n "${firsts[$v]:-}" ] || continue
+		# shellcheck disable=SC2086 # word splitting wanted: the runs
+		m=$(median ${firsts[$v]})
+		row "restart, ${label[$v]} (ms)" "<= 1000" "$m" "${firsts[$v]// /,}" "$(verdict "$m" '<=' 1000)"
+		# shellcheck disable=SC2086
+		row "  launch .. \"started\" logged (ms)" "(info)" "$(median ${starts[$v]})" "${starts[$v]// /,}" "-"
+		# shellcheck disable=SC2086
+		[ $v == mqtt ] && row "  launch .. \"connected\" logged (ms)" "(info)" "$(median ${conns[$v]})" "${conns[$v]// /,}" "-"
+	done
+}
+
+which=${*:-${BENCH:-infer e2e rss mqtt1 mqtt0 latency kafka kafka_latency kafka_drain es replay restart}}
 for b in $which; do
 	case $b in
-	infer | e2e | rss | mqtt1 | mqtt0 | latency | latency0 | kafka | kafka_latency | kafka_drain) ;;
-	*) echo "usage: $0 [infer|e2e|rss|mqtt1|mqtt0|latency|latency0|kafka|kafka_latency|kafka_drain ...]" >&2; exit 2 ;;
+	infer | e2e | rss | mqtt1 | mqtt0 | latency | latency0 | kafka | kafka_latency | kafka_drain | es | replay | restart) ;;
+	*) echo "usage: $0 [infer|e2e|rss|mqtt1|mqtt0|latency|latency0|kafka|kafka_latency|kafka_drain|es|replay|restart ...]" >&2; exit 2 ;;
 	esac
 done
 if [ ! -x "$FG" ]; then echo "bench: $FG not built (run make bench)" >&2; exit 1; fi
