@@ -266,6 +266,20 @@ static void render_sinks(FILE *f, const struct metrics_snapshot *s)
 	}
 }
 
+/* Close an open_memstream() stream; on any write error free its buffer.
+ * Returns 0, or -1 (out of memory). */
+static int close_memstream(FILE *f, char **out)
+{
+	int bad = ferror(f);
+
+	if (fclose(f) != 0 || bad) {
+		free(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 int metrics_render(const struct metrics_snapshot *s, char **out, size_t *len)
 {
 	FILE *f = open_memstream(out, len);
@@ -303,18 +317,7 @@ int metrics_render(const struct metrics_snapshot *s, char **out, size_t *len)
 		fprintf(f, "fieldgate_alerts_total{outcome=\"failed\"} %llu\n",
 			(unsigned long long)s->alerts.failed);
 	}
-	if (ferror(f)) {
-		fclose(f);
-		free(*out);
-		*out = NULL;
-		return -1;
-	}
-	if (fclose(f) != 0) {
-		free(*out);
-		*out = NULL;
-		return -1;
-	}
-	return 0;
+	return close_memstream(f, out);
 }
 
 static const char *sink_state(const struct forward_stats *fs)
@@ -375,16 +378,5 @@ int metrics_health(const struct metrics_snapshot *s, char **out, size_t *len)
 		fputc('}', f);
 	}
 	fputs("}}\n", f);
-	if (ferror(f)) {
-		fclose(f);
-		free(*out);
-		*out = NULL;
-		return -1;
-	}
-	if (fclose(f) != 0) {
-		free(*out);
-		*out = NULL;
-		return -1;
-	}
-	return code;
+	return close_memstream(f, out) < 0 ? -1 : code;
 }
