@@ -163,6 +163,22 @@ static void drift_read(const struct ingest_drift *d, struct drift_counts *c)
 	c->anomaly_correct = atomic_load(&d->anomaly_correct);
 }
 
+/* drift.MODEL_labelled, drift.MODEL_accuracy (when any), drift.MODEL_accuracy_trained. */
+static void drift_accuracy(struct state *s, const char *model, uint64_t labelled, uint64_t correct,
+			   double trained)
+{
+	char k[48];
+
+	snprintf(k, sizeof k, "drift.%s_labelled", model);
+	state_set(s, k, "%llu", (unsigned long long)labelled);
+	snprintf(k, sizeof k, "drift.%s_accuracy", model);
+	if (labelled)
+		state_set(s, k, "%.4f", (double)correct / (double)labelled);
+	snprintf(k, sizeof k, "drift.%s_accuracy_trained", model);
+	if (!isnan(trained))
+		state_set(s, k, "%.4f", trained);
+}
+
 /* Write the drift keys: what the models did over the window, beside what
  * they did on their training data. */
 static void drift_state(struct state *s, struct drift_window *w, const struct ingest_drift *d,
@@ -190,18 +206,8 @@ static void drift_state(struct state *s, struct drift_window *w, const struct in
 			  sqrt((double)dc.residual_sq_milli / 1000.0 / (double)dc.residuals));
 	if (!isnan(trained[SCORER_HUMIDITY]))
 		state_set(s, "drift.humidity_rmse_trained", "%.3f", trained[SCORER_HUMIDITY]);
-	state_set(s, "drift.status_labelled", "%llu", (unsigned long long)dc.status_labelled);
-	if (dc.status_labelled)
-		state_set(s, "drift.status_accuracy", "%.4f",
-			  (double)dc.status_correct / (double)dc.status_labelled);
-	if (!isnan(trained[SCORER_STATUS]))
-		state_set(s, "drift.status_accuracy_trained", "%.4f", trained[SCORER_STATUS]);
-	state_set(s, "drift.anomaly_labelled", "%llu", (unsigned long long)dc.anomaly_labelled);
-	if (dc.anomaly_labelled)
-		state_set(s, "drift.anomaly_accuracy", "%.4f",
-			  (double)dc.anomaly_correct / (double)dc.anomaly_labelled);
-	if (!isnan(trained[SCORER_ANOMALY]))
-		state_set(s, "drift.anomaly_accuracy_trained", "%.4f", trained[SCORER_ANOMALY]);
+	drift_accuracy(s, "status", dc.status_labelled, dc.status_correct, trained[SCORER_STATUS]);
+	drift_accuracy(s, "anomaly", dc.anomaly_labelled, dc.anomaly_correct, trained[SCORER_ANOMALY]);
 }
 
 /* The live-state file for `fieldgate status` (state.h). */
