@@ -215,7 +215,8 @@ static void write_state(const struct config *cfg, struct mqtt_source *msrc,
 			const struct ingest_counters *c, struct pipeline *pipe,
 			struct alerts *alerts, struct forward *const *fws, size_t nfw,
 			int64_t started_ms, char models[SCORER_NMODELS][METRICS_NAME_MAX],
-			const double trained[SCORER_NMODELS], struct drift_window *drift)
+			const double trained[SCORER_NMODELS], struct drift_window *drift,
+			const struct store_recovery *rec)
 {
 	static struct log_ratelimit rl = { .interval_ms = 600000 };
 	struct state s = { 0 };
@@ -234,6 +235,8 @@ static void write_state(const struct config *cfg, struct mqtt_source *msrc,
 	state_set(&s, "rejected", "%llu", (unsigned long long)atomic_load(&c->rejected));
 	state_set(&s, "duplicates", "%llu", (unsigned long long)ps.duplicates);
 	state_set(&s, "buffer_writable", "%d", ps.healthy);
+	if (rec->recovered)
+		state_set(&s, "buffer_recovered_from", "%s", rec->moved_to);
 	state_set(&s, "models.status", "%s", models[SCORER_STATUS]);
 	state_set(&s, "models.anomaly", "%s", models[SCORER_ANOMALY]);
 	state_set(&s, "models.humidity", "%s", models[SCORER_HUMIDITY]);
@@ -370,6 +373,7 @@ int cmd_run(int argc, char **argv)
 	char models[SCORER_NMODELS][METRICS_NAME_MAX];
 	double trained[SCORER_NMODELS];
 	struct drift_window drift = { 0 };
+	struct store_recovery *rec = NULL; /* ~4 KiB: not on the stack */
 	int curl_ready = 0;
 	size_t nfw = 0;
 	const char *sink_names[SINK_SETUP_MAX];
@@ -395,6 +399,10 @@ int cmd_run(int argc, char **argv)
 		return rc;
 	rc = EXIT_RUNTIME;
 	log_set_level(cfg->log_level);
+	if (!(rec = calloc(1, sizeof *rec))) {
+		log_error("agent", "out of memory");
+		goto out;
+	}
 	if (cfg->es_enabled) {
 		/* libcurl's global state: once, before any thread. */
 		if (es_global_init(err, sizeof err) < 0) {
@@ -422,9 +430,22 @@ int cmd_run(int argc, char **argv)
 		/* The writer never checkpoints: the main thread does, on its own
 		 * handle, so the fsyncs stay off the path that acks MQTT readings. */
 		so.manual_checkpoint = 1;
-		if (store_open(&st, &so, err, sizeof err) < 0 || store_open(&ck, &so, err, sizeof err) < 0) {
+		/* A damaged buffer is moved aside (kept) and replaced, with seqs
+		 * that cannot repeat: ingestion goes on, the operator is told. */
+		if (store_open_recover(&st, &so, 0, rec, err, sizeof err) < 0 ||
+		    store_open(&ck, &so, err, sizeof err) < 0) {
 			log_error("store", "%s", err);
 			goto out;
+		}
+		if (rec->recovered) {
+			log_error("store", "buffer %s was damaged (%s): moved it to %s (kept, not deleted) "
+				  "and started a new buffer at seq %llu; events in the old file that the "
+				  "sinks had not received are only there now", cfg->buffer_path, rec->cause,
+				  rec->moved_to, (unsigned long long)rec->seq_floor);
+			if (rec->seq_floor_unsafe)
+				log_error("store", "the clock is before 2024 and no seq could be read from "
+					  "%s: seq restarts at 1 and event_ids may repeat; set the clock "
+					  "and restart", rec->moved_to);
 		}
 		so.readonly = 1;
 		if (store_open(&ro, &so, err, sizeof err) < 0) {
@@ -572,7 +593,7 @@ int cmd_run(int argc, char **argv)
 			}
 			if (now - last_state >= 1000) {
 				write_state(cfg, msrc, &ctr, pipe, alerts, fws, nfw, started, models, trained,
-					    &drift);
+					    &drift, rec);
 				if (http)
 					publish_metrics(http, cfg, msrc, &ctr, pipe, ro, alerts, fws,
 							nfw, started, models);
@@ -589,6 +610,10 @@ out:
 	mqtt_source_stop(&msrc);
 	if (src.started) {
 		atomic_store(&src.stop, 1);
+		/* A simulator blocked on a full queue (the disk refuses commits)
+		 * is released only by the pipeline stopping. */
+		if (pipe)
+			pipeline_drain(pipe, DRAIN_MS);
 		pthread_join(src.thread, NULL);
 	}
 	mqtt_client_stop(&alert_client, 2000);
@@ -624,6 +649,7 @@ out:
 	store_close(&st);
 	if (curl_ready)
 		es_global_cleanup();
+	free(rec);
 	free(cfg);
 	return rc;
 }

@@ -454,6 +454,9 @@ int cmd_status(int argc, char **argv)
 			       strcmp(state_value(&ast, "buffer_writable", "0"), "1") == 0
 			       ? "true" : "false");
 			print_models_drift_json(&ast);
+			if ((v = state_get(&ast, "buffer_recovered_from")) &&
+			    event_json_string(v, q, sizeof q) >= 0)
+				printf(",\"buffer_recovered_from\":%s", q);
 		} else {
 			printf(",\"running\":false");
 		}
@@ -472,6 +475,9 @@ int cmd_status(int argc, char **argv)
 			if (sst && le && *le)
 				printf("            last source error: %s\n", le);
 			print_models_drift_text(&ast);
+			if (state_get(&ast, "buffer_recovered_from"))
+				printf("WARNING:    the buffer was damaged at start; the old file is kept as %s\n",
+				       state_get(&ast, "buffer_recovered_from"));
 		}
 		printf("buffer:     %s (%.1f MB used)\n", cfg->buffer_path, (double)s.bytes / 1e6);
 		printf("accepted:   %llu events ever, %llu buffered now (seq %llu..%llu)\n",

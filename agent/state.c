@@ -4,11 +4,13 @@
 #include "agent/state.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 void state_set(struct state *s, const char *key, const char *fmt, ...)
@@ -28,26 +30,94 @@ void state_set(struct state *s, const char *key, const char *fmt, ...)
 			*p = ' ';
 }
 
-int state_write(const struct state *s, const char *dir)
-{
-	char tmp[4096], path[4096];
-	FILE *f;
-	int ok;
+/* The file is padded with newlines (empty lines, skipped by state_read) to
+ * a multiple of STATE__BLOCK bytes, so that on a full file system it can
+ * still be overwritten in place: its blocks are already allocated. */
+#define STATE__BLOCK 4096
 
-	snprintf(path, sizeof path, "%s/%s", dir, STATE_FILE);
-	snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, STATE_FILE);
-	if (!(f = fopen(tmp, "w")))
+/* Format s into buf (padded); returns the length, or -1 when too long. */
+static long state_format(const struct state *s, char *buf, size_t cap)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->n; i++) {
+		int w = snprintf(buf + n, cap - n, "%s=%s\n", s->kv[i].key, s->kv[i].value);
+		if (w < 0 || (size_t)w >= cap - n)
+			return -1;
+		n += (size_t)w;
+	}
+	while (n % STATE__BLOCK && n < cap)
+		buf[n++] = '\n';
+	return (long)n;
+}
+
+/* The fallback when no new file can be written (ENOSPC): overwrite the
+ * existing file in place, if the new text fits in its size. A reader may
+ * then see a torn file for an instant; better than a stale one. */
+static int state_overwrite(const char *path, const char *buf, size_t n)
+{
+	struct stat sb;
+	int fd = open(path, O_WRONLY | O_CLOEXEC), e;
+	ssize_t w;
+
+	if (fd < 0)
 		return -1;
-	for (size_t i = 0; i < s->n; i++)
-		fprintf(f, "%s=%s\n", s->kv[i].key, s->kv[i].value);
-	ok = fflush(f) == 0 && !ferror(f);
-	if (fclose(f) != 0 || !ok || rename(tmp, path) != 0) {
-		int e = errno;
-		unlink(tmp);
-		errno = e;
+	if (fstat(fd, &sb) != 0 || (size_t)sb.st_size < n) {
+		close(fd);
+		errno = ENOSPC;
 		return -1;
 	}
-	return 0;
+	w = pwrite(fd, buf, n, 0);
+	e = errno;
+	if (w == (ssize_t)n && (size_t)sb.st_size > n)
+		w = ftruncate(fd, (off_t)n) == 0 ? w : -1;
+	close(fd);
+	errno = e;
+	return w == (ssize_t)n ? 0 : -1;
+}
+
+int state_write(const struct state *s, const char *dir)
+{
+	size_t cap = STATE_MAX_KEYS * (sizeof(struct state_kv) + 2) + STATE__BLOCK;
+	char tmp[4096], path[4096], *buf = malloc(cap);
+	long n = buf ? state_format(s, buf, cap) : -1;
+	int fd, ok, e, rc;
+
+	if (n < 0) {
+		free(buf);
+		errno = buf ? EOVERFLOW : ENOMEM;
+		return -1;
+	}
+	snprintf(path, sizeof path, "%s/%s", dir, STATE_FILE);
+	snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, STATE_FILE);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
+		rc = errno == ENOSPC ? state_overwrite(path, buf, (size_t)n) : -1;
+		goto done;
+	}
+	ok = write(fd, buf, (size_t)n) == (ssize_t)n;
+	e = errno;
+	if (close(fd) != 0 && ok) {
+		ok = 0;
+		e = errno;
+	}
+	if (ok && rename(tmp, path) == 0) {
+		rc = 0;
+		goto done;
+	}
+	if (ok)
+		e = errno;
+	unlink(tmp);
+	if (e == ENOSPC || e == EDQUOT) {
+		rc = state_overwrite(path, buf, (size_t)n);
+		goto done;
+	}
+	errno = e;
+	rc = -1;
+done:
+	e = errno;
+	free(buf);
+	errno = e;
+	return rc;
 }
 
 int state_read(struct state *s, const char *dir)

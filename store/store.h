@@ -170,6 +170,40 @@ int store_stats(struct store *st, struct store_stats *out, char *err, size_t err
  */
 int store_checkpoint(struct store *st, long *wal_frames, char *err, size_t errlen);
 
+#define STORE_PATH_MAX 4160        /* bytes in a path store_open_recover() reports */
+#define STORE_RECOVER_FULL_CHECK 1 /* store_open_recover(): PRAGMA quick_check over the
+				      whole file (seconds on a large buffer) */
+
+/* What store_open_recover() found and did (store_recover.c). */
+struct store_recovery {
+	int recovered;            /* 1: the file was damaged, moved aside, replaced */
+	char moved_to[STORE_PATH_MAX]; /* the damaged file's new name ("" if not recovered);
+				     its -wal and -shm moved to the same name + "-wal"/"-shm" */
+	char cause[256];          /* why it was judged damaged (SQLite's words) */
+	uint64_t seq_from_file;   /* highest seq still readable in it, 0 if none */
+	uint64_t seq_floor;       /* the fresh buffer's first seq: max(seq_from_file + 1,
+				     wall-clock ms * 1000), so no seq repeats */
+	int seq_floor_unsafe;     /* 1: neither the file nor the clock (before 2024) gave
+				     a floor; seqs may repeat: tell the operator */
+};
+
+/*
+ * Open the writable buffer like store_open(), but when the file is damaged
+ * (SQLITE_CORRUPT, "file is not a database", a failed quick_check of the
+ * small tables, a 0-byte file; with STORE_RECOVER_FULL_CHECK in flags, a
+ * failed quick_check of the whole file) move it aside, never deleting it,
+ * and create a fresh buffer whose seq starts above anything the damaged
+ * one can have issued. Another application's database or a newer schema is
+ * refused as by store_open(). Returns 0 and a handle in *out, with *rec
+ * (may be NULL) saying what happened, or a negative STORE_E* with a reason
+ * in err (then nothing was created; a move is undone when it fails half
+ * way). Read-only options go straight to store_open(). Nothing is logged:
+ * the caller reports rec.
+ */
+int store_open_recover(struct store **out, const struct store_options *opt,
+		       int flags, struct store_recovery *rec,
+		       char *err, size_t errlen);
+
 /* Version of the SQLite library in use ("3.40.1"). */
 const char *store_library_version(void);
 

@@ -3,7 +3,9 @@
  * continuity, dedup by key, rollback, quarantine and dead letters, positions,
  * retention, the size cap, read-only handles, refusing files that are not a
  * buffer, and a kill -9 loop that checks no committed event is lost or
- * renumbered. Every database lives in a mkdtemp() directory removed at exit.
+ * renumbered, and store_open_recover() moving a damaged buffer aside (seq
+ * carried above anything issued). Every database lives in a mkdtemp()
+ * directory removed at exit.
  * The test reaches into store_int.h and SQLite only to check on-disk facts
  * (integrity_check, count(*)) and to simulate failures.
  */
@@ -14,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -812,6 +815,286 @@ static void test_kill9(void)
 	CHECK(integrity_ok(path));
 }
 
+/* ---- store_open_recover(): a damaged buffer is moved aside ---- */
+
+/* Overwrite page pgno (4 KiB pages) of path with garbage. */
+static void smash_page(const char *path, long long pgno)
+{
+	char junk[4096];
+	FILE *f = fopen(path, "r+b");
+
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	memset(junk, 0xAA, sizeof(junk));
+	CHECK_INT(fseek(f, (long)((pgno - 1) * 4096), SEEK_SET), 0);
+	CHECK_INT(fwrite(junk, 1, sizeof(junk), f), sizeof(junk));
+	fclose(f);
+}
+
+static long long file_size(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+}
+
+/* How many names in the test directory start with prefix. */
+static int count_files(const char *prefix)
+{
+	DIR *d = opendir(test_dir);
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+	closedir(d);
+	return n;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Open with recovery; checks the handle matches the outcome. */
+static struct store *open_recover(const char *path, int flags,
+				  struct store_recovery *rec, int want)
+{
+	struct store_options o = { .path = path };
+	struct store *st = NULL;
+	char err[512] = "";
+	int rc = store_open_recover(&st, &o, flags, rec, err, sizeof(err));
+
+	if (rc != want)
+		fprintf(stderr, "store_open_recover(%s): %d %s\n", path, rc, err);
+	CHECK_INT(rc, want);
+	CHECK((st != NULL) == (want == 0));
+	return st;
+}
+
+/* A recovered buffer: the damaged file kept byte for byte under moved_to,
+ * a fresh one whose seq starts at the floor, kept across a reopen. */
+static void check_recovered(const char *path, const struct store_recovery *rec,
+			    struct store **stp, long long old_size, int64_t t0)
+{
+	struct store *st = *stp;
+	uint64_t floor = rec->seq_floor;
+
+	CHECK_INT(rec->recovered, 1);
+	CHECK(strncmp(rec->moved_to, path, strlen(path)) == 0);
+	CHECK(strstr(rec->moved_to, ".corrupt-20") != NULL);
+	CHECK_INT(file_size(rec->moved_to), old_size);
+	CHECK(rec->cause[0] != '\0');
+	CHECK(floor >= (uint64_t)t0 * 1000);
+	CHECK(floor < (uint64_t)1 << 53);
+	CHECK(floor > rec->seq_from_file);
+	CHECK_INT(rec->seq_floor_unsafe, 0);
+	if (!st)
+		return;
+	CHECK_INT(store_next_seq(st), floor);
+	store_close(stp);
+	/* The floor is in meta before any event: a restart keeps it. */
+	st = open_store(path, 0, NULL, 0, 0, 0);
+	if (!st)
+		return;
+	CHECK_INT(store_next_seq(st), floor);
+	CHECK_INT(commit_n(st, 3, 0, 1, 50), 0);
+	CHECK_INT(store_next_seq(st), floor + 3);
+	CHECK_INT(raw_int(path, "SELECT min(seq) FROM events"), (long long)floor);
+	store_close(&st);
+	CHECK(integrity_ok(path));
+	*stp = NULL;
+}
+
+static void test_recover_garbage(void)
+{
+	const char *path = db_path("rec-garbage.db"), *wal = db_path("rec-garbage.db-wal");
+	struct store_recovery rec;
+	struct store *st;
+	char moved_wal[STORE_PATH_MAX + 8], junk[8192];
+	int64_t t0 = now_ms();
+	FILE *f;
+
+	memset(junk, 'g', sizeof(junk));
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	fwrite(junk, 1, sizeof(junk), f);
+	fclose(f);
+	f = fopen(wal, "w");
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	fwrite(junk, 1, 100, f);
+	fclose(f);
+	st = open_recover(path, 0, &rec, 0);
+	CHECK(strstr(rec.cause, "not a database") != NULL);
+	CHECK_INT(rec.seq_from_file, 0);
+	snprintf(moved_wal, sizeof(moved_wal), "%s-wal", rec.moved_to);
+	CHECK_INT(file_size(moved_wal), 100); /* the WAL went with it */
+	check_recovered(path, &rec, &st, (long long)sizeof(junk), t0);
+	/* A second damaged file in the same second gets a name of its own. */
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	fwrite(junk, 1, 4096, f);
+	fclose(f);
+	{
+		struct store_recovery rec2;
+
+		st = open_recover(path, 0, &rec2, 0);
+		CHECK(strcmp(rec2.moved_to, rec.moved_to) != 0);
+		CHECK_INT(file_size(rec.moved_to), (long long)sizeof(junk));
+		check_recovered(path, &rec2, &st, 4096, t0);
+		CHECK(rec2.seq_floor > rec.seq_floor); /* the clock moved on */
+	}
+	/* 2 files + the first WAL, + the -wal/-shm that the checks' read-only
+	 * connections left next to the fresh buffer, moved with the second. */
+	CHECK(count_files("rec-garbage.db.corrupt-") >= 3);
+}
+
+/* Damage inside a real buffer: the seq it reached is carried forward. */
+static void test_recover_pages(void)
+{
+	const char *path = db_path("rec-meta.db");
+	const char *sinks[] = { "kafka" };
+	struct store_recovery rec;
+	struct store *st;
+	int64_t t0 = now_ms();
+	long long root, size;
+	char err[256];
+
+	/* meta damaged: store_open() fails reading last_seq. */
+	st = open_store(path, 0, sinks, 1, 0, 0);
+	if (!st)
+		return;
+	CHECK_INT(commit_n(st, 50, 0, 1, 100), 0);
+	CHECK_INT(store_position_set(st, "kafka", 40, "", err, sizeof(err)), 0);
+	store_close(&st);
+	root = raw_int(path, "SELECT rootpage FROM sqlite_master WHERE name = 'meta'");
+	CHECK(root > 1);
+	size = file_size(path);
+	smash_page(path, root);
+	st = open_recover(path, 0, &rec, 0);
+	CHECK_INT(rec.seq_from_file, 50); /* max(events.seq) still reads */
+	check_recovered(path, &rec, &st, size, t0);
+
+	/* positions damaged: store_open() passes, the stats check fails. */
+	path = db_path("rec-pos.db");
+	st = open_store(path, 0, sinks, 1, 0, 0);
+	if (!st)
+		return;
+	CHECK_INT(commit_n(st, 20, 0, 1, 100), 0);
+	CHECK_INT(store_position_set(st, "kafka", 20, "", err, sizeof(err)), 0);
+	store_close(&st);
+	root = raw_int(path, "SELECT rootpage FROM sqlite_master WHERE name = 'positions'");
+	CHECK(root > 1);
+	size = file_size(path);
+	smash_page(path, root);
+	st = open_recover(path, 0, &rec, 0);
+	CHECK_INT(rec.seq_from_file, 20);
+	check_recovered(path, &rec, &st, size, t0);
+
+	/* A page in the middle of events: only the full check reads it. */
+	path = db_path("rec-mid.db");
+	st = open_store(path, 0, NULL, 0, 0, 0);
+	if (!st)
+		return;
+	CHECK_INT(commit_n(st, 3000, 0, 1, 200), 0);
+	store_close(&st);
+	size = file_size(path);
+	CHECK(size > 100 * 4096);
+	smash_page(path, size / 4096 / 2);
+	st = open_recover(path, 0, &rec, 0);
+	CHECK_INT(rec.recovered, 0); /* not seen: cheap checks only */
+	CHECK_INT(store_next_seq(st), 3001);
+	store_close(&st);
+	st = open_recover(path, STORE_RECOVER_FULL_CHECK, &rec, 0);
+	CHECK(strstr(rec.cause, "quick_check") != NULL);
+	CHECK_INT(rec.seq_from_file, 3000);
+	check_recovered(path, &rec, &st, size, t0);
+
+	/* A file cut short in the middle of events. */
+	path = db_path("rec-cut.db");
+	st = open_store(path, 0, NULL, 0, 0, 0);
+	if (!st)
+		return;
+	CHECK_INT(commit_n(st, 3000, 0, 1, 200), 0);
+	store_close(&st);
+	size = file_size(path) / 2 / 4096 * 4096;
+	CHECK_INT(truncate(path, size), 0);
+	st = open_recover(path, 0, &rec, 0);
+	check_recovered(path, &rec, &st, size, t0);
+
+	/* A 0-byte file (a file system that lost it) is not a new buffer. */
+	path = db_path("rec-empty.db");
+	fclose(fopen(path, "w"));
+	st = open_recover(path, 0, &rec, 0);
+	check_recovered(path, &rec, &st, 0, t0);
+}
+
+/* Good buffers stay, and files that are not ours are refused untouched. */
+static void test_recover_refuses(void)
+{
+	const char *path = db_path("rec-good.db");
+	struct store_options o = { .path = path, .readonly = 1 };
+	struct store_recovery rec;
+	struct store *st;
+	sqlite3 *db = NULL;
+	char err[256];
+
+	st = open_store(path, 0, NULL, 0, 0, 0);
+	if (!st)
+		return;
+	CHECK_INT(commit_n(st, 10, 0, 1, 100), 0);
+	store_close(&st);
+	st = open_recover(path, 0, &rec, 0);
+	CHECK_INT(rec.recovered, 0);
+	CHECK_INT(rec.moved_to[0], 0);
+	CHECK_INT(store_next_seq(st), 11);
+	store_close(&st);
+	st = open_recover(path, STORE_RECOVER_FULL_CHECK, &rec, 0);
+	CHECK_INT(rec.recovered, 0);
+	store_close(&st);
+	/* Read-only: plain store_open(); NULL rec is fine. */
+	CHECK_INT(store_open_recover(&st, &o, 0, NULL, err, sizeof(err)), 0);
+	store_close(&st);
+	/* A missing file is created as usual, from seq 1. */
+	st = open_recover(db_path("rec-new.db"), 0, &rec, 0);
+	CHECK_INT(rec.recovered, 0);
+	CHECK_INT(store_next_seq(st), 1);
+	store_close(&st);
+
+	/* Another application's database. */
+	path = db_path("rec-other.db");
+	CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+	CHECK_INT(sqlite3_exec(db, "CREATE TABLE t(x); INSERT INTO t VALUES(1)",
+			       NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	st = open_recover(path, 0, &rec, STORE_ECORRUPT);
+	CHECK_INT(rec.recovered, 0);
+	CHECK_INT(raw_int(path, "SELECT x FROM t"), 1);
+	CHECK_INT(count_files("rec-other.db.corrupt"), 0);
+	/* A newer fieldgate's buffer. */
+	path = db_path("rec-newer.db");
+	st = open_store(path, 0, NULL, 0, 0, 0);
+	store_close(&st);
+	CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+	CHECK_INT(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	st = open_recover(path, 0, &rec, STORE_ECORRUPT);
+	CHECK_INT(count_files("rec-newer.db.corrupt"), 0);
+	CHECK_INT(raw_int(path, "PRAGMA user_version"), 99);
+}
+
 int main(void)
 {
 	snprintf(test_dir, sizeof(test_dir), "/tmp/test_store.XXXXXX");
@@ -831,6 +1114,9 @@ int main(void)
 	test_readonly();
 	test_bad_files();
 	test_kill9();
+	test_recover_garbage();
+	test_recover_pages();
+	test_recover_refuses();
 	rm_dir(test_dir);
 	return check_done("test_store");
 }

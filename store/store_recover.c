@@ -1,0 +1,429 @@
+/*
+ * store_recover.c - opening the buffer when it may be damaged: a buffer
+ * file that SQLite calls corrupt ("file is not a database", a malformed
+ * page) is moved aside, never deleted, and a fresh buffer takes its place,
+ * so the agent keeps ingesting instead of refusing to start.
+ *
+ * What counts as damaged. store_open() already reads the header, the
+ * schema, meta and the right edge of events; on top of that this file runs
+ * store_stats() (the left and right edges of every table, the positions)
+ * and PRAGMA quick_check on the two small tables (meta, positions): a few
+ * milliseconds whatever the size. A full PRAGMA quick_check reads every
+ * page: 0.7 s warm and 16 s cold for 1.17 million events (838 MB) on the
+ * development machine, so it runs only when the caller asks for it
+ * (STORE_RECOVER_FULL_CHECK, e.g. after the writer saw SQLITE_CORRUPT at run
+ * time). A SQLite database of another application, or a buffer written by
+ * a newer fieldgate, is not damaged: it is refused, untouched, as before.
+ *
+ * Moving aside. buffer.db becomes buffer.db.corrupt-YYYYMMDDTHHMMSSZ (with
+ * "-N" added if that name is taken), and its -wal and -shm follow under
+ * the same name plus "-wal"/"-shm", so `sqlite3 buffer.db.corrupt-...`
+ * still sees the WAL for forensics. A leftover -wal next to a fresh
+ * buffer.db would be replayed into it, so if any rename fails the earlier
+ * ones are undone and nothing is created.
+ *
+ * seq across the move (SPEC §4: seq never repeats; event_id = gateway:seq
+ * and Elasticsearch keeps the first document per _id, so a reused seq
+ * silently loses the new event). The fresh buffer starts at
+ *     max(highest seq readable in the damaged file + 1, now_ms * 1000).
+ * The file's numbers alone are not enough: they come from a damaged file
+ * (a lost page or WAL tail can hide the newest seqs, which the sinks may
+ * already have). The clock term exceeds every seq the gateway can have
+ * issued unless it averaged more than 1,000,000 events/s since 1970 (or
+ * since the previous recovery, for a second one); the agent peaks near
+ * 250,000/s. It stays below 2^53 (exact in a JSON double) until the year
+ * 2255. A clock before 2024 (a gateway without a real-time clock, before
+ * NTP) is not trusted: then only the file's figure counts, and when even
+ * that is unreadable the caller is told (seq_floor_unsafe). The jump in seq
+ * is the visible trace, downstream, of the recovery.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/store_int.h"
+
+#define RECOVER__SANE_CLOCK_MS 1704067200000LL /* 2024-01-01T00:00:00Z */
+#define RECOVER__SEQ_PER_MS 1000               /* see the comment above */
+#define RECOVER__MAX_TRIES 100                 /* name suffixes tried */
+
+static const char *const recover__suffix[] = { "", "-wal", "-shm" };
+#define RECOVER__NFILES 3
+
+static int recover__is_corrupt_rc(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return 1;
+	default:
+		/* A file cut short reads as zeros or as a short read. */
+		return rc == SQLITE_IOERR_SHORT_READ;
+	}
+}
+
+/* 0 when path is absent, empty or starts with SQLite's header; 1 (cause
+ * set) when it holds something else. Read before SQLite opens the file:
+ * closing a connection to such a file deletes its -wal, which would then
+ * no longer travel with it. */
+static int recover__bad_header(const char *path, char *cause, size_t causelen)
+{
+	static const char magic[16] = "SQLite format 3";
+	char head[sizeof(magic)];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0; /* absent, or not readable: store_open() says why */
+	n = read(fd, head, sizeof(head));
+	close(fd);
+	if (n == 0)
+		return 0;
+	if (n == (ssize_t)sizeof(head) && memcmp(head, magic, sizeof(magic)) == 0)
+		return 0;
+	snprintf(cause, causelen, "file is not a database (it does not start "
+		 "with the SQLite header)");
+	return 1;
+}
+
+/* Open path for reading without creating anything and without
+ * checkpointing at close, so a damaged file is left as it is. */
+static sqlite3 *recover__open_raw(const char *path)
+{
+	sqlite3 *db = NULL;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK) {
+		sqlite3_close(db);
+		return NULL;
+	}
+	sqlite3_extended_result_codes(db, 1);
+	sqlite3_busy_timeout(db, STORE__BUSY_MS);
+	sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+	sqlite3_exec(db, "PRAGMA query_only = 1", NULL, NULL, NULL);
+	return db;
+}
+
+/* One integer from sql into *v. Returns the SQLite code (SQLITE_OK when a
+ * value was read; a NULL reads as 0). */
+static int recover__int(sqlite3 *db, const char *sql, int64_t *v)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
+
+	*v = 0;
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW) {
+			*v = sqlite3_column_int64(s, 0);
+			rc = SQLITE_OK;
+		} else if (rc == SQLITE_DONE) {
+			rc = SQLITE_OK;
+		}
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/*
+ * store_open() said STORE_ECORRUPT or STORE_EIO: is the file damaged (1),
+ * or a valid SQLite file that is not ours to replace (0: another
+ * application's database, a newer schema, or an I/O error that is not
+ * about the content)? cause gets SQLite's words for the damage.
+ */
+static int recover__classify(const char *path, char *cause, size_t causelen)
+{
+	sqlite3 *db = recover__open_raw(path);
+	int64_t appid = 0, version = 0, ntables = 0;
+	int rc;
+
+	if (!db)
+		return 0; /* cannot even open it: not a question of content */
+	if ((rc = recover__int(db, "PRAGMA application_id", &appid)) != SQLITE_OK ||
+	    (rc = recover__int(db, "PRAGMA user_version", &version)) != SQLITE_OK ||
+	    (rc = recover__int(db, "SELECT count(*) FROM sqlite_master", &ntables)) != SQLITE_OK) {
+		int damaged = recover__is_corrupt_rc(rc);
+
+		if (damaged)
+			snprintf(cause, causelen, "%s", sqlite3_errmsg(db));
+		sqlite3_close(db);
+		return damaged;
+	}
+	sqlite3_close(db);
+	if (appid != STORE__APPLICATION_ID)
+		return 0; /* someone else's database (or an empty one) */
+	if (version > STORE__SCHEMA_VERSION)
+		return 0; /* a newer fieldgate's buffer */
+	/* Ours, with a readable schema, yet store_open() failed on content. */
+	return -1;
+}
+
+/* Checks beyond store_open() on a handle that opened. Returns 0 when they
+ * pass, 1 when the file is damaged (cause set), or a negative STORE_E* for
+ * a failure that says nothing about the content. */
+static int recover__check(struct store *st, int flags, char *cause, size_t causelen)
+{
+	static const char *const quick[] = {
+		"PRAGMA quick_check(meta)", "PRAGMA quick_check(positions)",
+	};
+	const char *full = "PRAGMA quick_check";
+	struct store_stats ss;
+	char msg[256] = "";
+	size_t i, n = sizeof(quick) / sizeof(quick[0]);
+	int code = store_stats(st, &ss, msg, sizeof(msg));
+
+	if (code == STORE_ECORRUPT) {
+		snprintf(cause, causelen, "%s", msg);
+		return 1;
+	}
+	if (code)
+		return 0; /* busy, I/O: let the caller's writes report it */
+	for (i = 0; i <= n; i++) {
+		const char *sql = i < n ? quick[i] : full;
+		sqlite3_stmt *s = NULL;
+		int rc;
+
+		if (i == n && !(flags & STORE_RECOVER_FULL_CHECK))
+			break;
+		rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW) {
+			const char *r = (const char *)sqlite3_column_text(s, 0);
+
+			if (r && strcmp(r, "ok") != 0) {
+				snprintf(cause, causelen, "%s: %s", sql, r);
+				sqlite3_finalize(s);
+				return 1;
+			}
+		} else if (recover__is_corrupt_rc(rc)) {
+			snprintf(cause, causelen, "%s: %s", sql, sqlite3_errmsg(st->db));
+			sqlite3_finalize(s);
+			return 1;
+		}
+		sqlite3_finalize(s);
+	}
+	return 0;
+}
+
+/* path + suffix into buf; 0, or -1 when it does not fit. */
+static int recover__name(char *buf, size_t len, const char *path, const char *mid,
+			 const char *suffix)
+{
+	int n = snprintf(buf, len, "%s%s%s", path, mid, suffix);
+
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+/* fsync the directory holding path, so the renames survive a power cut. */
+static void recover__sync_dir(const char *path)
+{
+	char dir[STORE_PATH_MAX];
+	int fd;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	fd = open(dirname(dir), O_RDONLY | O_DIRECTORY);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
+/* Rename path (and its -wal, -shm) to path.corrupt-STAMP[-N]; moved_to gets
+ * the main file's new name. Nothing is overwritten; on failure every rename
+ * done is undone. Returns 0 or STORE_EIO with a message. */
+static int recover__move(const char *path, char *moved_to, size_t movedlen,
+			 char *err, size_t errlen)
+{
+	char mid[64], stamp[32], from[STORE_PATH_MAX], to[STORE_PATH_MAX];
+	time_t now = time(NULL);
+	struct tm tm;
+	struct stat sb;
+	int try, i, moved[RECOVER__NFILES] = { 0, 0, 0 };
+
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	for (try = 1; try <= RECOVER__MAX_TRIES; try++) {
+		int taken = 0;
+
+		if (try == 1)
+			snprintf(mid, sizeof(mid), ".corrupt-%s", stamp);
+		else
+			snprintf(mid, sizeof(mid), ".corrupt-%s-%d", stamp, try);
+		for (i = 0; i < RECOVER__NFILES && !taken; i++) {
+			if (recover__name(to, sizeof(to), path, mid, recover__suffix[i])) {
+				store__seterr(err, errlen, "%s: path too long to move "
+					      "the damaged buffer aside", path);
+				return STORE_EIO;
+			}
+			taken = lstat(to, &sb) == 0 || errno != ENOENT;
+		}
+		if (!taken)
+			break;
+	}
+	if (try > RECOVER__MAX_TRIES) {
+		store__seterr(err, errlen, "%s: %d damaged copies already; "
+			      "move some away", path, RECOVER__MAX_TRIES);
+		return STORE_EIO;
+	}
+	for (i = 0; i < RECOVER__NFILES; i++) {
+		recover__name(from, sizeof(from), path, "", recover__suffix[i]);
+		recover__name(to, sizeof(to), path, mid, recover__suffix[i]);
+		if (rename(from, to) == 0) {
+			moved[i] = 1;
+			continue;
+		}
+		if (errno == ENOENT && i > 0)
+			continue; /* no -wal or -shm: nothing to move */
+		store__seterr(err, errlen, "%s: cannot move the damaged buffer "
+			      "aside to %s: %s (free the file or fix the "
+			      "permissions of its directory)", from, to,
+			      strerror(errno));
+		while (i-- > 0) {
+			if (!moved[i])
+				continue;
+			recover__name(from, sizeof(from), path, "", recover__suffix[i]);
+			recover__name(to, sizeof(to), path, mid, recover__suffix[i]);
+			rename(to, from);
+		}
+		return STORE_EIO;
+	}
+	recover__sync_dir(path);
+	snprintf(moved_to, movedlen, "%s%s", path, mid);
+	return 0;
+}
+
+/* The highest seq the damaged file still shows, 0 if none is readable. */
+static uint64_t recover__file_seq(const char *path)
+{
+	static const char *const sql[] = {
+		"SELECT v FROM meta WHERE k = 'last_seq'",
+		"SELECT max(seq) FROM events",
+		"SELECT max(seq) FROM positions",
+		"SELECT max(seq) FROM dead_letter",
+	};
+	sqlite3 *db = recover__open_raw(path);
+	uint64_t best = 0;
+	size_t i;
+
+	if (!db)
+		return 0;
+	for (i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+		int64_t v;
+
+		if (recover__int(db, sql[i], &v) == SQLITE_OK && v > 0 &&
+		    (uint64_t)v > best)
+			best = (uint64_t)v;
+	}
+	sqlite3_close(db);
+	return best;
+}
+
+/* Make the fresh buffer's next seq `floor` and record it in meta, so that
+ * it holds across restarts before any event is written. */
+static int recover__set_floor(struct store *st, uint64_t floor,
+			      char *err, size_t errlen)
+{
+	uint64_t old = st->next_seq;
+	int code;
+
+	if (floor <= st->next_seq)
+		return 0;
+	code = store__run(st, STORE__BEGIN_WRITE, "starting the fresh buffer",
+			  err, errlen);
+	if (code)
+		return code;
+	st->next_seq = floor;
+	code = store__record_last_seq(st, err, errlen);
+	if (code == 0)
+		code = store__run(st, STORE__COMMIT, "starting the fresh buffer",
+				  err, errlen);
+	if (code) {
+		if (!sqlite3_get_autocommit(st->db))
+			store__run(st, STORE__ROLLBACK, "rolling back", NULL, 0);
+		st->next_seq = old;
+	}
+	return code;
+}
+
+int store_open_recover(struct store **out, const struct store_options *opt,
+		       int flags, struct store_recovery *rec,
+		       char *err, size_t errlen)
+{
+	char cause[sizeof(rec->cause)] = "";
+	struct store_recovery dummy;
+	uint64_t from_file, from_clock = 0;
+	int64_t now_ms;
+	struct stat sb;
+	int code, damaged, bad_header = 0;
+
+	if (!rec)
+		rec = &dummy;
+	memset(rec, 0, sizeof(*rec));
+	if (!out || !opt || opt->readonly)
+		return store_open(out, opt, err, errlen);
+	/* A buffer cut to nothing (a file system that lost it at a power
+	 * cut) would otherwise become a new one with seq 1 again. */
+	if (opt->path && stat(opt->path, &sb) == 0 && S_ISREG(sb.st_mode) &&
+	    sb.st_size == 0) {
+		char wal[STORE_PATH_MAX];
+		struct stat wb;
+
+		if (recover__name(wal, sizeof(wal), opt->path, "", "-wal") == 0 &&
+		    (stat(wal, &wb) != 0 || wb.st_size == 0)) {
+			snprintf(cause, sizeof(cause), "the file is empty (0 bytes) "
+				 "and has no WAL");
+			goto damaged;
+		}
+	}
+	if (opt->path && recover__bad_header(opt->path, cause, sizeof(cause))) {
+		bad_header = 1; /* nothing in it to read a seq from */
+		goto damaged;
+	}
+	code = store_open(out, opt, err, errlen);
+	if (code == 0) {
+		damaged = recover__check(*out, flags, cause, sizeof(cause));
+		if (damaged <= 0)
+			return 0;
+		store_close(out);
+	} else if (code == STORE_ECORRUPT || code == STORE_EIO) {
+		damaged = recover__classify(opt->path, cause, sizeof(cause));
+		/* Not ours to replace (refuse as before), or an I/O failure
+		 * (permissions, a read-only file) on a file that reads fine. */
+		if (damaged == 0 || (damaged < 0 && code != STORE_ECORRUPT))
+			return code;
+		if (damaged < 0)
+			snprintf(cause, sizeof(cause), "%s", err);
+	} else {
+		return code;
+	}
+damaged:
+	/* Read before the move, so a -shm this creates moves with the rest. */
+	from_file = bad_header ? 0 : recover__file_seq(opt->path);
+	code = recover__move(opt->path, rec->moved_to, sizeof(rec->moved_to),
+			     err, errlen);
+	if (code)
+		return code;
+	snprintf(rec->cause, sizeof(rec->cause), "%s", cause);
+	rec->recovered = 1;
+	now_ms = store__now_ms();
+	if (now_ms >= RECOVER__SANE_CLOCK_MS)
+		from_clock = (uint64_t)now_ms * RECOVER__SEQ_PER_MS;
+	rec->seq_from_file = from_file;
+	rec->seq_floor = from_file + 1 > from_clock ? from_file + 1 : from_clock;
+	rec->seq_floor_unsafe = from_file == 0 && from_clock == 0;
+	code = store_open(out, opt, err, errlen);
+	if (code)
+		return code;
+	code = recover__set_floor(*out, rec->seq_floor, err, errlen);
+	if (code) {
+		store_close(out);
+		return code;
+	}
+	return 0;
+}
