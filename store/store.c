@@ -135,7 +135,12 @@ int store__error(struct store *st, int rc, const char *what,
 		 char *err, size_t errlen)
 {
 	const char *msg = st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc);
+	int sys = st->db ? sqlite3_system_errno(st->db) : 0;
 
+	/* Creating the -wal or -shm file on a full disk is an I/O error to
+	 * SQLite; the operator needs to hear "disk full". */
+	if ((rc & 0xff) == SQLITE_IOERR && (sys == ENOSPC || sys == EDQUOT))
+		rc = SQLITE_FULL;
 	switch (rc & 0xff) {
 	case SQLITE_FULL:
 		store__seterr(err, errlen, "disk full writing %s: %s: %s",
