@@ -285,7 +285,8 @@ static void publish_metrics(struct http *http, const struct config *cfg,
 			    struct mqtt_source *msrc, const struct ingest_counters *c,
 			    struct pipeline *pipe, struct store *ro, struct alerts *alerts,
 			    struct forward *const *fws, size_t nfw, int64_t started_ms,
-			    char models[SCORER_NMODELS][METRICS_NAME_MAX])
+			    char models[SCORER_NMODELS][METRICS_NAME_MAX],
+			    const struct store_recovery *rec)
 {
 	struct metrics_snapshot *m = calloc(1, sizeof *m);
 	char *mt = NULL, *ht = NULL, err[256];
@@ -299,6 +300,7 @@ static void publish_metrics(struct http *http, const struct config *cfg,
 	m->site = cfg->site;
 	m->started_ms = started_ms;
 	m->max_bytes = cfg->buffer_max_bytes;
+	m->recovered_from = rec->recovered ? rec->moved_to : NULL;
 	memcpy(m->model, models, sizeof m->model);
 	metrics_take_ingest(m, c);
 	pipeline_get_stats(pipe, &m->pipe);
@@ -553,7 +555,8 @@ int cmd_run(int argc, char **argv)
 		struct log_ratelimit ckpt_rl = { .interval_ms = 60000 };
 		uint64_t prev[4] = { 0 };
 		if (http)
-			publish_metrics(http, cfg, msrc, &ctr, pipe, ro, alerts, fws, nfw, started, models);
+			publish_metrics(http, cfg, msrc, &ctr, pipe, ro, alerts, fws, nfw, started, models,
+					rec);
 		for (;;) {
 			struct timespec ts = { 0, 100 * 1000000L };
 			int sig = sigtimedwait(&sigs, NULL, &ts);
@@ -596,7 +599,7 @@ int cmd_run(int argc, char **argv)
 					    &drift, rec);
 				if (http)
 					publish_metrics(http, cfg, msrc, &ctr, pipe, ro, alerts, fws,
-							nfw, started, models);
+							nfw, started, models, rec);
 				last_state = now;
 			}
 		}

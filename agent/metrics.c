@@ -344,8 +344,17 @@ int metrics_health(const struct metrics_snapshot *s, char **out, size_t *len)
 		status = "failing";
 		code = 503;
 	}
+	/* A buffer replaced at start: running fine, but someone must look at
+	 * the old file (it may hold events the sinks never got). */
+	if (s->recovered_from && strcmp(status, "ok") == 0)
+		status = "degraded";
 	fprintf(f, "{\"status\":\"%s\",\"buffer_writable\":%s", status,
 		s->pipe.healthy ? "true" : "false");
+	if (s->recovered_from) {
+		fputs(",\"buffer_recovered_from\":\"", f);
+		put_escaped(f, s->recovered_from, 1);
+		fputc('"', f);
+	}
 	if (s->have_store)
 		fprintf(f, ",\"buffer\":{\"events\":%llu,\"bytes\":%lld,\"last_seq\":%llu}",
 			(unsigned long long)s->store.events, (long long)s->store.bytes,

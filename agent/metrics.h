@@ -74,6 +74,7 @@ struct metrics_snapshot {
 	/* The source. */
 	char source_state[16];      /* MQTT: connecting | connected | disconnected */
 	char source_last_error[256];/* MQTT: "" when none */
+	const char *recovered_from; /* a damaged buffer was moved here at start, or NULL */
 };
 
 /* Copy the ingest counters (and histograms) into s. The caller fills the rest. */

@@ -46,6 +46,11 @@ CONF
 	return 0
 }
 
+# free_port: print a TCP port that is free on 127.0.0.1 now.
+free_port() {
+	/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
 # sql QUERY: run against the test buffer.
 sql() { sqlite3 -batch -noheader "$T/data/buffer.db" "$1"; }
 

@@ -23,10 +23,6 @@ trap mqtt_cleanup EXIT
 trap "exit 130" INT
 trap "exit 143" TERM
 
-# free_port: print a TCP port that is free on 127.0.0.1 now.
-free_port() {
-	$PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
 
 # port_open PORT: true when something accepts connections on 127.0.0.1:PORT.
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

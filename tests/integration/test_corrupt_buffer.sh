@@ -13,7 +13,9 @@
 FG=${FIELDGATE_ASAN:-$FG}
 PY=/usr/bin/python3
 
+HTTP_PORT=$(free_port)
 SIM_SENSORS=20 SIM_RATE=20 write_config "$T/site.conf"   # 400 readings/s
+sed -i "s/^listen =.*/listen = 127.0.0.1:$HTTP_PORT/" "$T/site.conf"
 db=$T/data/buffer.db
 state() { sed -n "s/^$1=//p" "$T/data/agent.state" 2>/dev/null; }
 newest() { sql 'SELECT coalesce(max(seq), 0) FROM events' 2>/dev/null || echo 0; }
@@ -60,6 +62,13 @@ import json, sys
 s = json.load(open(sys.argv[1]))
 assert s["running"] is True and s["buffer_writable"] is True, s
 assert s["buffer_recovered_from"] == sys.argv[2], s
+PY
+# /healthz: still serving (200), but "degraded" and naming the old file.
+curl -s "http://127.0.0.1:$HTTP_PORT/healthz" >"$T/health.json"
+$PY - "$T/health.json" "$moved" <<'PY' || fail "/healthz after a recovery: $(cat "$T/health.json")"
+import json, sys
+h = json.load(open(sys.argv[1]))
+assert h["status"] == "degraded" and h["buffer_recovered_from"] == sys.argv[2], h
 PY
 kill -TERM $pid; wait $pid; expect "SIGTERM exits 0 after a recovery" $? 0
 floor=$(sql 'SELECT min(seq) FROM events')
