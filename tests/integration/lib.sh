@@ -19,14 +19,15 @@ pass() { echo "ok: $*"; }
 expect() { if [ "$2" == "$3" ]; then pass "$1"; else fail "$1: got '$2', expected '$3'"; fi; }
 finish() { [ $fails -eq 0 ] && echo "all checks passed" || echo "$fails checks failed"; exit $((fails > 0)); }
 
-# write_config FILE [extra INI text appended]: a simulator site under $T.
+# write_config FILE [extra INI text appended]: a simulator site under $T
+# (SIM_SENSORS, SIM_RATE and DATA_DIR override the defaults).
 write_config() {
 	local f=$1; shift
 	cat >"$f" <<CONF
 [agent]
 gateway_id = gw-test
 site = test
-data_dir = $T/data
+data_dir = ${DATA_DIR:-$T/data}
 log_level = info
 [source]
 type = simulator

@@ -119,26 +119,7 @@ stop_broker
 
 # ---- the simulator on a full disk ----
 mkdir -p "$small/sim"
-cat >"$T/sim.conf" <<CONF
-[agent]
-gateway_id = gw-test
-site = test
-data_dir = $small/sim
-log_level = info
-[source]
-type = simulator
-[simulator]
-sensors = 20
-rate = 50
-seed = 7
-[models]
-dir = $top/models/default
-[buffer]
-path = buffer.db
-commit_ms = 10
-[http]
-listen =
-CONF
+SIM_SENSORS=20 SIM_RATE=50 DATA_DIR=$small/sim write_config "$T/sim.conf"
 rm -rf "$small/data"
 mount -o remount,size=4m "$small" || fail "remount to 4m"
 fill 600
