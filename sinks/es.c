@@ -428,11 +428,7 @@ int es_sink_create(struct sink **out, const struct es_sink_options *opt, char *e
 	*out = NULL;
 	if (!es)
 		goto oom;
-	es->base.ops = &es_ops;
-	es->base.name = "elasticsearch";
-	es->base.on_outcome = opt->on_outcome;
-	es->base.on_state = opt->on_state;
-	es->base.ctx = opt->ctx;
+	sinks__init(&es->base, &es_ops, "elasticsearch", opt->on_outcome, opt->on_state, opt->ctx);
 	es->opt = *opt;
 	if (!es->opt.max_batch_bytes)
 		es->opt.max_batch_bytes = ES_DEFAULT_BYTES;

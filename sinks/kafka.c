@@ -255,11 +255,7 @@ int kafka_sink_create(struct sink **out, const struct kafka_sink_options *opt,
 		sinks__seterr(err, errlen, "out of memory");
 		goto fail;
 	}
-	ks->base.ops = &kafka_ops;
-	ks->base.name = "kafka";
-	ks->base.on_outcome = opt->on_outcome;
-	ks->base.on_state = opt->on_state;
-	ks->base.ctx = opt->ctx;
+	sinks__init(&ks->base, &kafka_ops, "kafka", opt->on_outcome, opt->on_state, opt->ctx);
 	ks->max_inflight = opt->max_inflight ? opt->max_inflight : 10000;
 	/* The guarantees of SPEC §5 first; the user's properties may refine them. */
 	if (conf_set(ks->conf, "bootstrap.servers", opt->brokers, err, errlen) < 0 ||

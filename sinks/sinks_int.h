@@ -7,8 +7,14 @@
 
 #include <stddef.h>
 
+#include "sinks/sink.h"
+
 /* printf into the caller's error buffer (nothing when err is NULL or errlen 0). */
 void sinks__seterr(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* Fill the common head of a sink. */
+void sinks__init(struct sink *s, const struct sink_ops *ops, const char *name,
+		 sink_outcome_fn on_outcome, sink_state_fn on_state, void *ctx);
 
 #endif

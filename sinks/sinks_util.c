@@ -16,3 +16,13 @@ void sinks__seterr(char *err, size_t errlen, const char *fmt, ...)
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
 }
+
+void sinks__init(struct sink *s, const struct sink_ops *ops, const char *name,
+		 sink_outcome_fn on_outcome, sink_state_fn on_state, void *ctx)
+{
+	s->ops = ops;
+	s->name = name;
+	s->on_outcome = on_outcome;
+	s->on_state = on_state;
+	s->ctx = ctx;
+}
