@@ -11,6 +11,8 @@
 #          queued in the broker, drained by the agent (3 runs)
 #   mqtt0  QoS 0: 400,000 readings from mosquitto_pub while the agent runs
 #          (3 runs)
+#   mqtt0d QoS 0 as a backlog drain (the mqtt1 method): 200,000 readings queued
+#          for the agent's session while it is away, then drained (3 runs)
 #   latency  published -> received (and committed) at 5,000 readings/s,
 #          QoS 1: p50/p99/max (3 runs)
 #   latency0 the same at QoS 0, for comparison (not in the default set)
@@ -31,7 +33,7 @@
 #          sinks (warm and cold page cache), Kafka + ES enabled but down,
 #          MQTT QoS 1 (3 runs each)
 #
-# Usage: tests/bench/run.sh [infer|e2e|rss|mqtt1|mqtt0|latency|latency0|
+# Usage: tests/bench/run.sh [infer|e2e|rss|mqtt1|mqtt0|mqtt0d|latency|latency0|
 #        kafka|kafka_latency|kafka_drain|es|replay|restart ...]
 # (default: all but latency0; the environment variable BENCH="e2e rss" does
 # the same, for `BENCH=e2e make bench`).
