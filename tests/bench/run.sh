@@ -351,32 +351,41 @@ agent_fail() {
 	rm -rf "$1"
 }
 
+# mqtt_drain NAME DIR CLIENT_ID QOS N SEED: the drain method. The agent
+# subscribes once at QOS (persistent session), goes away; N readings are
+# published at QoS 1 (none lost on the way in) and queued by the broker for
+# the session; the agent comes back and drains them. Sets drain (msg/s from
+# its launch to the poll that saw N committed), pubrate (the offline
+# publish) and got; removes DIR. Returns 1 (reported) on failure.
+mqtt_drain() {
+	local name=$1 d=$2 id=$3 qos=$4 n=$5 seed=$6 t0 pout
+	mkdir -p "$d"
+	write_mqtt_conf "$d/site.conf" "$d/data" "$qos" "$id" false
+	start_agent "$d/site.conf" "$d/agent.log"
+	if ! wait_connected "$d/site.conf"; then agent_fail "$d" "$name: agent did not connect"; return 1; fi
+	stop_agent || { echo "bench: $name: agent exited non-zero on SIGTERM" >&2; rm -rf "$d"; return 1; }
+	if ! pout=$(timeout 120 "$FG" simulate --mqtt "tcp://127.0.0.1:$mqtt_port" --qos 1 --sensors 100 \
+		--rate 1000 --count "$n" --seed "$seed" --start $SIM_START 2>&1); then
+		echo "bench: $name: simulate --mqtt failed: $pout" >&2; rm -rf "$d"; return 1
+	fi
+	pubrate=$(echo "$pout" | sed -n 's/.*(\([0-9]*\)\/s).*/\1/p')
+	t0=$(now)
+	start_agent "$d/site.conf" "$d/agent.log"
+	if ! wait_seq "$d/site.conf" "$n" 120; then agent_fail "$d" "$name: drain did not reach $n"; return 1; fi
+	drain=$(rate_of "$n" "$t0" "$seq_t")
+	got=$(newest_seq "$d/site.conf")
+	stop_agent || echo "bench: $name: agent exited non-zero on SIGTERM: $(tail -n 3 "$d/agent.log")" >&2
+	rm -rf "$d"
+}
+
 # mqtt1_run I: one QoS 1 run; sets drain (msg/s: the agent alone, draining
 # MQTT1_N readings queued in the broker), live (msg/s: publisher and agent
 # at once) and pubrate (what `simulate --mqtt` reported for the offline
 # publish).
 mqtt1_run() {
-	local d=$T/mqtt1-$1 id=fieldgate-bench-mqtt1-$$-$1 t0 pout
+	local d id=fieldgate-bench-mqtt1-$$-$1 t0
 	drain='' live='' pubrate=''
-	mkdir -p "$d"
-	write_mqtt_conf "$d/site.conf" "$d/data" 1 "$id" false
-	# 1. the agent subscribes once, so the broker keeps a session for it
-	start_agent "$d/site.conf" "$d/agent.log"
-	if ! wait_connected "$d/site.conf"; then agent_fail "$d" "mqtt1: agent did not connect"; return 1; fi
-	stop_agent || { echo "bench: mqtt1: agent exited non-zero on SIGTERM" >&2; rm -rf "$d"; return 1; }
-	# 2. publish while it is away: the readings queue in the broker
-	if ! pout=$(timeout 120 "$FG" simulate --mqtt "tcp://127.0.0.1:$mqtt_port" --qos 1 --sensors 100 \
-		--rate 1000 --count $MQTT1_N --seed 3 --start $SIM_START 2>&1); then
-		echo "bench: mqtt1: simulate --mqtt failed: $pout" >&2; rm -rf "$d"; return 1
-	fi
-	pubrate=$(echo "$pout" | sed -n 's/.*(\([0-9]*\)\/s).*/\1/p')
-	# 3. the agent comes back and drains them
-	t0=$(now)
-	start_agent "$d/site.conf" "$d/agent.log"
-	if ! wait_seq "$d/site.conf" $MQTT1_N 120; then agent_fail "$d" "mqtt1: drain did not reach $MQTT1_N"; return 1; fi
-	drain=$(rate_of $MQTT1_N "$t0" "$seq_t")
-	stop_agent || echo "bench: mqtt1: agent exited non-zero on SIGTERM: $(tail -n 3 "$d/agent.log")" >&2
-	rm -rf "$d"
+	mqtt_drain mqtt1 "$T/mqtt1-$1" "$id" 1 $MQTT1_N 3 || return 1
 	# live: a fresh session, the publisher running beside the agent
 	d=$T/mqtt1-live-$1
 	mkdir -p "$d"
@@ -413,31 +422,11 @@ bench_mqtt1() {
 	row "  simulate --mqtt QoS 1 pub (msg/s)" "(info)" "$(median "${pubs[@]}")" "$(IFS=,; echo "${pubs[*]}")" "-"
 }
 
-# mqtt0d_run I: one QoS 0 drain, the same method as mqtt1's drain: the agent
-# subscribes once (QoS 0, persistent session), goes away, MQTT0D_N readings
-# are published (at QoS 1, so none is lost on the way in) and queued by the
-# broker for the session (queue_qos0_messages), then the agent comes back
-# and the broker delivers them at QoS 0. Sets drain (msg/s from its launch
-# to the last committed) and got.
+# mqtt0d_run I: one QoS 0 drain (mqtt_drain at QoS 0: the broker queues the
+# readings for the session with queue_qos0_messages); sets drain and got.
 mqtt0d_run() {
-	local d=$T/mqtt0d-$1 id=fieldgate-bench-mqtt0d-$$-$1 t0 pout
 	drain='' got=''
-	mkdir -p "$d"
-	write_mqtt_conf "$d/site.conf" "$d/data" 0 "$id" false
-	start_agent "$d/site.conf" "$d/agent.log"
-	if ! wait_connected "$d/site.conf"; then agent_fail "$d" "mqtt0d: agent did not connect"; return 1; fi
-	stop_agent || { echo "bench: mqtt0d: agent exited non-zero on SIGTERM" >&2; rm -rf "$d"; return 1; }
-	if ! pout=$(timeout 120 "$FG" simulate --mqtt "tcp://127.0.0.1:$mqtt_port" --qos 1 --sensors 100 \
-		--rate 1000 --count $MQTT0D_N --seed 5 --start $SIM_START 2>&1); then
-		echo "bench: mqtt0d: simulate --mqtt failed: $pout" >&2; rm -rf "$d"; return 1
-	fi
-	t0=$(now)
-	start_agent "$d/site.conf" "$d/agent.log"
-	if ! wait_seq "$d/site.conf" $MQTT0D_N 120; then agent_fail "$d" "mqtt0d: drain did not reach $MQTT0D_N"; return 1; fi
-	drain=$(rate_of $MQTT0D_N "$t0" "$seq_t")
-	got=$(newest_seq "$d/site.conf")
-	stop_agent || echo "bench: mqtt0d: agent exited non-zero on SIGTERM: $(tail -n 3 "$d/agent.log")" >&2
-	rm -rf "$d"
+	mqtt_drain mqtt0d "$T/mqtt0d-$1" "fieldgate-bench-mqtt0d-$$-$1" 0 $MQTT0D_N 5
 }
 
 bench_mqtt0d() {
