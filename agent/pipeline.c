@@ -65,7 +65,8 @@ struct pipeline {
 		char last_error[256];           /* its last error ("" = none) */
 		int dirty;                      /* posted, not stored yet */
 	} pos[STORE_SINK_MAX];        /* sink positions posted by forwarders (under mu) */
-	int pos_dirty;                /* some pos[] is dirty */
+	_Atomic int pos_dirty;        /* some pos[] is dirty (set under mu; read without it
+					 by the writer to skip the lock when there is nothing) */
 	int joined;                   /* the writer was (being) joined */
 	int64_t drain_deadline;       /* monotonic ms after which a failing writer gives up */
 	_Atomic int waiters;          /* threads in pipeline_wait(): commit without waiting */
@@ -203,6 +204,8 @@ static void apply_positions(struct pipeline *p)
 	char err[512];
 	int rc;
 
+	if (!atomic_load(&p->pos_dirty))
+		return; /* the common case, every loop of the writer: no lock taken */
 	pthread_mutex_lock(&p->mu);
 	for (i = 0; i < STORE_SINK_MAX; i++)
 		if (p->pos[i].dirty) {
@@ -212,7 +215,7 @@ static void apply_positions(struct pipeline *p)
 			p->pos[i].dirty = 0;
 			n++;
 		}
-	p->pos_dirty = 0;
+	atomic_store(&p->pos_dirty, 0);
 	pthread_mutex_unlock(&p->mu);
 	if (!n)
 		return;
@@ -230,7 +233,7 @@ static void apply_positions(struct pipeline *p)
 			for (size_t j = 0; j < STORE_SINK_MAX; j++)
 				if (strcmp(p->pos[j].sink, todo[i].sink) == 0 && !p->pos[j].dirty) {
 					p->pos[j].dirty = 1;
-					p->pos_dirty = 1;
+					atomic_store(&p->pos_dirty, 1);
 				}
 		pthread_mutex_unlock(&p->mu);
 	}
@@ -321,7 +324,8 @@ static void *writer_main(void *arg)
 		/* Sleep until there is work: new items, a stop, a caller waiting
 		 * on what the open group holds, or a commit or limits check due.
 		 * txn_start is only read as a hint here; drain() decides. */
-		while (p->head == atomic_load(&p->processed) && !p->stopping && !p->pos_dirty &&
+		while (p->head == atomic_load(&p->processed) && !p->stopping &&
+		       !atomic_load(&p->pos_dirty) &&
 		       !(atomic_load(&p->in_txn) && atomic_load(&p->waiters))) {
 			int in_txn = atomic_load(&p->in_txn);
 			int wait_ms = in_txn ? IDLE_COMMIT_MS : (int)(next_limits - now);
@@ -557,7 +561,7 @@ int pipeline_post_position(struct pipeline *p, const char *sink, uint64_t seq,
 	snprintf(p->pos[slot].last_error, sizeof p->pos[slot].last_error, "%s",
 		 last_error ? last_error : "");
 	p->pos[slot].dirty = 1;
-	p->pos_dirty = 1;
+	atomic_store(&p->pos_dirty, 1);
 	pthread_cond_signal(&p->not_empty);
 	rc = 0;
 out:
