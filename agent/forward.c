@@ -74,6 +74,7 @@ struct forward {
 	char *arena;                  /* bytes of the batch */
 	size_t arena_len, arena_cap;
 	int read_failed;              /* the last read ran out of memory */
+	int batch_full;               /* the last read stopped for want of room (batch or arena) */
 
 	pthread_mutex_t mu;           /* guards stats and latency */
 	struct forward_stats stats;   /* see forward.h */
@@ -303,13 +304,17 @@ static int take_event(void *ctx, uint64_t seq, int64_t ts_ms, const void *data, 
 	struct sink_event *e;
 	char *p;
 
-	if (fw->nbatch == fw->opt.batch)
+	if (fw->nbatch == fw->opt.batch) {
+		fw->batch_full = 1;
 		return 1;
+	}
 	if (fw->arena_len + need > fw->arena_cap) {
 		size_t cap = fw->arena_cap ? fw->arena_cap : 1 << 20;
 		char *n;
-		if (fw->nbatch)
+		if (fw->nbatch) {
+			fw->batch_full = 1; /* spans point into the arena: send these first */
 			return 1;
+		}
 		while (cap < need)
 			cap *= 2;
 		if (!(n = realloc(fw->arena, cap))) {
@@ -356,6 +361,7 @@ static void batch_reset(struct forward *fw)
 	fw->nbatch = 0;
 	fw->arena_len = 0;
 	fw->read_failed = 0;
+	fw->batch_full = 0;
 }
 
 /* Read events with seq >= from, at most max, appending to the batch.
@@ -460,12 +466,10 @@ static long resend(struct forward *fw)
 			/* The next event, not this one: it is gone from the buffer. */
 			fw->nbatch--;
 			got = 0;
-		} else if (got == 0 && (fw->nbatch == fw->opt.batch || fw->read_failed)) {
-			break;
+		} else if (got == 0 && (fw->batch_full || fw->read_failed)) {
+			break; /* no room for it now: send what we have, it comes next */
 		}
 		if (got == 0) {
-			if (fw->nbatch && fw->arena_len + 1 > fw->arena_cap)
-				break; /* arena full: send what we have */
 			/* max_mb dropped it before delivery: nothing to send */
 			fw->nretry--;
 			s->state = SLOT_DONE;
