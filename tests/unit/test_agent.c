@@ -10,10 +10,13 @@
 #include <unistd.h>
 
 #include "agent/features.h"
+#include "agent/forward.h"
 #include "agent/ingest.h"
 #include "agent/pipeline.h"
 #include "agent/scorer.h"
 #include "check.h"
+#include "sensors/event.h"
+#include "sinks/sink.h"
 #include "store/store.h"
 #include "store/store_int.h" /* the connection, to make the disk "full" */
 
@@ -217,6 +220,152 @@ static void test_pipeline_disk_full(const char *dir)
 	store_close(&st);
 }
 
+/*
+ * The forwarder against a sink written here (the sink interface is ours).
+ * Like librdkafka it answers later, in poll(): only once 60 events wait, or
+ * when the forwarder has nothing more to send (poll with a timeout), so
+ * several batches are in flight at once. It answers "retry" to the first
+ * attempt of every third event, "rejected" for event 5, "delivered"
+ * otherwise. Events are 60 kB: the retries of several batches fill the
+ * forwarder's 1 MiB arena before its event count, the case where an event
+ * that did not fit was once taken for dropped. In the end every event is
+ * delivered exactly once except event 5, a dead letter, and the position
+ * is the last seq.
+ */
+#define FW_EVENTS 120
+struct test_sink {
+	struct sink base;                 /* first */
+	uint64_t queued[FW_EVENTS * 2];   /* sent, not answered yet */
+	size_t nqueued;
+	int attempts[FW_EVENTS + 1];      /* sends per seq */
+	int delivered[FW_EVENTS + 1];     /* "delivered" answers per seq */
+};
+
+static long ts_send(struct sink *s, const struct sink_event *ev, size_t n, char *err, size_t errlen)
+{
+	struct test_sink *t = (struct test_sink *)s;
+	size_t i;
+
+	(void)err, (void)errlen;
+	for (i = 0; i < n && t->nqueued < FW_EVENTS * 2; i++) {
+		uint64_t q = ev[i].seq;
+		CHECK(q >= 1 && q <= FW_EVENTS && ev[i].sensor_id_len == 3 &&
+		      memcmp(ev[i].sensor_id, "s-1", 3) == 0);
+		t->queued[t->nqueued++] = q;
+	}
+	return (long)i;
+}
+
+static int ts_poll(struct sink *s, int ms)
+{
+	struct test_sink *t = (struct test_sink *)s;
+	size_t n = t->nqueued;
+
+	if (n < 60 && ms == 0)
+		return 0;
+	t->nqueued = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t q = t->queued[i];
+		if (q < 1 || q > FW_EVENTS)
+			continue;
+		t->attempts[q]++;
+		if (q == 5)
+			s->on_outcome(s->ctx, q, SINK_REJECTED, "400 test: bad field", 0);
+		else if (q % 3 == 0 && t->attempts[q] == 1)
+			s->on_outcome(s->ctx, q, SINK_RETRY, "503 test: try later", 0);
+		else {
+			t->delivered[q]++;
+			s->on_outcome(s->ctx, q, SINK_DELIVERED, NULL, 0);
+		}
+	}
+	return 0;
+}
+static size_t ts_flush(struct sink *s, int ms) { (void)ms; ts_poll(s, 1); return 0; }
+static size_t ts_inflight(const struct sink *s) { return ((const struct test_sink *)s)->nqueued; }
+static void ts_destroy(struct sink *s) { (void)s; /* owned by the test */ }
+static const struct sink_ops ts_ops = { ts_send, ts_poll, ts_flush, ts_inflight, ts_destroy };
+
+static void test_forwarder(const char *dir)
+{
+	char path[512], err[512], head[EVENT_HEAD_MAX];
+	const char *sinks[] = { "test" };
+	struct store_options so = { .path = path, .sinks = sinks, .nsinks = 1 };
+	struct forward_options fo = { .name = "test", .describe = "a test sink", .window = 500, .batch = 200 };
+	struct test_sink *t = calloc(1, sizeof *t);
+	size_t body_len = 60000;
+	char *ev = malloc(EVENT_HEAD_MAX + body_len + 64);
+	struct store *st = NULL;
+	struct forward *fw = NULL;
+	struct forward_stats fs = { 0 };
+	uint64_t pos = 0;
+	int ok = 1;
+
+	CHECK(t && ev);
+	if (!t || !ev)
+		goto out;
+	snprintf(path, sizeof path, "%s/forward.db", dir);
+	CHECK_INT(store_open(&st, &so, err, sizeof err), 0);
+	CHECK_INT(store_begin(st, err, sizeof err), 0);
+	for (uint64_t q = 1; q <= FW_EVENTS; q++) {
+		int hl = event_encode_head("gw", "site", q, head, sizeof head);
+		int n = snprintf(ev, EVENT_HEAD_MAX + 64, "%s\"sensor_id\":\"s-1\",\"pad\":\"", head);
+		char key[16];
+		memset(ev + n, 'x', body_len);
+		memcpy(ev + n + body_len, "\"}", 3);
+		snprintf(key, sizeof key, "k%llu", (unsigned long long)q);
+		(void)hl;
+		ok &= store_append(st, q, 1000 + (int64_t)q, key, strlen(key), ev, (size_t)n + body_len + 2,
+				   err, sizeof err) == 1;
+	}
+	CHECK(ok);
+	CHECK_INT(store_commit(st, err, sizeof err), 0);
+	store_close(&st);
+
+	t->base.ops = &ts_ops;
+	t->base.name = "test";
+	t->base.on_outcome = forward_on_outcome;
+	t->base.on_state = forward_on_state;
+	fo.store = so;
+	CHECK_INT(forward_create(&fw, &fo, err, sizeof err), 0);
+	if (!fw)
+		goto out;
+	t->base.ctx = fw;
+	CHECK_INT(forward_start(fw, &t->base, err, sizeof err), 0);
+	for (int i = 0; i < 300 && fs.position < FW_EVENTS; i++) {
+		usleep(20000);
+		forward_get_stats(fw, &fs);
+	}
+	forward_stop(&fw, 1000);
+	CHECK_INT((int)fs.position, FW_EVENTS);
+	CHECK_INT((int)fs.rejected, 1);
+	CHECK_INT((int)fs.missing, 0);
+	{
+		int wrong = 0, retried = 0;
+		for (int q = 1; q <= FW_EVENTS; q++) {
+			if (t->delivered[q] != (q == 5 ? 0 : 1))
+				wrong++;
+			if (t->attempts[q] == 2)
+				retried++;
+		}
+		CHECK_INT(wrong, 0);
+		CHECK_INT(retried, FW_EVENTS / 3 - (5 % 3 == 0));
+	}
+	/* The position and the dead letter are in the buffer. */
+	so.readonly = 1;
+	CHECK_INT(store_open(&st, &so, err, sizeof err), 0);
+	if (st) {
+		struct store_stats ss;
+		CHECK_INT(store_position_get(st, "test", &pos, err, sizeof err), 0);
+		CHECK_INT((int)pos, FW_EVENTS);
+		CHECK_INT(store_stats(st, &ss, err, sizeof err), 0);
+		CHECK_INT((int)ss.dead_letters, 1);
+		store_close(&st);
+	}
+out:
+	free(ev);
+	free(t);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/fieldgate-test-agent.XXXXXX";
@@ -229,6 +378,7 @@ int main(void)
 	}
 	test_pipeline_and_ingest(dir);
 	test_pipeline_disk_full(dir);
+	test_forwarder(dir);
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", dir);
