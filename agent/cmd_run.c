@@ -151,6 +151,8 @@ struct drift_counts {
 struct drift_window {
 	struct drift_counts prev, cur; /* at the start of the previous / current window */
 	int64_t prev_ms, cur_ms;       /* when (monotonic ms; 0 = not yet) */
+	double now[SCORER_NMODELS];    /* the last report per slot: accuracy (status,
+					  anomaly) or residual RMSE (humidity); NAN = none */
 };
 
 static void drift_read(const struct ingest_drift *d, struct drift_counts *c)
@@ -164,19 +166,21 @@ static void drift_read(const struct ingest_drift *d, struct drift_counts *c)
 }
 
 /* drift.MODEL_labelled, drift.MODEL_accuracy (when any), drift.MODEL_accuracy_trained. */
-static void drift_accuracy(struct state *s, const char *model, uint64_t labelled, uint64_t correct,
-			   double trained)
+static double drift_accuracy(struct state *s, const char *model, uint64_t labelled, uint64_t correct,
+			     double trained)
 {
+	double acc = labelled ? (double)correct / (double)labelled : NAN;
 	char k[48];
 
 	snprintf(k, sizeof k, "drift.%s_labelled", model);
 	state_set(s, k, "%llu", (unsigned long long)labelled);
 	snprintf(k, sizeof k, "drift.%s_accuracy", model);
 	if (labelled)
-		state_set(s, k, "%.4f", (double)correct / (double)labelled);
+		state_set(s, k, "%.4f", acc);
 	snprintf(k, sizeof k, "drift.%s_accuracy_trained", model);
 	if (!isnan(trained))
 		state_set(s, k, "%.4f", trained);
+	return acc;
 }
 
 /* Write the drift keys: what the models did over the window, beside what
@@ -201,13 +205,16 @@ static void drift_state(struct state *s, struct drift_window *w, const struct in
 	dc.anomaly_correct = c.anomaly_correct - w->prev.anomaly_correct;
 	state_set(s, "drift.window_s", "%lld", (long long)((now - w->prev_ms) / 1000));
 	state_set(s, "drift.readings", "%llu", (unsigned long long)dc.residuals);
+	w->now[SCORER_HUMIDITY] = dc.residuals
+		? sqrt((double)dc.residual_sq_milli / 1000.0 / (double)dc.residuals) : NAN;
 	if (dc.residuals)
-		state_set(s, "drift.humidity_rmse", "%.3f",
-			  sqrt((double)dc.residual_sq_milli / 1000.0 / (double)dc.residuals));
+		state_set(s, "drift.humidity_rmse", "%.3f", w->now[SCORER_HUMIDITY]);
 	if (!isnan(trained[SCORER_HUMIDITY]))
 		state_set(s, "drift.humidity_rmse_trained", "%.3f", trained[SCORER_HUMIDITY]);
-	drift_accuracy(s, "status", dc.status_labelled, dc.status_correct, trained[SCORER_STATUS]);
-	drift_accuracy(s, "anomaly", dc.anomaly_labelled, dc.anomaly_correct, trained[SCORER_ANOMALY]);
+	w->now[SCORER_STATUS] = drift_accuracy(s, "status", dc.status_labelled, dc.status_correct,
+					       trained[SCORER_STATUS]);
+	w->now[SCORER_ANOMALY] = drift_accuracy(s, "anomaly", dc.anomaly_labelled, dc.anomaly_correct,
+						trained[SCORER_ANOMALY]);
 }
 
 /* The live-state file for `fieldgate status` (state.h). */
@@ -286,7 +293,8 @@ static void publish_metrics(struct http *http, const struct config *cfg,
 			    struct pipeline *pipe, struct store *ro, struct alerts *alerts,
 			    struct forward *const *fws, size_t nfw, int64_t started_ms,
 			    char models[SCORER_NMODELS][METRICS_NAME_MAX],
-			    const struct store_recovery *rec)
+			    const struct store_recovery *rec, const struct drift_window *drift,
+			    const double trained[SCORER_NMODELS])
 {
 	struct metrics_snapshot *m = calloc(1, sizeof *m);
 	char *mt = NULL, *ht = NULL, err[256];
@@ -301,6 +309,10 @@ static void publish_metrics(struct http *http, const struct config *cfg,
 	m->started_ms = started_ms;
 	m->max_bytes = cfg->buffer_max_bytes;
 	m->recovered_from = rec->recovered ? rec->moved_to : NULL;
+	for (int i = 0; i < SCORER_NMODELS; i++) {
+		m->drift_now[i] = drift->cur_ms ? drift->now[i] : NAN;
+		m->drift_trained[i] = trained[i];
+	}
 	memcpy(m->model, models, sizeof m->model);
 	metrics_take_ingest(m, c);
 	pipeline_get_stats(pipe, &m->pipe);
@@ -556,7 +568,7 @@ int cmd_run(int argc, char **argv)
 		uint64_t prev[4] = { 0 };
 		if (http)
 			publish_metrics(http, cfg, msrc, &ctr, pipe, ro, alerts, fws, nfw, started, models,
-					rec);
+					rec, &drift, trained);
 		for (;;) {
 			struct timespec ts = { 0, 100 * 1000000L };
 			int sig = sigtimedwait(&sigs, NULL, &ts);
@@ -599,7 +611,7 @@ int cmd_run(int argc, char **argv)
 					    &drift, rec);
 				if (http)
 					publish_metrics(http, cfg, msrc, &ctr, pipe, ro, alerts, fws,
-							nfw, started, models, rec);
+							nfw, started, models, rec, &drift, trained);
 				last_state = now;
 			}
 		}

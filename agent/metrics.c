@@ -8,6 +8,7 @@
 #include "agent/metrics.h"
 
 #include <stdarg.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +140,27 @@ static void render_models(FILE *f, const struct metrics_snapshot *s)
 		fprintf(f, "fieldgate_model_inference_seconds_count{model=\"%s\"} %llu\n", slot_names[m],
 			(unsigned long long)h->count);
 	}
+}
+
+/* Drift: what each model does on the last 10-20 minutes of readings, beside
+ * its training figure. Accuracy needs ground truth in the readings. */
+static void render_drift(FILE *f, const struct metrics_snapshot *s)
+{
+	static const char *const what[SCORER_NMODELS] = { "accuracy", "accuracy", "rmse" };
+
+	family(f, "fieldgate_model_drift", "gauge",
+	       "How each model does on the last 10-20 minutes of readings: accuracy for status and "
+	       "anomaly (readings with ground truth only), humidity residual RMSE in % RH.");
+	for (int m = 0; m < SCORER_NMODELS; m++)
+		if (!isnan(s->drift_now[m]))
+			fprintf(f, "fieldgate_model_drift{model=\"%s\",measure=\"%s\"} %.6g\n",
+				slot_names[m], what[m], s->drift_now[m]);
+	family(f, "fieldgate_model_training_figure", "gauge",
+	       "The same measure on the model's training data (from its file), for comparison.");
+	for (int m = 0; m < SCORER_NMODELS; m++)
+		if (!isnan(s->drift_trained[m]))
+			fprintf(f, "fieldgate_model_training_figure{model=\"%s\",measure=\"%s\"} %.6g\n",
+				slot_names[m], what[m], s->drift_trained[m]);
 }
 
 static void render_buffer(FILE *f, const struct metrics_snapshot *s)
@@ -300,6 +322,7 @@ int metrics_render(const struct metrics_snapshot *s, char **out, size_t *len)
 	fprintf(f, "fieldgate_start_time_seconds %.3f\n", (double)s->started_ms / 1000.0);
 	render_ingest(f, s);
 	render_models(f, s);
+	render_drift(f, s);
 	render_buffer(f, s);
 	render_sinks(f, s);
 	if (s->mqtt)

@@ -75,6 +75,10 @@ struct metrics_snapshot {
 	char source_state[16];      /* MQTT: connecting | connected | disconnected */
 	char source_last_error[256];/* MQTT: "" when none */
 	const char *recovered_from; /* a damaged buffer was moved here at start, or NULL */
+	/* Drift over the last 10-20 minutes beside training (NAN = unknown):
+	 * per slot, the accuracy (status, anomaly) or residual RMSE (humidity). */
+	double drift_now[SCORER_NMODELS];
+	double drift_trained[SCORER_NMODELS];
 };
 
 /* Copy the ingest counters (and histograms) into s. The caller fills the rest. */

@@ -113,6 +113,14 @@ expect "events scored = accepted" "$(v fieldgate_events_scored_total)" "$acc"
 expect "one duplicate" "$dup" 1
 expect "stored = accepted - duplicates" "$stored" $((acc - dup))
 expect "quarantined = rejected" "$(v fieldgate_readings_quarantined_total)" "$rej"
+# Drift: the simulated readings carry ground truth, so all three measures are
+# there, each beside its training figure, and in a sane range.
+for m in 'model="status",measure="accuracy"' 'model="anomaly",measure="accuracy"' \
+	'model="humidity",measure="rmse"'; do
+	now=$(v "fieldgate_model_drift{$m}"); tr=$(v "fieldgate_model_training_figure{$m}")
+	awk -v a="$now" -v b="$tr" 'BEGIN {exit !(a != "" && b != "" && a > 0 && b > 0 && a / b > 0.5 && a / b < 2)}' \
+		&& pass "drift $m: $now (trained $tr)" || fail "drift $m: '$now' beside trained '$tr'"
+done
 expect "quarantine records in the buffer = rejected" "$(v fieldgate_buffer_quarantine_records)" "$rej"
 for reason in $(ls "$top"/tests/data/payloads | sed 's/-.*//' | sort -u); do
 	expect "rejected_by_reason{$reason} = its corpus files" \
