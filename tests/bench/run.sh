@@ -81,6 +81,19 @@ verdict() { awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN {ok = (op == "<=") ? v <= 
 # row NAME TARGET MEDIAN RUNS RESULT: one line of the final table
 row() { rows+=("$(printf '%-36s %-12s %12s  %-8s %s' "$1" "$2" "$3" "$5" "$4")"); }
 
+# row_median LABEL ARRAY [OP LIMIT]: a row for the runs in the array named
+# ARRAY: their median, and a PASS/MISS verdict against OP LIMIT, or "(info)".
+row_median() {
+	local -n runs_=$2
+	local m
+	m=$(median "${runs_[@]}")
+	if [ $# -ge 4 ]; then
+		row "$1" "$3 $4" "$m" "$(IFS=,; echo "${runs_[*]}")" "$(verdict "$m" "$3" "$4")"
+	else
+		row "$1" "(info)" "$m" "$(IFS=,; echo "${runs_[*]}")" "-"
+	fi
+}
+
 # write_conf FILE DATA_DIR SENSORS RATE SYNC: a simulator site. max_mb is
 # raised so the buffer's size limit never triggers inside a measurement
 # (a flat-out run writes ~140 MB/s of events).
@@ -416,10 +429,9 @@ bench_mqtt1() {
 		drains+=("$drain"); lives+=("$live"); pubs+=("$pubrate")
 	done
 	broker_stop
-	m=$(median "${drains[@]}")
-	row "mqtt QoS 1 drain (msg/s)" ">= 20000" "$m" "$(IFS=,; echo "${drains[*]}")" "$(verdict "$m" '>=' 20000)"
-	row "  live, publisher beside it (msg/s)" "(info)" "$(median "${lives[@]}")" "$(IFS=,; echo "${lives[*]}")" "-"
-	row "  simulate --mqtt QoS 1 pub (msg/s)" "(info)" "$(median "${pubs[@]}")" "$(IFS=,; echo "${pubs[*]}")" "-"
+	row_median "mqtt QoS 1 drain (msg/s)" drains '>=' 20000
+	row_median "  live, publisher beside it (msg/s)" lives
+	row_median "  simulate --mqtt QoS 1 pub (msg/s)" pubs
 }
 
 # mqtt0d_run I: one QoS 0 drain (mqtt_drain at QoS 0: the broker queues the
@@ -440,8 +452,7 @@ bench_mqtt0d() {
 		drains+=("$drain")
 	done
 	broker_stop
-	m=$(median "${drains[@]}")
-	row "mqtt QoS 0 drain (msg/s)" ">= 60000" "$m" "$(IFS=,; echo "${drains[*]}")" "$(verdict "$m" '>=' 60000)"
+	row_median "mqtt QoS 0 drain (msg/s)" drains '>=' 60000
 }
 
 # mqtt0_run I FILE: one QoS 0 run, FILE piped into mosquitto_pub while the
@@ -533,10 +544,9 @@ bench_mqtt0() {
 	else echo "bench: mqtt0: mosquitto_pub -> mosquitto_sub run failed" >&2; chain='?'; fi
 	broker_stop
 	rm -f "$f"
-	m=$(median "${steadys[@]}")
-	row "mqtt QoS 0 steady (msg/s)" ">= 60000" "$m" "$(IFS=,; echo "${steadys[*]}")" "$(verdict "$m" '>=' 60000)"
+	row_median "mqtt QoS 0 steady (msg/s)" steadys '>=' 60000
 	row "  first..last commit (msg/s)" "(info)" "$(median "${wholes[@]}")" "$(IFS=,; echo "${wholes[*]}"); lost $lost" "-"
-	row "  mosquitto_pub rate (msg/s)" "(info)" "$(median "${pubs[@]}")" "$(IFS=,; echo "${pubs[*]}")" "-"
+	row_median "  mosquitto_pub rate (msg/s)" pubs
 	row "  pub->sub alone, no agent (msg/s)" "(info)" "$chain" "1 run, no agent" "-"
 }
 
@@ -586,11 +596,11 @@ bench_latency_qos() {
 	name="mqtt latency QoS $q p99 (ms)"
 	if [ "$q" == 1 ]; then res=$(verdict "$m" '<=' 5); else tgt='(info)' res=-; fi
 	row "$name" "$tgt" "$m" "$(IFS=,; echo "${p99s[*]}")" "$res"
-	row "  p50 (ms)" "(info)" "$(median "${p50s[@]}")" "$(IFS=,; echo "${p50s[*]}")" "-"
-	row "  max (ms)" "(info)" "$(median "${maxs[@]}")" "$(IFS=,; echo "${maxs[*]}")" "-"
-	row "  p99 at observer, no agent (ms)" "(info)" "$(median "${obs[@]}")" "$(IFS=,; echo "${obs[*]}")" "-"
-	row "  p99 agent minus observer (ms)" "(info)" "$(median "${aobs[@]}")" "$(IFS=,; echo "${aobs[*]}")" "-"
-	row "  p99 + simulate's connect time (ms)" "(info)" "$(median "${cp99s[@]}")" "$(IFS=,; echo "${cp99s[*]}")" "-"
+	row_median "  p50 (ms)" p50s
+	row_median "  max (ms)" maxs
+	row_median "  p99 at observer, no agent (ms)" obs
+	row_median "  p99 agent minus observer (ms)" aobs
+	row_median "  p99 + simulate's connect time (ms)" cp99s
 }
 bench_latency() { bench_latency_qos 1; }
 bench_latency0() { bench_latency_qos 0; }
@@ -698,12 +708,11 @@ bench_kafka() {
 			"agent CPU $kcpu cores ($kus us per acknowledged event), mock CPU $kmcpu cores"
 		rates+=("$krate"); ingests+=("$kingest"); cpus+=("$kcpu"); mcpus+=("$kmcpu"); uss+=("$kus")
 	done
-	m=$(median "${rates[@]}")
-	row "kafka acknowledged (events/s)" ">= 100000" "$m" "$(IFS=,; echo "${rates[*]}")" "$(verdict "$m" '>=' 100000)"
-	row "  ingest, same window (events/s)" "(info)" "$(median "${ingests[@]}")" "$(IFS=,; echo "${ingests[*]}")" "-"
-	row "  agent CPU (cores)" "(info)" "$(median "${cpus[@]}")" "$(IFS=,; echo "${cpus[*]}")" "-"
-	row "  agent CPU per kafka event (us)" "(info)" "$(median "${uss[@]}")" "$(IFS=,; echo "${uss[*]}")" "-"
-	row "  mock cluster CPU (cores)" "(info)" "$(median "${mcpus[@]}")" "$(IFS=,; echo "${mcpus[*]}")" "-"
+	row_median "kafka acknowledged (events/s)" rates '>=' 100000
+	row_median "  ingest, same window (events/s)" ingests
+	row_median "  agent CPU (cores)" cpus
+	row_median "  agent CPU per kafka event (us)" uss
+	row_median "  mock cluster CPU (cores)" mcpus
 }
 
 # kafka_latency_run I: 10,000 events/s for KLAT_SECONDS s, then the agent's
@@ -742,11 +751,10 @@ bench_kafka_latency() {
 			"(the saved position lags up to 200 ms); agent CPU $kcpu cores"
 		p50s+=("$kp50"); p99s+=("$kp99"); maxs+=("$kmax"); cpus+=("$kcpu")
 	done
-	m=$(median "${p99s[@]}")
-	row "kafka latency p99 at 10k/s (ms)" "<= 20" "$m" "$(IFS=,; echo "${p99s[*]}")" "$(verdict "$m" '<=' 20)"
-	row "  p50 (ms)" "(info)" "$(median "${p50s[@]}")" "$(IFS=,; echo "${p50s[*]}")" "-"
-	row "  max (ms)" "(info)" "$(median "${maxs[@]}")" "$(IFS=,; echo "${maxs[*]}")" "-"
-	row "  agent CPU at 10k/s (cores)" "(info)" "$(median "${cpus[@]}")" "$(IFS=,; echo "${cpus[*]}")" "-"
+	row_median "kafka latency p99 at 10k/s (ms)" p99s '<=' 20
+	row_median "  p50 (ms)" p50s
+	row_median "  max (ms)" maxs
+	row_median "  agent CPU at 10k/s (cores)" cpus
 }
 
 # drain_backlog DIR: build the backlog once: the agent flat out with every
@@ -824,11 +832,10 @@ bench_kafka_drain() {
 	done
 	stop_kafka
 	rm -rf "$b"
-	m=$(median "${steadys[@]}")
-	row "kafka backlog drain (events/s)" ">= 200000" "$m" "$(IFS=,; echo "${steadys[*]}")" "$(verdict "$m" '>=' 200000)"
-	row "  from launch, incl. start-up (ev/s)" "(info)" "$(median "${wholes[@]}")" "$(IFS=,; echo "${wholes[*]}")" "-"
-	row "  launch .. caught up (s)" "(info)" "$(median "${secs[@]}")" "$(IFS=,; echo "${secs[*]}")" "-"
-	row "  agent CPU while draining (cores)" "(info)" "$(median "${cpus[@]}")" "$(IFS=,; echo "${cpus[*]}")" "-"
+	row_median "kafka backlog drain (events/s)" steadys '>=' 200000
+	row_median "  from launch, incl. start-up (ev/s)" wholes
+	row_median "  launch .. caught up (s)" secs
+	row_median "  agent CPU while draining (cores)" cpus
 }
 
 # ---- Elasticsearch (issue 5) and operations (issue 6) benchmarks ---------
@@ -1012,21 +1019,20 @@ bench_es() {
 			fi
 		done
 	done
-	m=$(median "${rates[@]}")
-	row "es delivered, flat out (events/s)" ">= 50000" "$m" "$(IFS=,; echo "${rates[*]}")" "$(verdict "$m" '>=' 50000)"
-	row "  ingest, same window (events/s)" "(info)" "$(median "${ingests[@]}")" "$(IFS=,; echo "${ingests[*]}")" "-"
-	row "  stand-in alone, real (docs/s)" "(info)" "$(median "${ceils[@]}")" "$(IFS=,; echo "${ceils[*]}")" "-"
-	row "  stand-in alone, synthetic (docs/s)" "(info)" "$(median "${syns[@]}")" "$(IFS=,; echo "${syns[*]}")" "-"
-	row "  agent CPU (cores)" "(info)" "$(median "${cpus[@]}")" "$(IFS=,; echo "${cpus[*]}")" "-"
-	row "  agent CPU per delivered event (us)" "(info)" "$(median "${uss[@]}")" "$(IFS=,; echo "${uss[*]}")" "-"
-	row "  stand-in CPU (cores)" "(info)" "$(median "${scpus[@]}")" "$(IFS=,; echo "${scpus[*]}")" "-"
-	row "  bytes per event on the wire" "(info)" "$(median "${bytes[@]}")" "$(IFS=,; echo "${bytes[*]}")" "-"
-	row "  stand-in VmHWM (MiB)" "(info)" "$(median "${rsss[@]}")" "$(IFS=,; echo "${rsss[*]}")" "-"
+	row_median "es delivered, flat out (events/s)" rates '>=' 50000
+	row_median "  ingest, same window (events/s)" ingests
+	row_median "  stand-in alone, real (docs/s)" ceils
+	row_median "  stand-in alone, synthetic (docs/s)" syns
+	row_median "  agent CPU (cores)" cpus
+	row_median "  agent CPU per delivered event (us)" uss
+	row_median "  stand-in CPU (cores)" scpus
+	row_median "  bytes per event on the wire" bytes
+	row_median "  stand-in VmHWM (MiB)" rsss
 	m=$(median "${prates[@]}")
 	row "es delivered, paced 50k/s (events/s)" "(info)" "$m" "$(IFS=,; echo "${prates[*]}")" "-"
-	row "  ingest, same window (events/s)" "(info)" "$(median "${pingests[@]}")" "$(IFS=,; echo "${pingests[*]}")" "-"
-	row "  agent CPU (cores)" "(info)" "$(median "${pcpus[@]}")" "$(IFS=,; echo "${pcpus[*]}")" "-"
-	row "  agent CPU/event, whole path (us)" "(info)" "$(median "${puss[@]}")" "$(IFS=,; echo "${puss[*]}")" "-"
+	row_median "  ingest, same window (events/s)" pingests
+	row_median "  agent CPU (cores)" pcpus
+	row_median "  agent CPU/event, whole path (us)" puss
 }
 
 # ops_backlog: once per script run, a stopped agent's data dir in
@@ -1083,10 +1089,9 @@ bench_replay() {
 		echo "run $i: $rrate events/s as printed ($rsecs s); launch -> exit $rwall s ($rwrate events/s)"
 		rates+=("$rrate"); secs+=("$rsecs"); walls+=("$rwall"); wrates+=("$rwrate")
 	done
-	m=$(median "${rates[@]}")
-	row "replay to kafka (events/s)" ">= 200000" "$m" "$(IFS=,; echo "${rates[*]}")" "$(verdict "$m" '>=' 200000)"
-	row "  launch .. exit (events/s)" "(info)" "$(median "${wrates[@]}")" "$(IFS=,; echo "${wrates[*]}")" "-"
-	row "  launch .. exit (s)" "(info)" "$(median "${walls[@]}")" "$(IFS=,; echo "${walls[*]}")" "-"
+	row_median "replay to kafka (events/s)" rates '>=' 200000
+	row_median "  launch .. exit (events/s)" wrates
+	row_median "  launch .. exit (s)" walls
 }
 
 # restart_watch DB LOG READY [cold]: polls every 5 ms from a separate
