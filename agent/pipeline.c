@@ -27,6 +27,8 @@
 #define LIMITS_EVERY_MS 1000
 #define IDLE_COMMIT_MS 1   /* an open group with no new item for this long commits
 			      now rather than at commit_ms: a burst is not held back */
+#define WAKE_BATCH 256    /* while a group is open the writer wakes every IDLE_COMMIT_MS
+			      on its own; a push wakes it only when this many wait */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
@@ -334,7 +336,9 @@ static void *writer_main(void *arg)
 				break;
 			timespec_in(&ts, wait_ms);
 			if (pthread_cond_timedwait(&p->not_empty, &p->mu, &ts) == ETIMEDOUT) {
-				idle = in_txn;
+				/* Idle only if nothing came: pushes into an open
+				 * group do not wake us (see push()). */
+				idle = in_txn && p->head == atomic_load(&p->processed);
 				break;
 			}
 			now = clock_mono_ms();
@@ -487,7 +491,7 @@ static int push(struct pipeline *p, enum item_kind kind, int64_t ts_ms,
 	 * the store lock, two futex wake-ups per MQTT message. */
 	if (ticket)
 		*ticket = p->head;
-	else
+	else if (!atomic_load(&p->in_txn) || p->head - atomic_load(&p->processed) >= WAKE_BATCH)
 		pthread_cond_signal(&p->not_empty);
 	pthread_mutex_unlock(&p->mu);
 	atomic_fetch_add_explicit(&p->st_pushed, 1, memory_order_relaxed);

@@ -7,6 +7,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent/features.h"
@@ -167,6 +168,44 @@ static void test_pipeline_and_ingest(const char *dir)
 	CHECK_INT(ss.quarantined, 1);
 	CHECK_INT(store_read(st, 1, 20000, count_events, &n, err, sizeof err), 10001);
 	CHECK_INT(n, 10001);
+	store_close(&st);
+}
+
+/* Pushes without a ticket (QoS 0, the simulator) into an open group do not
+ * wake the writer one by one: it must still find them on its own. With a
+ * 60 s commit_ms, only its idle commit can commit them in time. */
+static void test_pipeline_untracked(const char *dir)
+{
+	char path[512], err[512], key[16], body[64];
+	struct store *st;
+	struct store_options so = { .path = path };
+	struct pipeline *p;
+	struct pipeline_stats ps;
+	struct timespec gap = { 0, 300000 };
+	int i;
+
+	snprintf(path, sizeof path, "%s/untracked.db", dir);
+	CHECK_INT(store_open(&st, &so, err, sizeof err), 0);
+	struct pipeline_options po = { .store = st, .gateway_id = "gw", .site = "s", .commit_ms = 60000 };
+	CHECK_INT(pipeline_start(&p, &po, err, sizeof err), 0);
+	for (i = 0; i < 3; i++) { /* a burst of a few */
+		snprintf(key, sizeof key, "k%05d", i);
+		snprintf(body, sizeof body, "{\"i\":%d}", i);
+		CHECK_INT(pipeline_push_event(p, key, strlen(key), 1000 + i, body, strlen(body), NULL), 0);
+	}
+	CHECK_INT(pipeline_wait_events(p, 2, 5000), 1);
+	for (i = 3; i < 1003; i++) { /* a trickle that keeps a group open */
+		snprintf(key, sizeof key, "k%05d", i);
+		snprintf(body, sizeof body, "{\"i\":%d}", i);
+		CHECK_INT(pipeline_push_event(p, key, strlen(key), 1000 + i, body, strlen(body), NULL), 0);
+		if (i % 5 == 0)
+			nanosleep(&gap, NULL);
+	}
+	CHECK_INT(pipeline_wait_events(p, 1002, 5000), 1);
+	pipeline_get_stats(p, &ps);
+	CHECK_INT(ps.events, 1003);
+	CHECK_INT(ps.last_seq, 1003);
+	pipeline_stop(&p, 5000);
 	store_close(&st);
 }
 
@@ -378,6 +417,7 @@ int main(void)
 	}
 	test_pipeline_and_ingest(dir);
 	test_pipeline_disk_full(dir);
+	test_pipeline_untracked(dir);
 	test_forwarder(dir);
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
