@@ -163,7 +163,10 @@ int store_stats(struct store *st, struct store_stats *out, char *err, size_t err
 /*
  * Copy committed WAL frames into the database file (a PASSIVE checkpoint:
  * never waits for the writer, never blocks it), so that commits stay cheap
- * and the WAL stays small. Meant for a second read-write handle on another
+ * and the WAL stays small. A WAL past 16 MiB is then restarted (the next
+ * commit writes from its start again) if the writer and the readers let it
+ * within 10 ms; the writer waits while the few frames left are copied
+ * (store.c says why). Meant for a second read-write handle on another
  * thread while the writing handle has manual_checkpoint set: the fsyncs
  * then happen off the path that acknowledges readings. Returns 0, or a
  * negative STORE_E*; *wal_frames (may be NULL) gets the WAL's size in frames.

@@ -28,6 +28,13 @@
 #ifndef STORE__WAL_PAGES
 #define STORE__WAL_PAGES 8192            /* checkpoint at this many WAL pages (32 MiB): fewer checkpoint fsyncs, +13% at 200k events/s */
 #endif
+/* store_checkpoint() restarts a WAL of this many frames (16 MiB of 4 KiB
+ * pages) when its PASSIVE pass left at most STORE__RESTART_LEFT frames (the
+ * copy done under the write lock), waiting at most STORE__RESTART_WAIT_MS. */
+#define STORE__RESTART_FRAMES 4096
+#define STORE__RESTART_LEFT 512
+#define STORE__RESTART_WAIT_MS 10
+#define STORE__RESTART_PASSES 3 /* more PASSIVE passes to get there */
 
 /* The cached statements; store__sql[] in store.c holds their text. */
 enum store__sid {
