@@ -446,8 +446,10 @@ int cmd_run(int argc, char **argv)
 		so.manual_checkpoint = 1;
 		/* A damaged buffer is moved aside (kept) and replaced, with seqs
 		 * that cannot repeat: ingestion goes on, the operator is told. */
-		if (store_open_recover(&st, &so, 0, rec, err, sizeof err) < 0 ||
-		    store_open(&ck, &so, err, sizeof err) < 0) {
+		int opened = store_open_recover(&st, &so, 0, rec, err, sizeof err) == 0;
+		/* st steps aside between groups while ck restarts the WAL. */
+		so.checkpoints_for = st;
+		if (!opened || store_open(&ck, &so, err, sizeof err) < 0) {
 			log_error("store", "%s", err);
 			goto out;
 		}

@@ -429,6 +429,7 @@ int store_open(struct store **out, const struct store_options *opt,
 	}
 	st->readonly = opt->readonly != 0;
 	st->max_bytes = opt->max_bytes;
+	st->peer = opt->checkpoints_for;
 	st->retention_ms = opt->retention_ms;
 	st->nsinks = opt->nsinks;
 	for (i = 0; i < opt->nsinks; i++)
@@ -564,6 +565,30 @@ static int store__group_alive(struct store *st, char *err, size_t errlen)
 	return 0;
 }
 
+static int64_t store__mono_ns(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+}
+
+/*
+ * The checkpointing handle wants the write lock for a WAL restart: wait
+ * (outside any transaction) until it is done, at most as long as it would
+ * wait itself. Without this, a writer that commits flat out, or one that
+ * shares the CPU with the checkpointer (one core, valgrind), nearly always
+ * holds the lock when the checkpointer looks.
+ */
+static void store__step_aside(struct store *st)
+{
+	struct timespec pause = { 0, 20000 };
+	int64_t deadline = store__mono_ns() + (int64_t)STORE__RESTART_WAIT_MS * 1000000;
+
+	while (atomic_load(&st->restart_wanted) && store__mono_ns() < deadline)
+		nanosleep(&pause, NULL);
+}
+
 int store_begin(struct store *st, char *err, size_t errlen)
 {
 	int code = store__writable(st, err, errlen);
@@ -574,6 +599,8 @@ int store_begin(struct store *st, char *err, size_t errlen)
 		store__seterr(err, errlen, "%s: a group is already open", st->path);
 		return STORE_EINVAL;
 	}
+	if (atomic_load(&st->restart_wanted))
+		store__step_aside(st);
 	code = store__run(st, STORE__BEGIN_WRITE, "starting a group", err, errlen);
 	if (code)
 		return code;
@@ -630,18 +657,16 @@ int store__record_last_seq(struct store *st, char *err, size_t errlen)
 
 /*
  * Busy handler for the RESTART: try again every 20 us until the deadline
- * (CLOCK_MONOTONIC ns in *arg). SQLite's own handler sleeps 1 ms and more
- * between tries and so never meets the microseconds between two commits of
- * a writer that commits flat out.
+ * (store__mono_ns() in *arg). SQLite's own handler sleeps 1 ms and more
+ * between tries and so seldom meets the moment between two groups.
  */
 static int store__restart_busy(void *arg, int tries)
 {
 	const int64_t *deadline = arg;
-	struct timespec now, pause = { 0, 20000 };
+	struct timespec pause = { 0, 20000 };
 
 	(void)tries;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if ((int64_t)now.tv_sec * 1000000000 + now.tv_nsec >= *deadline)
+	if (store__mono_ns() >= *deadline)
 		return 0;
 	nanosleep(&pause, NULL);
 	return 1;
@@ -670,7 +695,9 @@ int store_checkpoint(struct store *st, long *wal_frames, char *err, size_t errle
 	 * few more PASSIVE passes first shrink what is left (each copies only
 	 * what the writer added during the last). The RESTART waits at most
 	 * STORE__RESTART_WAIT_MS for the writer and the readers; if they stay
-	 * busy it gives up (SQLITE_BUSY) and the next call tries again.
+	 * busy it gives up (SQLITE_BUSY) and the next call tries again. The
+	 * writing handle (checkpoints_for) waits before its next group while
+	 * the RESTART wants the lock, so that it gets it.
 	 */
 	for (int pass = 0; rc == SQLITE_OK && log >= STORE__RESTART_FRAMES &&
 	     log - done > STORE__RESTART_LEFT && pass < STORE__RESTART_PASSES; pass++)
@@ -678,15 +705,15 @@ int store_checkpoint(struct store *st, long *wal_frames, char *err, size_t errle
 	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
 		return store__error(st, rc, "checkpointing the WAL", err, errlen);
 	if (rc == SQLITE_OK && log >= STORE__RESTART_FRAMES && log - done <= STORE__RESTART_LEFT) {
-		struct timespec now;
-		int64_t deadline;
+		int64_t deadline = store__mono_ns() + (int64_t)STORE__RESTART_WAIT_MS * 1000000;
 
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		deadline = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec +
-			   (int64_t)STORE__RESTART_WAIT_MS * 1000000;
+		if (st->peer)
+			atomic_store(&st->peer->restart_wanted, 1);
 		sqlite3_busy_handler(st->db, store__restart_busy, &deadline);
 		rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_RESTART, &log, &done);
 		sqlite3_busy_timeout(st->db, STORE__BUSY_MS);
+		if (st->peer)
+			atomic_store(&st->peer->restart_wanted, 0);
 		if (rc != SQLITE_OK && rc != SQLITE_BUSY)
 			return store__error(st, rc, "restarting the WAL", err, errlen);
 	}

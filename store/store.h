@@ -42,6 +42,10 @@ struct store_options {
 	int64_t retention_ms;  /* delivered events older than this are deleted; 0 = keep */
 	int manual_checkpoint; /* 1: commits never checkpoint the WAL; the owner calls
 				  store_checkpoint() (from another handle) instead */
+	struct store *checkpoints_for; /* the writing handle (with manual_checkpoint) whose
+				  WAL this handle checkpoints: it steps aside between
+				  groups while store_checkpoint() restarts the WAL;
+				  must stay open until this handle is closed (or NULL) */
 	const char *const *sinks; /* names of the enabled sinks (may be NULL) */
 	size_t nsinks;         /* how many; events are "delivered" when every sink
 				  acknowledged them, and all are when there is none */

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include <sqlite3.h>
+#include <stdatomic.h>
 
 #include "store/store.h"
 
@@ -82,6 +83,9 @@ struct store {
 	size_t nsinks;            /* enabled sinks */
 	char sinks[STORE_SINK_MAX][STORE_SINK_NAME_MAX]; /* their names */
 	sqlite3_stmt *stmt[STORE__NSTMT]; /* cached statements, NULL until used */
+	struct store *peer;       /* options.checkpoints_for */
+	_Atomic int restart_wanted; /* set by peer's store_checkpoint(): a WAL restart
+				       waits for the write lock; store_begin() waits */
 };
 
 /* Write a formatted message into err (err may be NULL or errlen 0). */
