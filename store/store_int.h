@@ -21,7 +21,7 @@
 #define STORE__SCHEMA_VERSION 1          /* PRAGMA user_version */
 #define STORE__APPLICATION_ID 0x46474246 /* PRAGMA application_id: "FGBF" */
 #define STORE__BUSY_MS 5000              /* wait this long for another writer */
-#define STORE__CACHE_KIB 2048            /* page cache per writable handle */
+#define STORE__CACHE_KIB 1024            /* page cache per writable handle */
 #define STORE__RO_CACHE_KIB 512          /* page cache per read-only handle */
 #ifndef STORE__PAGE_SIZE
 #define STORE__PAGE_SIZE 4096            /* bytes per page of a new database (see store.c) */
