@@ -75,6 +75,15 @@ static void one(FILE *f, const char *name, const char *type, const char *help, u
 	fprintf(f, "%s %llu\n", name, (unsigned long long)v);
 }
 
+/* A family whose n samples differ in one label: name{label="vals[i]"} nums[i]. */
+static void labelled(FILE *f, const char *name, const char *type, const char *help,
+		     const char *label, size_t n, const char *const *vals, const uint64_t *nums)
+{
+	family(f, name, type, help);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%s{%s=\"%s\"} %llu\n", name, label, vals[i], (unsigned long long)nums[i]);
+}
+
 static void render_ingest(FILE *f, const struct metrics_snapshot *s)
 {
 	one(f, "fieldgate_readings_received_total", "counter",
@@ -101,14 +110,10 @@ static void render_ingest(FILE *f, const struct metrics_snapshot *s)
 	one(f, "fieldgate_readings_quarantined_total", "counter",
 	    "Rejected readings committed to the buffer's quarantine since the agent started.",
 	    s->pipe.quarantined);
-	family(f, "fieldgate_predictions_total", "counter",
-	       "Scored readings predicted as warning, fault or anomalous since the agent started.");
-	fprintf(f, "fieldgate_predictions_total{prediction=\"warning\"} %llu\n",
-		(unsigned long long)s->warnings);
-	fprintf(f, "fieldgate_predictions_total{prediction=\"fault\"} %llu\n",
-		(unsigned long long)s->faults);
-	fprintf(f, "fieldgate_predictions_total{prediction=\"anomaly\"} %llu\n",
-		(unsigned long long)s->anomalies);
+	labelled(f, "fieldgate_predictions_total", "counter",
+		 "Scored readings predicted as warning, fault or anomalous since the agent started.",
+		 "prediction", 3, (const char *const[]){ "warning", "fault", "anomaly" },
+		 (const uint64_t[]){ s->warnings, s->faults, s->anomalies });
 }
 
 static void render_models(FILE *f, const struct metrics_snapshot *s)
@@ -197,15 +202,11 @@ static void render_buffer(FILE *f, const struct metrics_snapshot *s)
 	one(f, "fieldgate_buffer_dead_letters", "gauge",
 	    "Events a sink rejected for their content, kept in the buffer now (all sinks).",
 	    st->dead_letters);
-	family(f, "fieldgate_buffer_dropped_events_total", "counter",
-	       "Events deleted from the buffer since it was created: expired (delivered, older "
-	       "than retention), delivered or undelivered (oldest first, to stay under max_mb).");
-	fprintf(f, "fieldgate_buffer_dropped_events_total{reason=\"expired\"} %llu\n",
-		(unsigned long long)st->drops.expired);
-	fprintf(f, "fieldgate_buffer_dropped_events_total{reason=\"delivered\"} %llu\n",
-		(unsigned long long)st->drops.delivered);
-	fprintf(f, "fieldgate_buffer_dropped_events_total{reason=\"undelivered\"} %llu\n",
-		(unsigned long long)st->drops.undelivered);
+	labelled(f, "fieldgate_buffer_dropped_events_total", "counter",
+		 "Events deleted from the buffer since it was created: expired (delivered, older "
+		 "than retention), delivered or undelivered (oldest first, to stay under max_mb).",
+		 "reason", 3, (const char *const[]){ "expired", "delivered", "undelivered" },
+		 (const uint64_t[]){ st->drops.expired, st->drops.delivered, st->drops.undelivered });
 	one(f, "fieldgate_buffer_dropped_quarantine_total", "counter",
 	    "Quarantine records deleted (retention or size) since the buffer was created.",
 	    st->drops.quarantine);
@@ -330,15 +331,11 @@ int metrics_render(const struct metrics_snapshot *s, char **out, size_t *len)
 		    "1 while the MQTT input is connected to its broker.",
 		    strcmp(s->source_state, "connected") == 0);
 	if (s->have_alerts) {
-		family(f, "fieldgate_alerts_total", "counter",
-		       "Alerts published, held back by the per-sensor limit, or failed, since the "
-		       "agent started.");
-		fprintf(f, "fieldgate_alerts_total{outcome=\"sent\"} %llu\n",
-			(unsigned long long)s->alerts.sent);
-		fprintf(f, "fieldgate_alerts_total{outcome=\"limited\"} %llu\n",
-			(unsigned long long)s->alerts.limited);
-		fprintf(f, "fieldgate_alerts_total{outcome=\"failed\"} %llu\n",
-			(unsigned long long)s->alerts.failed);
+		labelled(f, "fieldgate_alerts_total", "counter",
+			 "Alerts published, held back by the per-sensor limit, or failed, since the "
+			 "agent started.",
+			 "outcome", 3, (const char *const[]){ "sent", "limited", "failed" },
+			 (const uint64_t[]){ s->alerts.sent, s->alerts.limited, s->alerts.failed });
 	}
 	return close_memstream(f, out);
 }
