@@ -963,44 +963,48 @@ static void test_recover_garbage(void)
 	CHECK(count_files("rec-garbage.db.corrupt-") >= 3);
 }
 
+/* A closed buffer of n events with kafka's position at n - 10, the root page
+ * of table smashed. Returns its size before the damage, or -1. */
+static long long damaged_buffer(const char *path, int n, const char *table)
+{
+	const char *sinks[] = { "kafka" };
+	struct store *st = open_store(path, 0, sinks, 1, 0, 0);
+	char err[256], sql[128];
+	long long root, size;
+
+	if (!st)
+		return -1;
+	CHECK_INT(commit_n(st, n, 0, 1, 100), 0);
+	CHECK_INT(store_position_set(st, "kafka", (uint64_t)n - 10, "", err, sizeof(err)), 0);
+	store_close(&st);
+	snprintf(sql, sizeof(sql), "SELECT rootpage FROM sqlite_master WHERE name = '%s'", table);
+	root = raw_int(path, sql);
+	CHECK(root > 1);
+	size = file_size(path);
+	smash_page(path, root);
+	return size;
+}
+
 /* Damage inside a real buffer: the seq it reached is carried forward. */
 static void test_recover_pages(void)
 {
 	const char *path = db_path("rec-meta.db");
-	const char *sinks[] = { "kafka" };
 	struct store_recovery rec;
 	struct store *st;
 	int64_t t0 = now_ms();
-	long long root, size;
-	char err[256];
+	long long size;
 
 	/* meta damaged: store_open() fails reading last_seq. */
-	st = open_store(path, 0, sinks, 1, 0, 0);
-	if (!st)
+	if ((size = damaged_buffer(path, 50, "meta")) < 0)
 		return;
-	CHECK_INT(commit_n(st, 50, 0, 1, 100), 0);
-	CHECK_INT(store_position_set(st, "kafka", 40, "", err, sizeof(err)), 0);
-	store_close(&st);
-	root = raw_int(path, "SELECT rootpage FROM sqlite_master WHERE name = 'meta'");
-	CHECK(root > 1);
-	size = file_size(path);
-	smash_page(path, root);
 	st = open_recover(path, 0, &rec, 0);
 	CHECK_INT(rec.seq_from_file, 50); /* max(events.seq) still reads */
 	check_recovered(path, &rec, &st, size, t0);
 
 	/* positions damaged: store_open() passes, the stats check fails. */
 	path = db_path("rec-pos.db");
-	st = open_store(path, 0, sinks, 1, 0, 0);
-	if (!st)
+	if ((size = damaged_buffer(path, 20, "positions")) < 0)
 		return;
-	CHECK_INT(commit_n(st, 20, 0, 1, 100), 0);
-	CHECK_INT(store_position_set(st, "kafka", 20, "", err, sizeof(err)), 0);
-	store_close(&st);
-	root = raw_int(path, "SELECT rootpage FROM sqlite_master WHERE name = 'positions'");
-	CHECK(root > 1);
-	size = file_size(path);
-	smash_page(path, root);
 	st = open_recover(path, 0, &rec, 0);
 	CHECK_INT(rec.seq_from_file, 20);
 	check_recovered(path, &rec, &st, size, t0);
