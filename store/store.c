@@ -477,6 +477,13 @@ int store_open(struct store **out, const struct store_options *opt,
 				   "switching to WAL", err, errlen);
 		if (code)
 			goto fail;
+		/* The first commit after the WAL restarts trims a file that a
+		 * burst grew past this (store_checkpoint() says why it grows). */
+		snprintf(pragma, sizeof(pragma), "PRAGMA journal_size_limit = %lld",
+			 (long long)STORE__WAL_KEEP_BYTES);
+		code = store__exec(st, pragma, "setting journal_size_limit", err, errlen);
+		if (code)
+			goto fail;
 		mode = opt->sync_full ? "PRAGMA synchronous = FULL"
 				      : "PRAGMA synchronous = NORMAL";
 		code = store__exec(st, mode, "setting synchronous", err, errlen);

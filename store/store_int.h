@@ -36,6 +36,8 @@
 #define STORE__RESTART_LEFT 512
 #define STORE__RESTART_WAIT_MS 10
 #define STORE__RESTART_PASSES 3 /* more PASSIVE passes to get there */
+#define STORE__WAL_KEEP_BYTES (64LL << 20) /* journal_size_limit: a WAL file past this is
+					      cut back to it when the WAL restarts */
 
 /* The cached statements; store__sql[] in store.c holds their text. */
 enum store__sid {

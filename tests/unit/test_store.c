@@ -1167,6 +1167,52 @@ static void test_wal_restart(void)
 	CHECK(integrity_ok(path));
 }
 
+/*
+ * A reader that holds one snapshot keeps every frame in the WAL, so the
+ * file grows past STORE__WAL_KEEP_BYTES. Once the reader is gone, the next
+ * checkpoint restarts the WAL and the first commit after it cuts the file
+ * back (journal_size_limit).
+ */
+static void test_wal_trim(void)
+{
+	const char *path = db_path("trim.db");
+	char wal[600], err[256];
+	struct store_options wo = { .path = path, .manual_checkpoint = 1 };
+	struct store_options co = { .path = path };
+	struct store *st = NULL, *ck = NULL;
+	sqlite3 *reader = NULL;
+	long long big, after;
+
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	CHECK_INT(store_open(&st, &wo, err, sizeof(err)), 0);
+	co.checkpoints_for = st;
+	CHECK_INT(store_open(&ck, &co, err, sizeof(err)), 0);
+	CHECK_INT(sqlite3_open_v2(path, &reader, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	if (!st || !ck || !reader)
+		return;
+	CHECK_INT(sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM events;", NULL, NULL, NULL),
+		  SQLITE_OK);
+	for (int i = 0; i < 8000; i++)
+		if (commit_n(st, 1, 1000, 1, 900) < 0 ||
+		    (i % 500 == 0 && store_checkpoint(ck, NULL, err, sizeof(err)) < 0)) {
+			CHECK(0);
+			break;
+		}
+	big = file_size(wal);
+	CHECK(big > STORE__WAL_KEEP_BYTES);
+	CHECK_INT(sqlite3_exec(reader, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(reader);
+	CHECK_INT(store_checkpoint(ck, NULL, err, sizeof(err)), 0);
+	CHECK_INT(commit_n(st, 1, 1000, 1, 900), 0);
+	after = file_size(wal);
+	if (after > STORE__WAL_KEEP_BYTES)
+		fprintf(stderr, "WAL %lld bytes after the restart (was %lld)\n", after, big);
+	CHECK(after > 0 && after <= STORE__WAL_KEEP_BYTES);
+	CHECK_INT(raw_int(path, "SELECT count(*) FROM events"), 8001);
+	store_close(&ck);
+	store_close(&st);
+}
+
 int main(void)
 {
 	snprintf(test_dir, sizeof(test_dir), "/tmp/test_store.XXXXXX");
@@ -1190,6 +1236,7 @@ int main(void)
 	test_recover_pages();
 	test_recover_refuses();
 	test_wal_restart();
+	test_wal_trim();
 	rm_dir(test_dir);
 	return check_done("test_store");
 }
