@@ -11,10 +11,10 @@
 #define FIELDGATE_STORE_STORE_INT_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include <sqlite3.h>
-#include <stdatomic.h>
 
 #include "store/store.h"
 
