@@ -963,6 +963,18 @@ static void test_recover_garbage(void)
 	CHECK(count_files("rec-garbage.db.corrupt-") >= 3);
 }
 
+/* A closed buffer of n events of 200 bytes, no sinks. Returns 0 or -1. */
+static int filled_buffer(const char *path, int n)
+{
+	struct store *st = open_store(path, 0, NULL, 0, 0, 0);
+
+	if (!st)
+		return -1;
+	CHECK_INT(commit_n(st, n, 0, 1, 200), 0);
+	store_close(&st);
+	return 0;
+}
+
 /* A closed buffer of n events with kafka's position at n - 10, the root page
  * of table smashed. Returns its size before the damage, or -1. */
 static long long damaged_buffer(const char *path, int n, const char *table)
@@ -1011,11 +1023,8 @@ static void test_recover_pages(void)
 
 	/* A page in the middle of events: only the full check reads it. */
 	path = db_path("rec-mid.db");
-	st = open_store(path, 0, NULL, 0, 0, 0);
-	if (!st)
+	if (filled_buffer(path, 3000) < 0)
 		return;
-	CHECK_INT(commit_n(st, 3000, 0, 1, 200), 0);
-	store_close(&st);
 	size = file_size(path);
 	CHECK(size > 100 * 4096);
 	smash_page(path, size / 4096 / 2);
@@ -1030,11 +1039,8 @@ static void test_recover_pages(void)
 
 	/* A file cut short in the middle of events. */
 	path = db_path("rec-cut.db");
-	st = open_store(path, 0, NULL, 0, 0, 0);
-	if (!st)
+	if (filled_buffer(path, 3000) < 0)
 		return;
-	CHECK_INT(commit_n(st, 3000, 0, 1, 200), 0);
-	store_close(&st);
 	size = file_size(path) / 2 / 4096 * 4096;
 	CHECK_INT(truncate(path, size), 0);
 	st = open_recover(path, 0, &rec, 0);
