@@ -16,6 +16,7 @@
 
 #include "agent/cli.h"
 #include "agent/cli_int.h"
+#include "agent/clock.h"
 #include "agent/features.h"
 #include "agent/ingest.h"
 #include "agent/log.h"

@@ -27,6 +27,7 @@
 #include "agent/cli.h"
 #include "agent/cli_int.h"
 #include "agent/alerts.h"
+#include "agent/clock.h"
 #include "agent/config.h"
 #include "agent/forward.h"
 #include "agent/http.h"

@@ -12,6 +12,7 @@
 
 #include "agent/cli.h"
 #include "agent/cli_int.h"
+#include "agent/clock.h"
 #include "agent/config.h"
 #include "agent/log.h"
 #include "agent/scorer.h"

@@ -17,11 +17,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "agent/log.h"
+
 #define CONFIG_STR_MAX 256        /* bytes in one string setting */
 #define CONFIG_PATH_MAX 1024      /* bytes in one path */
 #define CONFIG_KAFKA_PROPS_MAX 64 /* property.* entries */
 
-enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 enum source_type { SOURCE_SIMULATOR = 0, SOURCE_MQTT = 1 };
 
 struct kafka_property {

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "agent/clock.h"
 #include "agent/forward.h"
 #include "agent/log.h"
 #include "sensors/event.h"

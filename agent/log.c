@@ -23,20 +23,6 @@ void log_set_level(enum log_level level)
 	log_threshold = level;
 }
 
-int64_t clock_wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t clock_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void log_msg(enum log_level level, const char *component, const char *fmt, ...)
 {
 	char line[2048];

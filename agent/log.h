@@ -13,7 +13,8 @@
 
 #include <stdint.h>
 
-#include "agent/config.h"
+/* How much to log; [agent] log_level names them in this order. */
+enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 
 /* Set the threshold (messages above it are dropped). Call before threads start. */
 void log_set_level(enum log_level level);
@@ -38,9 +39,5 @@ struct log_ratelimit {
  * the last one in *suppressed), 0 if it should be held back. Not thread-safe:
  * one limiter per thread. */
 int log_ratelimit(struct log_ratelimit *rl, int64_t now_ms, uint64_t *suppressed);
-
-/* Wall-clock and monotonic time in milliseconds. */
-int64_t clock_wall_ms(void);
-int64_t clock_mono_ms(void);
 
 #endif

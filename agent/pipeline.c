@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "agent/clock.h"
 #include "agent/log.h"
 #include "sensors/event.h"
 

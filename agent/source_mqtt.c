@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "agent/cli.h"
+#include "agent/clock.h"
 #include "agent/log.h"
 #include "sensors/mqtt.h"
 
