@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "agent/sink_setup.h"
-#include "agent/source_mqtt.h"
+#include "agent/secret.h"
 #include "sinks/es.h"
 #include "sinks/kafka.h"
 
@@ -63,10 +63,10 @@ static int make_es(struct sink **sink, struct forward *fw, const struct config *
 	int rc = -2;
 
 	if (cfg->es_password_file[0] &&
-	    read_secret_file(cfg->es_password_file, password, sizeof password, err, errlen) < 0)
+	    secret_read_file(cfg->es_password_file, password, sizeof password, err, errlen) < 0)
 		goto out;
 	if (cfg->es_api_key_file[0] &&
-	    read_secret_file(cfg->es_api_key_file, api_key, sizeof api_key, err, errlen) < 0)
+	    secret_read_file(cfg->es_api_key_file, api_key, sizeof api_key, err, errlen) < 0)
 		goto out;
 	rc = es_sink_create(sink, &eo, err, errlen);
 out:

@@ -3,7 +3,6 @@
  */
 #include "agent/source_mqtt.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -14,6 +13,7 @@
 #include "agent/cli.h"
 #include "agent/clock.h"
 #include "agent/log.h"
+#include "agent/secret.h"
 #include "sensors/mqtt.h"
 
 #define STOP_GRACE_MS 10000 /* a held acknowledgement may wait this long once stopping */
@@ -34,30 +34,6 @@ struct mqtt_source {
 	char topics[CONFIG_STR_MAX];    /* for messages */
 	int qos;                        /* subscription QoS */
 };
-
-int read_secret_file(const char *path, char *out, size_t cap, char *err, size_t errlen)
-{
-	FILE *f = fopen(path, "r");
-	size_t n;
-
-	if (!f) {
-		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-		return -1;
-	}
-	if (!fgets(out, (int)cap, f)) {
-		snprintf(err, errlen, "%s: empty", path);
-		fclose(f);
-		return -1;
-	}
-	fclose(f);
-	n = strcspn(out, "\r\n");
-	out[n] = '\0';
-	if (n == 0) {
-		snprintf(err, errlen, "%s: empty first line", path);
-		return -1;
-	}
-	return 0;
-}
 
 /* Topic level `level` (0-based) of topic into out. 0, or -1 if absent. */
 static int topic_level(const char *topic, int level, char *out, size_t cap)
@@ -156,7 +132,7 @@ int mqtt_client_from_config(struct mqtt_client **out, const struct config *cfg, 
 	int rc;
 
 	if (cfg->mqtt_password_file[0]) {
-		if (read_secret_file(cfg->mqtt_password_file, password, sizeof password, err, errlen) < 0)
+		if (secret_read_file(cfg->mqtt_password_file, password, sizeof password, err, errlen) < 0)
 			return -1;
 		mo.password = password;
 	}

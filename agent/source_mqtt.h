@@ -52,8 +52,4 @@ int mqtt_client_from_config(struct mqtt_client **out, const struct config *cfg, 
 			    mqtt_message_fn msg_fn, mqtt_state_fn state_fn, void *ctx,
 			    char *err, size_t errlen);
 
-/* Read a secret file (password, API key): its first line, without the
- * newline. Returns 0, or -1 with a reason naming the file. */
-int read_secret_file(const char *path, char *out, size_t cap, char *err, size_t errlen);
-
 #endif
