@@ -529,7 +529,6 @@ int cmd_run(int argc, char **argv)
 		 scorer->names.anomaly, scorer->names.humidity);
 	if (cfg->source == SOURCE_MQTT) {
 		if (mqtt_source_start(&msrc, cfg, pipe, scorer, &ctr, alerts, err, sizeof err) < 0) {
-			scorer = NULL;
 			log_error("mqtt", "%s: %s", cfg->file, err);
 			rc = EXIT_USAGE;
 			goto out;
@@ -552,8 +551,7 @@ int cmd_run(int argc, char **argv)
 			 cfg->buffer_path, (unsigned long long)store_next_seq(st));
 		/* With the simulator source, alerts need a publish-only connection. */
 		if (alerts) {
-			if (mqtt_client_from_config(&alert_client, cfg, 0, NULL, NULL, NULL,
-						    err, sizeof err) < 0) {
+			if (mqtt_source_client(&alert_client, cfg, 0, NULL, NULL, NULL, err, sizeof err) < 0) {
 				log_error("alerts", "%s: %s", cfg->file, err);
 				rc = EXIT_USAGE;
 				goto out;

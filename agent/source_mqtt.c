@@ -10,7 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent/cli.h"
 #include "agent/clock.h"
 #include "agent/log.h"
 #include "agent/secret.h"
@@ -72,7 +71,7 @@ static void wait_commit(struct mqtt_source *s, uint64_t ticket)
 		if (atomic_load(&s->stopping) && now - atomic_load(&s->stop_ms) > STOP_GRACE_MS) {
 			log_error("mqtt", "stopping without acknowledging a reading that could not be "
 				  "committed; the broker keeps it and will redeliver it");
-			_exit(EXIT_RUNTIME);
+			_exit(EXIT_FAILURE); /* 1: a runtime failure (SPEC §1) */
 		}
 	}
 	if (warned)
@@ -94,7 +93,7 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
 		/* Only when the pipeline refused the item: never ack what is not kept. */
 		log_error("mqtt", "cannot queue a reading from %s; exiting without acknowledging it "
 			  "so that the broker redelivers it", topic);
-		_exit(EXIT_RUNTIME);
+		_exit(EXIT_FAILURE); /* 1: a runtime failure (SPEC §1) */
 	}
 	if (qos >= 1)
 		wait_commit(s, ticket);
@@ -116,9 +115,9 @@ static void on_state(void *ctx, enum mqtt_state st, const char *detail)
 		log_warn("mqtt", "%s; reconnecting with backoff (readings wait in the broker)", detail);
 }
 
-int mqtt_client_from_config(struct mqtt_client **out, const struct config *cfg, int subscribe,
-			    mqtt_message_fn msg_fn, mqtt_state_fn state_fn, void *ctx,
-			    char *err, size_t errlen)
+int mqtt_source_client(struct mqtt_client **out, const struct config *cfg, int subscribe,
+		       mqtt_message_fn msg_fn, mqtt_state_fn state_fn, void *ctx,
+		       char *err, size_t errlen)
 {
 	char password[512] = "";
 	struct mqtt_options mo = {
@@ -150,11 +149,9 @@ int mqtt_source_start(struct mqtt_source **out, const struct config *cfg,
 
 	if (!s || ingest_init(&s->ingest, scorer, pipe, ctr) < 0) {
 		snprintf(err, errlen, "out of memory");
-		scorer_free(&scorer);
 		free(s);
 		return -1;
 	}
-	/* From here the ingest context owns the scorer. */
 	s->ingest.alerts = alerts;
 	s->topic_level = cfg->mqtt_sensor_id_topic_level;
 	s->keepalive_s = cfg->mqtt_keepalive;
@@ -164,8 +161,9 @@ int mqtt_source_start(struct mqtt_source **out, const struct config *cfg,
 	snprintf(s->uri, sizeof s->uri, "%s", cfg->mqtt_uri);
 	snprintf(s->topics, sizeof s->topics, "%s", cfg->mqtt_topic);
 	pthread_mutex_init(&s->mu, NULL);
-	if (mqtt_client_from_config(&s->client, cfg, 1, on_message, on_state, s, err, errlen) < 0) {
+	if (mqtt_source_client(&s->client, cfg, 1, on_message, on_state, s, err, errlen) < 0) {
 		pthread_mutex_destroy(&s->mu);
+		s->ingest.scorer = NULL; /* the caller's again: this start failed */
 		ingest_cleanup(&s->ingest);
 		free(s);
 		return -1;

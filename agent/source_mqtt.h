@@ -23,9 +23,10 @@ struct mqtt_source;
 
 /*
  * Start the source: read the password file (if any), connect in the
- * background, subscribe. Takes ownership of scorer. alerts (may be NULL)
- * is given the connection to publish on. Returns 0, or -1 with one line in
- * err (unreadable password file, bad URI, unreadable TLS file).
+ * background, subscribe. On success the source owns scorer; on failure it
+ * stays the caller's. alerts (may be NULL) is given the connection to
+ * publish on. Returns 0, or -1 with one line in err (unreadable password
+ * file, bad URI, unreadable TLS file).
  */
 int mqtt_source_start(struct mqtt_source **out, const struct config *cfg,
 		      struct pipeline *pipe, struct scorer *scorer,
@@ -48,8 +49,8 @@ void mqtt_source_stop(struct mqtt_source **s);
  * configured topics, QoS and clean_session; 0: a publish-only client with a
  * clean session. Returns 0, or -1 with one line in err.
  */
-int mqtt_client_from_config(struct mqtt_client **out, const struct config *cfg, int subscribe,
-			    mqtt_message_fn msg_fn, mqtt_state_fn state_fn, void *ctx,
-			    char *err, size_t errlen);
+int mqtt_source_client(struct mqtt_client **out, const struct config *cfg, int subscribe,
+		       mqtt_message_fn msg_fn, mqtt_state_fn state_fn, void *ctx,
+		       char *err, size_t errlen);
 
 #endif
