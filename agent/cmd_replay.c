@@ -201,10 +201,10 @@ int cmd_replay(int argc, char **argv)
 			.store = { .path = cfg->buffer_path }, .replay = 1, .from_seq = first,
 			.until_seq = last, .since_ms = since, .until_ms = until, .max_rate = rate,
 		};
-		int r = sink_setup_start(&fws[i], names[i], cfg, &fo, err, sizeof err);
-		if (r < 0) {
+		enum sink_setup_rc r = sink_setup_start(&fws[i], names[i], cfg, &fo, err, sizeof err);
+		if (r != SINK_SETUP_OK) {
 			fprintf(stderr, "fieldgate replay: %s: %s\n", names[i], err);
-			rc = r == -2 ? EXIT_USAGE : EXIT_RUNTIME;
+			rc = r == SINK_SETUP_BAD_FILE ? EXIT_USAGE : EXIT_RUNTIME;
 			goto out;
 		}
 		nfw++;

@@ -505,10 +505,10 @@ int cmd_run(int argc, char **argv)
 			.pipe = pipe,
 		};
 		for (size_t i = 0; i < fo.store.nsinks; i++) {
-			int r = sink_setup_start(&fws[nfw], sink_names[i], cfg, &fo, err, sizeof err);
-			if (r < 0) {
+			enum sink_setup_rc r = sink_setup_start(&fws[nfw], sink_names[i], cfg, &fo, err, sizeof err);
+			if (r != SINK_SETUP_OK) {
 				log_error(sink_names[i], "%s: %s", cfg->file, err);
-				if (r == -2)
+				if (r == SINK_SETUP_BAD_FILE)
 					rc = EXIT_USAGE;
 				goto out;
 			}

@@ -48,8 +48,9 @@ static int make_kafka(struct sink **sink, struct forward *fw, const struct confi
 	return kafka_sink_create(sink, &ko, err, errlen);
 }
 
-/* Returns 0, -1, or -2 for an unreadable secret file. */
-static int make_es(struct sink **sink, struct forward *fw, const struct config *cfg,
+/* Returns SINK_SETUP_OK, SINK_SETUP_FAILED, or SINK_SETUP_BAD_FILE for an
+ * unreadable secret file. */
+static enum sink_setup_rc make_es(struct sink **sink, struct forward *fw, const struct config *cfg,
 		   char *err, size_t errlen)
 {
 	char password[1024] = "", api_key[1024] = "";
@@ -60,7 +61,7 @@ static int make_es(struct sink **sink, struct forward *fw, const struct config *
 		.cancelled = forward_cancelled, .on_outcome = forward_on_outcome,
 		.on_state = forward_on_state, .ctx = fw,
 	};
-	int rc = -2;
+	enum sink_setup_rc rc = SINK_SETUP_BAD_FILE;
 
 	if (cfg->es_password_file[0] &&
 	    secret_read_file(cfg->es_password_file, password, sizeof password, err, errlen) < 0)
@@ -68,20 +69,21 @@ static int make_es(struct sink **sink, struct forward *fw, const struct config *
 	if (cfg->es_api_key_file[0] &&
 	    secret_read_file(cfg->es_api_key_file, api_key, sizeof api_key, err, errlen) < 0)
 		goto out;
-	rc = es_sink_create(sink, &eo, err, errlen);
+	rc = es_sink_create(sink, &eo, err, errlen) < 0 ? SINK_SETUP_FAILED : SINK_SETUP_OK;
 out:
 	explicit_bzero(password, sizeof password);
 	explicit_bzero(api_key, sizeof api_key);
 	return rc;
 }
 
-int sink_setup_start(struct forward **out, const char *name, const struct config *cfg,
-		     const struct forward_options *base, char *err, size_t errlen)
+enum sink_setup_rc sink_setup_start(struct forward **out, const char *name, const struct config *cfg,
+				    const struct forward_options *base, char *err, size_t errlen)
 {
 	char describe[CONFIG_STR_MAX * 2 + 32];
 	struct forward_options fo = *base;
 	struct sink *sink = NULL;
-	int kafka = strcmp(name, "kafka") == 0, rc;
+	int kafka = strcmp(name, "kafka") == 0;
+	enum sink_setup_rc rc;
 
 	*out = NULL;
 	fo.name = name;
@@ -98,13 +100,14 @@ int sink_setup_start(struct forward **out, const char *name, const struct config
 		fo.batch = ES_BATCH;
 	}
 	if (forward_create(out, &fo, err, errlen) < 0)
-		return -1;
-	rc = kafka ? make_kafka(&sink, *out, cfg, err, errlen) : make_es(&sink, *out, cfg, err, errlen);
-	if (rc < 0 || forward_start(*out, sink, err, errlen) < 0) {
-		if (rc == 0)
-			rc = -1;
+		return SINK_SETUP_FAILED;
+	if (kafka)
+		rc = make_kafka(&sink, *out, cfg, err, errlen) < 0 ? SINK_SETUP_FAILED : SINK_SETUP_OK;
+	else
+		rc = make_es(&sink, *out, cfg, err, errlen);
+	if (rc == SINK_SETUP_OK && forward_start(*out, sink, err, errlen) < 0)
+		rc = SINK_SETUP_FAILED;
+	if (rc != SINK_SETUP_OK)
 		forward_stop(out, 0);
-		return rc;
-	}
-	return 0;
+	return rc;
 }
