@@ -39,45 +39,15 @@
 #include "agent/scorer.h"
 #include "agent/sink_setup.h"
 #include "agent/source_mqtt.h"
+#include "agent/source_sim.h"
 #include "agent/state.h"
 #include "sensors/mqtt.h"
-#include "sensors/sim.h"
 #include "sinks/es.h"
 #include "store/store.h"
 
 #define DRAIN_MS 10000 /* how long a stop may spend committing the queue */
 #define CHECKPOINT_EVERY_MS 200 /* WAL checkpoints from the main thread */
 #define SINK_FLUSH_MS 5000 /* how long a stop may spend delivering what is in flight */
-
-/* The simulator source: one thread generating readings on their schedule. */
-struct sim_source {
-	struct sim *sim;         /* the generator */
-	struct ingest ingest;    /* score + queue */
-	pthread_t thread;        /* runs sim_thread() */
-	_Atomic int stop;        /* set by the main thread */
-	int ingest_ready;        /* ingest was set up (and owns the scorer) */
-	int started;             /* thread was created */
-};
-
-static void *sim_thread(void *arg)
-{
-	struct sim_source *src = arg;
-	struct reading r;
-
-	while (!atomic_load_explicit(&src->stop, memory_order_relaxed)) {
-		int64_t due = sim_next_time(src->sim), now = clock_wall_ms();
-		if (due > now) {
-			int64_t ms = due - now > 100 ? 100 : due - now;
-			struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-			nanosleep(&ts, NULL);
-			continue;
-		}
-		sim_next(src->sim, &r);
-		if (ingest_reading(&src->ingest, &r, now, NULL) < 0)
-			break;
-	}
-	return NULL;
-}
 
 static void status_line(const struct ingest_counters *c, struct store *ro,
 			struct pipeline *pipe, uint64_t prev[4], double secs)
@@ -110,35 +80,6 @@ static void status_line(const struct ingest_counters *c, struct store *ro,
 		 (unsigned long long)atomic_load(&c->rejected), sinks,
 		 ps.healthy ? "" : " | BUFFER NOT WRITABLE");
 	memcpy(prev, now, sizeof now);
-}
-
-/* Set up the simulator source and start its thread; takes scorer. */
-static int sim_source_start(struct sim_source *src, const struct config *cfg,
-			    struct pipeline *pipe, struct scorer *scorer,
-			    struct ingest_counters *ctr, struct alerts *alerts,
-			    char *err, size_t errlen)
-{
-	struct sim_options so = {
-		.sensors = cfg->sim_sensors, .rate = cfg->sim_rate,
-		.seed = cfg->sim_seed, .start_ms = clock_wall_ms(),
-	};
-	int e;
-
-	if (ingest_init(&src->ingest, scorer, pipe, ctr) < 0) {
-		scorer_free(&scorer);
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	src->ingest_ready = 1;
-	src->ingest.alerts = alerts;
-	if (sim_create(&src->sim, &so, err, errlen) < 0)
-		return -1;
-	if ((e = pthread_create(&src->thread, NULL, sim_thread, src)) != 0) {
-		snprintf(err, errlen, "cannot start the simulator thread: %s", strerror(e));
-		return -1;
-	}
-	src->started = 1;
-	return 0;
 }
 
 /* Drift over a sliding window: the counters as they were at the start of
@@ -379,7 +320,7 @@ int cmd_run(int argc, char **argv)
 	struct scorer *scorer = NULL;
 	struct store *st = NULL, *ro = NULL, *ck = NULL;
 	struct pipeline *pipe = NULL;
-	struct sim_source src = { 0 };
+	struct sim_source *sim = NULL;
 	struct mqtt_source *msrc = NULL;
 	struct mqtt_client *alert_client = NULL;
 	struct alerts *alerts = NULL;
@@ -539,8 +480,7 @@ int cmd_run(int argc, char **argv)
 			 cfg->mqtt_topic, cfg->mqtt_qos, models_label, cfg->buffer_path,
 			 (unsigned long long)store_next_seq(st));
 	} else {
-		if (sim_source_start(&src, cfg, pipe, scorer, &ctr, alerts, err, sizeof err) < 0) {
-			scorer = NULL;
+		if (sim_source_start(&sim, cfg, pipe, scorer, &ctr, alerts, err, sizeof err) < 0) {
 			log_error("simulator", "%s", err);
 			goto out;
 		}
@@ -592,7 +532,7 @@ int cmd_run(int argc, char **argv)
 					if (msrc)
 						mqtt_source_offer_scorer(msrc, fresh);
 					else
-						ingest_offer_scorer(&src.ingest, fresh);
+						sim_source_offer_scorer(sim, fresh);
 				}
 				notify_ready();
 			}
@@ -624,14 +564,7 @@ out:
 	/* Sources first (no new readings; MQTT finishes the message in hand),
 	 * then the queue is committed, then the buffer is closed. */
 	mqtt_source_stop(&msrc);
-	if (src.started) {
-		atomic_store(&src.stop, 1);
-		/* A simulator blocked on a full queue (the disk refuses commits)
-		 * is released only by the pipeline stopping. */
-		if (pipe)
-			pipeline_drain(pipe, DRAIN_MS);
-		pthread_join(src.thread, NULL);
-	}
+	sim_source_stop(&sim, DRAIN_MS);
 	mqtt_client_stop(&alert_client, 2000);
 	if (pipe)
 		pipeline_drain(pipe, DRAIN_MS);
@@ -650,15 +583,12 @@ out:
 			 (unsigned long long)atomic_load(&ctr.rejected),
 			 (unsigned long long)(st ? store_next_seq(st) - 1 : 0));
 	}
-	if (src.ingest_ready)
-		ingest_cleanup(&src.ingest);
 	if (cfg) {
 		char path[CONFIG_PATH_MAX + 32];
 		snprintf(path, sizeof path, "%s/%s", cfg->data_dir, STATE_FILE);
 		unlink(path);
 	}
 	alerts_free(&alerts);
-	sim_free(&src.sim);
 	scorer_free(&scorer);
 	store_close(&ro);
 	store_close(&ck);

@@ -1,0 +1,99 @@
+/*
+ * source_sim.c - the simulator source (see source_sim.h).
+ */
+#include "agent/source_sim.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent/clock.h"
+#include "sensors/sim.h"
+
+#define SIM_SOURCE__NAP_MS 100 /* longest sleep, so that a stop is seen soon */
+
+struct sim_source {
+	struct sim *sim;         /* the generator */
+	struct ingest ingest;    /* score + queue */
+	pthread_t thread;        /* runs sim_source__main() */
+	_Atomic int stop;        /* set by sim_source_stop() */
+};
+
+static void *sim_source__main(void *arg)
+{
+	struct sim_source *src = arg;
+	struct reading r;
+
+	while (!atomic_load_explicit(&src->stop, memory_order_relaxed)) {
+		int64_t due = sim_next_time(src->sim), now = clock_wall_ms();
+		if (due > now) {
+			int64_t ms = due - now > SIM_SOURCE__NAP_MS ? SIM_SOURCE__NAP_MS : due - now;
+			struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		sim_next(src->sim, &r);
+		if (ingest_reading(&src->ingest, &r, now, NULL) < 0)
+			break;
+	}
+	return NULL;
+}
+
+int sim_source_start(struct sim_source **out, const struct config *cfg, struct pipeline *pipe,
+		     struct scorer *scorer, struct ingest_counters *ctr, struct alerts *alerts,
+		     char *err, size_t errlen)
+{
+	struct sim_options so = {
+		.sensors = cfg->sim_sensors, .rate = cfg->sim_rate,
+		.seed = cfg->sim_seed, .start_ms = clock_wall_ms(),
+	};
+	struct sim_source *s = calloc(1, sizeof *s);
+	int e;
+
+	if (!s || ingest_init(&s->ingest, scorer, pipe, ctr) < 0) {
+		snprintf(err, errlen, "out of memory");
+		free(s);
+		return -1;
+	}
+	s->ingest.alerts = alerts;
+	if (sim_create(&s->sim, &so, err, errlen) < 0)
+		goto fail;
+	if ((e = pthread_create(&s->thread, NULL, sim_source__main, s)) != 0) {
+		snprintf(err, errlen, "cannot start the simulator thread: %s", strerror(e));
+		goto fail;
+	}
+	*out = s;
+	return 0;
+fail:
+	s->ingest.scorer = NULL; /* the caller's again: this start failed */
+	ingest_cleanup(&s->ingest);
+	sim_free(&s->sim);
+	free(s);
+	return -1;
+}
+
+void sim_source_offer_scorer(struct sim_source *s, struct scorer *scorer)
+{
+	ingest_offer_scorer(&s->ingest, scorer);
+}
+
+void sim_source_stop(struct sim_source **sp, int drain_ms)
+{
+	struct sim_source *s;
+
+	if (!sp || !*sp)
+		return;
+	s = *sp;
+	atomic_store(&s->stop, 1);
+	/* A thread blocked on a full queue is released only by the pipeline
+	 * ending its writer (the queue committed, or given up on). */
+	pipeline_drain(s->ingest.pipe, drain_ms);
+	pthread_join(s->thread, NULL);
+	ingest_cleanup(&s->ingest);
+	sim_free(&s->sim);
+	free(s);
+	*sp = NULL;
+}
