@@ -29,6 +29,7 @@
 #include "agent/alerts.h"
 #include "agent/clock.h"
 #include "agent/config.h"
+#include "agent/drift.h"
 #include "agent/forward.h"
 #include "agent/http.h"
 #include "agent/ingest.h"
@@ -82,36 +83,10 @@ static void status_line(const struct ingest_counters *c, struct store *ro,
 	memcpy(prev, now, sizeof now);
 }
 
-/* Drift over a sliding window: the counters as they were at the start of
- * the previous window, so a report covers the last 10 to 20 minutes rather
- * than the whole (possibly years-long) run. */
-#define DRIFT_WINDOW_MS (10 * 60 * 1000)
-struct drift_counts {
-	uint64_t residuals, residual_sq_milli, status_labelled, status_correct,
-		anomaly_labelled, anomaly_correct; /* see struct ingest_drift */
-};
-struct drift_window {
-	struct drift_counts prev, cur; /* at the start of the previous / current window */
-	int64_t prev_ms, cur_ms;       /* when (monotonic ms; 0 = not yet) */
-	double now[SCORER_NMODELS];    /* the last report per slot: accuracy (status,
-					  anomaly) or residual RMSE (humidity); NAN = none */
-};
-
-static void drift_read(const struct ingest_drift *d, struct drift_counts *c)
-{
-	c->residuals = atomic_load(&d->residuals);
-	c->residual_sq_milli = atomic_load(&d->residual_sq_milli);
-	c->status_labelled = atomic_load(&d->status_labelled);
-	c->status_correct = atomic_load(&d->status_correct);
-	c->anomaly_labelled = atomic_load(&d->anomaly_labelled);
-	c->anomaly_correct = atomic_load(&d->anomaly_correct);
-}
-
 /* drift.MODEL_labelled, drift.MODEL_accuracy (when any), drift.MODEL_accuracy_trained. */
-static double drift_accuracy(struct state *s, const char *model, uint64_t labelled, uint64_t correct,
-			     double trained)
+static void drift_accuracy(struct state *s, const char *model, uint64_t labelled, double acc,
+			   double trained)
 {
-	double acc = labelled ? (double)correct / (double)labelled : NAN;
 	char k[48];
 
 	snprintf(k, sizeof k, "drift.%s_labelled", model);
@@ -122,41 +97,23 @@ static double drift_accuracy(struct state *s, const char *model, uint64_t labell
 	snprintf(k, sizeof k, "drift.%s_accuracy_trained", model);
 	if (!isnan(trained))
 		state_set(s, k, "%.4f", trained);
-	return acc;
 }
 
 /* Write the drift keys: what the models did over the window, beside what
  * they did on their training data. */
-static void drift_state(struct state *s, struct drift_window *w, const struct ingest_drift *d,
-			const double trained[SCORER_NMODELS], int64_t now)
+static void drift_state(struct state *s, const struct drift_report *d,
+			const double trained[SCORER_NMODELS])
 {
-	struct drift_counts c, dc;
-
-	drift_read(d, &c);
-	if (!w->cur_ms || now - w->cur_ms >= DRIFT_WINDOW_MS) {
-		w->prev = w->cur_ms ? w->cur : c;
-		w->prev_ms = w->cur_ms ? w->cur_ms : now;
-		w->cur = c;
-		w->cur_ms = now;
-	}
-	dc.residuals = c.residuals - w->prev.residuals;
-	dc.residual_sq_milli = c.residual_sq_milli - w->prev.residual_sq_milli;
-	dc.status_labelled = c.status_labelled - w->prev.status_labelled;
-	dc.status_correct = c.status_correct - w->prev.status_correct;
-	dc.anomaly_labelled = c.anomaly_labelled - w->prev.anomaly_labelled;
-	dc.anomaly_correct = c.anomaly_correct - w->prev.anomaly_correct;
-	state_set(s, "drift.window_s", "%lld", (long long)((now - w->prev_ms) / 1000));
-	state_set(s, "drift.readings", "%llu", (unsigned long long)dc.residuals);
-	w->now[SCORER_HUMIDITY] = dc.residuals
-		? sqrt((double)dc.residual_sq_milli / 1000.0 / (double)dc.residuals) : NAN;
-	if (dc.residuals)
-		state_set(s, "drift.humidity_rmse", "%.3f", w->now[SCORER_HUMIDITY]);
+	state_set(s, "drift.window_s", "%lld", (long long)d->window_s);
+	state_set(s, "drift.readings", "%llu", (unsigned long long)d->readings);
+	if (d->readings)
+		state_set(s, "drift.humidity_rmse", "%.3f", d->now[SCORER_HUMIDITY]);
 	if (!isnan(trained[SCORER_HUMIDITY]))
 		state_set(s, "drift.humidity_rmse_trained", "%.3f", trained[SCORER_HUMIDITY]);
-	w->now[SCORER_STATUS] = drift_accuracy(s, "status", dc.status_labelled, dc.status_correct,
-					       trained[SCORER_STATUS]);
-	w->now[SCORER_ANOMALY] = drift_accuracy(s, "anomaly", dc.anomaly_labelled, dc.anomaly_correct,
-						trained[SCORER_ANOMALY]);
+	drift_accuracy(s, "status", d->labelled[SCORER_STATUS], d->now[SCORER_STATUS],
+		       trained[SCORER_STATUS]);
+	drift_accuracy(s, "anomaly", d->labelled[SCORER_ANOMALY], d->now[SCORER_ANOMALY],
+		       trained[SCORER_ANOMALY]);
 }
 
 /* The live-state file for `fieldgate status` (state.h). */
@@ -164,7 +121,7 @@ static void write_state(const struct config *cfg, struct mqtt_source *msrc,
 			const struct ingest_counters *c, struct pipeline *pipe,
 			struct alerts *alerts, struct forward *const *fws, size_t nfw,
 			int64_t started_ms, char models[SCORER_NMODELS][METRICS_NAME_MAX],
-			const double trained[SCORER_NMODELS], struct drift_window *drift,
+			const double trained[SCORER_NMODELS], const struct drift_report *drift,
 			const struct store_recovery *rec)
 {
 	static struct log_ratelimit rl = { .interval_ms = 600000 };
@@ -189,7 +146,7 @@ static void write_state(const struct config *cfg, struct mqtt_source *msrc,
 	state_set(&s, "models.status", "%s", models[SCORER_STATUS]);
 	state_set(&s, "models.anomaly", "%s", models[SCORER_ANOMALY]);
 	state_set(&s, "models.humidity", "%s", models[SCORER_HUMIDITY]);
-	drift_state(&s, drift, &c->drift, trained, clock_mono_ms());
+	drift_state(&s, drift, trained);
 	if (alerts) {
 		struct alerts_stats as;
 		alerts_get_stats(alerts, &as);
@@ -235,7 +192,7 @@ static void publish_metrics(struct http *http, const struct config *cfg,
 			    struct pipeline *pipe, struct store *ro, struct alerts *alerts,
 			    struct forward *const *fws, size_t nfw, int64_t started_ms,
 			    char models[SCORER_NMODELS][METRICS_NAME_MAX],
-			    const struct store_recovery *rec, const struct drift_window *drift,
+			    const struct store_recovery *rec, const struct drift_report *drift,
 			    const double trained[SCORER_NMODELS])
 {
 	struct metrics_snapshot *m = calloc(1, sizeof *m);
@@ -252,7 +209,7 @@ static void publish_metrics(struct http *http, const struct config *cfg,
 	m->max_bytes = cfg->buffer_max_bytes;
 	m->recovered_from = rec->recovered ? rec->moved_to : NULL;
 	for (int i = 0; i < SCORER_NMODELS; i++) {
-		m->drift_now[i] = drift->cur_ms ? drift->now[i] : NAN;
+		m->drift_now[i] = drift ? drift->now[i] : NAN;
 		m->drift_trained[i] = trained[i];
 	}
 	memcpy(m->model, models, sizeof m->model);
@@ -328,7 +285,8 @@ int cmd_run(int argc, char **argv)
 	struct http *http = NULL;
 	char models[SCORER_NMODELS][METRICS_NAME_MAX];
 	double trained[SCORER_NMODELS];
-	struct drift_window drift = { 0 };
+	struct drift_window drift_window = { 0 };
+	struct drift_report drift;
 	struct store_recovery *rec = NULL; /* ~4 KiB: not on the stack */
 	int curl_ready = 0;
 	size_t nfw = 0;
@@ -509,7 +467,7 @@ int cmd_run(int argc, char **argv)
 		uint64_t prev[4] = { 0 };
 		if (http)
 			publish_metrics(http, cfg, msrc, &ctr, pipe, ro, alerts, fws, nfw, started, models,
-					rec, &drift, trained);
+					rec, NULL, trained);
 		for (;;) {
 			struct timespec ts = { 0, 100 * 1000000L };
 			int sig = sigtimedwait(&sigs, NULL, &ts);
@@ -548,6 +506,7 @@ int cmd_run(int argc, char **argv)
 				last_ckpt = now;
 			}
 			if (now - last_state >= 1000) {
+				drift_update(&drift_window, &ctr.drift, now, &drift);
 				write_state(cfg, msrc, &ctr, pipe, alerts, fws, nfw, started, models, trained,
 					    &drift, rec);
 				if (http)
