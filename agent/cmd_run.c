@@ -1,20 +1,22 @@
 /*
  * cmd_run.c - `fieldgate run -c FILE`: the agent's top level.
  *
- * It owns everything: config, models, buffer, pipeline, the source (the
- * simulator thread, or the MQTT input on Paho's threads) and alerts. The
- * main thread blocks SIGINT/SIGTERM/SIGHUP before starting any thread and
- * takes them synchronously with sigtimedwait(), so there are no signal
- * handlers at all; between signals it prints the status line (every second
- * on a terminal, every minute otherwise, e.g. under systemd) and rewrites
- * the live-state file that `fieldgate status` reads (state.h).
+ * It builds one struct agent (agent.h) in stages, each a function below
+ * that logs its own failure and returns the exit status: load the models,
+ * open the buffer, start the HTTP listener, the store writer, the sinks and
+ * the source (the simulator thread, or the MQTT input on Paho's threads).
+ * The main thread blocks SIGINT/SIGTERM/SIGHUP before starting any thread
+ * and takes them synchronously with sigtimedwait(), so there are no signal
+ * handlers at all; between signals it checkpoints the WAL, prints the
+ * status line (every second on a terminal, every minute otherwise, e.g.
+ * under systemd) and rewrites the live-state file and the metrics.
  *
- * Shutdown order: stop the source (no new readings; MQTT finishes the
- * message in hand), commit the queue, close the buffer.
+ * Shutdown order (run__stop): stop the source (no new readings; MQTT
+ * finishes the message in hand), commit the queue, let the sinks deliver
+ * for a bounded time, close the buffer.
  */
 #include <errno.h>
 #include <getopt.h>
-#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -24,46 +26,33 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/agent.h"
 #include "agent/cli.h"
 #include "agent/cli_int.h"
-#include "agent/alerts.h"
 #include "agent/clock.h"
-#include "agent/config.h"
-#include "agent/drift.h"
-#include "agent/forward.h"
-#include "agent/http.h"
-#include "agent/ingest.h"
-#include "agent/log.h"
-#include "agent/metrics.h"
 #include "agent/notify.h"
-#include "agent/pipeline.h"
-#include "agent/scorer.h"
-#include "agent/sink_setup.h"
-#include "agent/source_mqtt.h"
-#include "agent/source_sim.h"
 #include "agent/state.h"
-#include "sensors/mqtt.h"
 #include "sinks/es.h"
-#include "store/store.h"
 
 #define DRAIN_MS 10000 /* how long a stop may spend committing the queue */
 #define CHECKPOINT_EVERY_MS 200 /* WAL checkpoints from the main thread */
 #define SINK_FLUSH_MS 5000 /* how long a stop may spend delivering what is in flight */
+#define REPORT_EVERY_MS 1000 /* the state file, drift and /metrics */
+#define ALERT_CLIENT_STOP_MS 2000 /* time given to the alerts' own MQTT disconnect */
 
-static void status_line(const struct ingest_counters *c, struct store *ro,
-			struct pipeline *pipe, uint64_t prev[4], double secs)
+/* One status line: readings/s and predictions since the last one, the buffer, the sinks. */
+static void run__status_line(struct agent *a, uint64_t prev[4], double secs)
 {
+	const struct ingest_counters *c = &a->ctr;
 	uint64_t now[4] = { atomic_load(&c->received), atomic_load(&c->warnings),
 			    atomic_load(&c->faults), atomic_load(&c->anomalies) };
 	struct store_stats st;
 	struct pipeline_stats ps;
-	char err[256];
-
-	char sinks[256] = "";
+	char err[256], sinks[256] = "";
 	size_t used = 0;
 
-	pipeline_get_stats(pipe, &ps);
-	if (store_stats(ro, &st, err, sizeof err) < 0)
+	pipeline_get_stats(a->pipe, &ps);
+	if (store_stats(a->ro, &st, err, sizeof err) < 0)
 		memset(&st, 0, sizeof st);
 	/* The sinks' backlogs: the one number that says a sink is falling behind. */
 	for (size_t i = 0; i < st.nsinks && used < sizeof sinks; i++) {
@@ -83,179 +72,313 @@ static void status_line(const struct ingest_counters *c, struct store *ro,
 	memcpy(prev, now, sizeof now);
 }
 
-/* drift.MODEL_labelled, drift.MODEL_accuracy (when any), drift.MODEL_accuracy_trained. */
-static void drift_accuracy(struct state *s, const char *model, uint64_t labelled, double acc,
-			   double trained)
-{
-	char k[48];
-
-	snprintf(k, sizeof k, "drift.%s_labelled", model);
-	state_set(s, k, "%llu", (unsigned long long)labelled);
-	snprintf(k, sizeof k, "drift.%s_accuracy", model);
-	if (labelled)
-		state_set(s, k, "%.4f", acc);
-	snprintf(k, sizeof k, "drift.%s_accuracy_trained", model);
-	if (!isnan(trained))
-		state_set(s, k, "%.4f", trained);
-}
-
-/* Write the drift keys: what the models did over the window, beside what
- * they did on their training data. */
-static void drift_state(struct state *s, const struct drift_report *d,
-			const double trained[SCORER_NMODELS])
-{
-	state_set(s, "drift.window_s", "%lld", (long long)d->window_s);
-	state_set(s, "drift.readings", "%llu", (unsigned long long)d->readings);
-	if (d->readings)
-		state_set(s, "drift.humidity_rmse", "%.3f", d->now[SCORER_HUMIDITY]);
-	if (!isnan(trained[SCORER_HUMIDITY]))
-		state_set(s, "drift.humidity_rmse_trained", "%.3f", trained[SCORER_HUMIDITY]);
-	drift_accuracy(s, "status", d->labelled[SCORER_STATUS], d->now[SCORER_STATUS],
-		       trained[SCORER_STATUS]);
-	drift_accuracy(s, "anomaly", d->labelled[SCORER_ANOMALY], d->now[SCORER_ANOMALY],
-		       trained[SCORER_ANOMALY]);
-}
-
-/* The live-state file for `fieldgate status` (state.h). */
-static void write_state(const struct config *cfg, struct mqtt_source *msrc,
-			const struct ingest_counters *c, struct pipeline *pipe,
-			struct alerts *alerts, struct forward *const *fws, size_t nfw,
-			int64_t started_ms, char models[SCORER_NMODELS][METRICS_NAME_MAX],
-			const double trained[SCORER_NMODELS], const struct drift_report *drift,
-			const struct store_recovery *rec)
-{
-	static struct log_ratelimit rl = { .interval_ms = 600000 };
-	struct state s = { 0 };
-	struct pipeline_stats ps;
-
-	pipeline_get_stats(pipe, &ps);
-	state_set(&s, "pid", "%ld", (long)getpid());
-	state_set(&s, "updated_ms", "%lld", (long long)clock_wall_ms());
-	state_set(&s, "started_ms", "%lld", (long long)started_ms);
-	if (msrc)
-		mqtt_source_state(msrc, &s);
-	else
-		state_set(&s, "source_type", "simulator");
-	state_set(&s, "received", "%llu", (unsigned long long)atomic_load(&c->received));
-	state_set(&s, "accepted", "%llu", (unsigned long long)atomic_load(&c->accepted));
-	state_set(&s, "rejected", "%llu", (unsigned long long)atomic_load(&c->rejected));
-	state_set(&s, "duplicates", "%llu", (unsigned long long)ps.duplicates);
-	state_set(&s, "buffer_writable", "%d", ps.healthy);
-	if (rec->recovered)
-		state_set(&s, "buffer_recovered_from", "%s", rec->moved_to);
-	state_set(&s, "models.status", "%s", models[SCORER_STATUS]);
-	state_set(&s, "models.anomaly", "%s", models[SCORER_ANOMALY]);
-	state_set(&s, "models.humidity", "%s", models[SCORER_HUMIDITY]);
-	drift_state(&s, drift, trained);
-	if (alerts) {
-		struct alerts_stats as;
-		alerts_get_stats(alerts, &as);
-		state_set(&s, "alerts_sent", "%llu", (unsigned long long)as.sent);
-		state_set(&s, "alerts_limited", "%llu", (unsigned long long)as.limited);
-		state_set(&s, "alerts_failed", "%llu", (unsigned long long)as.failed);
-	}
-	for (size_t i = 0; i < nfw; i++) {
-		struct forward_stats fs;
-		const char *n = forward_name(fws[i]);
-		char k[64];
-		forward_get_stats(fws[i], &fs);
-		snprintf(k, sizeof k, "sink.%s.state", n);
-		state_set(&s, k, "%s", fs.up == 1 ? "delivering" : fs.up == 0 ? "down" : "connecting");
-		snprintf(k, sizeof k, "sink.%s.delivered", n);
-		state_set(&s, k, "%llu", (unsigned long long)fs.delivered);
-		snprintf(k, sizeof k, "sink.%s.rejected", n);
-		state_set(&s, k, "%llu", (unsigned long long)fs.rejected);
-		snprintf(k, sizeof k, "sink.%s.retried", n);
-		state_set(&s, k, "%llu", (unsigned long long)fs.retried);
-		snprintf(k, sizeof k, "sink.%s.inflight", n);
-		state_set(&s, k, "%llu", (unsigned long long)fs.inflight);
-		{
-			struct forward_latency fl;
-			forward_latency(fws[i], &fl);
-			snprintf(k, sizeof k, "sink.%s.latency_p50_ms", n);
-			state_set(&s, k, "%d", fl.p50_ms);
-			snprintf(k, sizeof k, "sink.%s.latency_p99_ms", n);
-			state_set(&s, k, "%d", fl.p99_ms);
-			snprintf(k, sizeof k, "sink.%s.latency_max_ms", n);
-			state_set(&s, k, "%d", fl.max_ms);
-		}
-	}
-	if (state_write(&s, cfg->data_dir) < 0 && log_ratelimit(&rl, clock_mono_ms(), NULL))
-		log_warn("agent", "cannot write %s/%s for fieldgate status: %s", cfg->data_dir,
-			 STATE_FILE, strerror(errno));
-}
-
-/* Render /metrics and /healthz from one snapshot and hand them to the HTTP
- * server (once a second: store_stats() counts rows in SQL). */
-static void publish_metrics(struct http *http, const struct config *cfg,
-			    struct mqtt_source *msrc, const struct ingest_counters *c,
-			    struct pipeline *pipe, struct store *ro, struct alerts *alerts,
-			    struct forward *const *fws, size_t nfw, int64_t started_ms,
-			    char models[SCORER_NMODELS][METRICS_NAME_MAX],
-			    const struct store_recovery *rec, const struct drift_report *drift,
-			    const double trained[SCORER_NMODELS])
-{
-	struct metrics_snapshot *m = calloc(1, sizeof *m);
-	char *mt = NULL, *ht = NULL, err[256];
-	size_t mlen = 0, hlen = 0;
-	int code;
-
-	if (!m)
-		return;
-	m->version = FIELDGATE_VERSION;
-	m->gateway_id = cfg->gateway_id;
-	m->site = cfg->site;
-	m->started_ms = started_ms;
-	m->max_bytes = cfg->buffer_max_bytes;
-	m->recovered_from = rec->recovered ? rec->moved_to : NULL;
-	for (int i = 0; i < SCORER_NMODELS; i++) {
-		m->drift_now[i] = drift ? drift->now[i] : NAN;
-		m->drift_trained[i] = trained[i];
-	}
-	memcpy(m->model, models, sizeof m->model);
-	metrics_take_ingest(m, c);
-	pipeline_get_stats(pipe, &m->pipe);
-	m->have_store = store_stats(ro, &m->store, err, sizeof err) == 0;
-	if (msrc) {
-		struct state s = { 0 };
-		mqtt_source_state(msrc, &s);
-		m->mqtt = 1;
-		snprintf(m->source_state, sizeof m->source_state, "%s",
-			 state_value(&s, "source_state", ""));
-		snprintf(m->source_last_error, sizeof m->source_last_error, "%s",
-			 state_value(&s, "source_last_error", ""));
-	}
-	if (alerts) {
-		m->have_alerts = 1;
-		alerts_get_stats(alerts, &m->alerts);
-	}
-	for (size_t i = 0; i < nfw && i < METRICS_SINKS_MAX; i++) {
-		struct metrics_sink *k = &m->sinks[m->nsinks++];
-		snprintf(k->name, sizeof k->name, "%s", forward_name(fws[i]));
-		forward_get_stats(fws[i], &k->fw);
-		forward_latency(fws[i], &k->latency);
-		for (size_t j = 0; m->have_store && j < m->store.nsinks; j++) {
-			if (strcmp(m->store.sinks[j].name, k->name) == 0) {
-				k->backlog = m->store.sinks[j].backlog;
-				k->oldest_pending_ms = m->store.sinks[j].oldest_pending_ms;
-			}
-		}
-	}
-	if (metrics_render(m, &mt, &mlen) == 0 && (code = metrics_health(m, &ht, &hlen)) > 0)
-		http_publish(http, mt, mlen, ht, hlen, code);
-	else
-		free(mt);
-	free(m);
-}
-
-/* Copy the scorer's model names for the metrics. */
-static void model_names(char out[SCORER_NMODELS][METRICS_NAME_MAX], double trained[SCORER_NMODELS],
-			const struct scorer *s)
+/* Copy the scorer's model names and training figures for the reports. */
+static void run__take_models(struct agent_models *m, const struct scorer *s)
 {
 	for (int i = 0; i < SCORER_NMODELS; i++) {
-		snprintf(out[i], METRICS_NAME_MAX, "%s", s->label[i]);
-		trained[i] = s->trained[i];
+		snprintf(m->label[i], sizeof m->label[i], "%s", s->label[i]);
+		m->trained[i] = s->trained[i];
 	}
+}
+
+/* Stage 1: libcurl's global state, data_dir, the models. */
+static int run__prepare(struct agent *a)
+{
+	const struct config *cfg = a->cfg;
+	char err[1024];
+
+	if (cfg->es_enabled) {
+		/* libcurl's global state: once, before any thread. */
+		if (es_global_init(err, sizeof err) < 0) {
+			log_error("elasticsearch", "%s", err);
+			return EXIT_RUNTIME;
+		}
+		a->curl_ready = 1;
+	}
+	if (cli_mkdirs(cfg->data_dir) < 0) {
+		log_error("agent", "cannot create data_dir %s: %s", cfg->data_dir, strerror(errno));
+		return EXIT_RUNTIME;
+	}
+	if (scorer_load(&a->scorer, cfg->models_dir, err, sizeof err) < 0) {
+		log_error("models", "%s", err);
+		return EXIT_RUNTIME;
+	}
+	run__take_models(&a->models, a->scorer);
+	return 0;
+}
+
+/* Stage 2: the buffer's three handles (writer, checkpointer, reader). */
+static int run__open_store(struct agent *a)
+{
+	const struct config *cfg = a->cfg;
+	struct store_recovery *rec = &a->rec;
+	struct store_options so = {
+		.path = cfg->buffer_path, .sync_full = cfg->buffer_sync_full,
+		.max_bytes = cfg->buffer_max_bytes, .retention_ms = cfg->buffer_retention_ms,
+		.sinks = a->sink_names, .nsinks = a->nsinks,
+	};
+	char err[1024];
+	int opened;
+
+	/* The writer never checkpoints: the main thread does, on its own
+	 * handle, so the fsyncs stay off the path that acks MQTT readings. */
+	so.manual_checkpoint = 1;
+	/* A damaged buffer is moved aside (kept) and replaced, with seqs
+	 * that cannot repeat: ingestion goes on, the operator is told. */
+	opened = store_open_recover(&a->st, &so, 0, rec, err, sizeof err) == 0;
+	/* st steps aside between groups while ck restarts the WAL. */
+	so.checkpoints_for = a->st;
+	if (!opened || store_open(&a->ck, &so, err, sizeof err) < 0) {
+		log_error("store", "%s", err);
+		return EXIT_RUNTIME;
+	}
+	if (rec->recovered) {
+		log_error("store", "buffer %s was damaged (%s): moved it to %s (kept, not deleted) "
+			  "and started a new buffer at seq %llu; events in the old file that the "
+			  "sinks had not received are only there now", cfg->buffer_path, rec->cause,
+			  rec->moved_to, (unsigned long long)rec->seq_floor);
+		if (rec->seq_floor_unsafe)
+			log_error("store", "the clock is before 2024 and no seq could be read from "
+				  "%s: seq restarts at 1 and event_ids may repeat; set the clock "
+				  "and restart", rec->moved_to);
+	}
+	so.readonly = 1;
+	if (store_open(&a->ro, &so, err, sizeof err) < 0) {
+		log_error("store", "%s", err);
+		return EXIT_RUNTIME;
+	}
+	return 0;
+}
+
+/* Stage 3: take the signals (before any thread starts, so that every
+ * thread inherits the mask), then the /metrics listener. */
+static int run__start_http(struct agent *a)
+{
+	const struct config *cfg = a->cfg;
+	char err[1024];
+
+	/* Signals are taken by this thread only, synchronously. */
+	sigemptyset(&a->signals);
+	sigaddset(&a->signals, SIGINT);
+	sigaddset(&a->signals, SIGTERM);
+	sigaddset(&a->signals, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &a->signals, NULL);
+
+	/* Metrics: a port in use stops the start, like any listener would; an
+	 * agent nobody can see is the worse failure (README, Metrics and health). */
+	if (cfg->http_listen[0]) {
+		if (http_start(&a->http, cfg->http_listen, err, sizeof err) < 0) {
+			log_error("http", "%s: [http] listen %s", cfg->file, err);
+			return EXIT_RUNTIME;
+		}
+		log_info("http", "serving /metrics and /healthz on %s", cfg->http_listen);
+	}
+	return 0;
+}
+
+/* Stage 4: the queue and its store writer. */
+static int run__start_pipeline(struct agent *a)
+{
+	const struct config *cfg = a->cfg;
+	struct pipeline_options po = {
+		.store = a->st, .gateway_id = cfg->gateway_id, .site = cfg->site,
+		.commit_ms = cfg->buffer_commit_ms, .max_bytes = cfg->buffer_max_bytes,
+	};
+	char err[1024];
+
+	if (pipeline_start(&a->pipe, &po, err, sizeof err) < 0) {
+		log_error("agent", "%s", err);
+		return EXIT_RUNTIME;
+	}
+	return 0;
+}
+
+/* Stage 5: the sinks, one forwarder each, with its own buffer handle. */
+static int run__start_sinks(struct agent *a)
+{
+	const struct config *cfg = a->cfg;
+	struct forward_options fo = {
+		.store = { .path = cfg->buffer_path, .sync_full = cfg->buffer_sync_full,
+			   .sinks = a->sink_names, .nsinks = a->nsinks },
+		.pipe = a->pipe,
+	};
+	char err[1024];
+
+	for (size_t i = 0; i < a->nsinks; i++) {
+		enum sink_setup_rc r = sink_setup_start(&a->fws[a->nfw], a->sink_names[i], cfg, &fo,
+							err, sizeof err);
+		if (r != SINK_SETUP_OK) {
+			log_error(a->sink_names[i], "%s: %s", cfg->file, err);
+			return r == SINK_SETUP_BAD_FILE ? EXIT_USAGE : EXIT_RUNTIME;
+		}
+		a->nfw++;
+	}
+	return 0;
+}
+
+/* Stage 6: alerts, then the source, which takes the models. */
+static int run__start_source(struct agent *a)
+{
+	const struct config *cfg = a->cfg;
+	char err[1024], models[512];
+
+	if (cfg->alerts_enabled) {
+		struct alerts_options ao = {
+			.topic = cfg->alerts_topic, .min_interval_ms = (int64_t)cfg->alerts_min_interval_s * 1000,
+			.gateway_id = cfg->gateway_id, .site = cfg->site,
+		};
+		if (alerts_create(&a->alerts, &ao) < 0) {
+			log_error("agent", "out of memory");
+			return EXIT_RUNTIME;
+		}
+	}
+	snprintf(models, sizeof models, "%s, %s, %s", a->scorer->names.status,
+		 a->scorer->names.anomaly, a->scorer->names.humidity);
+	if (cfg->source == SOURCE_MQTT) {
+		if (mqtt_source_start(&a->msrc, cfg, a->pipe, a->scorer, &a->ctr, a->alerts,
+				      err, sizeof err) < 0) {
+			log_error("mqtt", "%s: %s", cfg->file, err);
+			return EXIT_USAGE;
+		}
+		a->scorer = NULL; /* the source's now */
+		log_info("agent", "started: gateway %s, site %s, MQTT %s topics %s QoS %d, models %s, "
+			 "buffer %s (next seq %llu)", cfg->gateway_id, cfg->site, cfg->mqtt_uri,
+			 cfg->mqtt_topic, cfg->mqtt_qos, models, cfg->buffer_path,
+			 (unsigned long long)store_next_seq(a->st));
+		return 0;
+	}
+	if (sim_source_start(&a->sim, cfg, a->pipe, a->scorer, &a->ctr, a->alerts,
+			     err, sizeof err) < 0) {
+		log_error("simulator", "%s", err);
+		return EXIT_RUNTIME;
+	}
+	a->scorer = NULL; /* the source's now */
+	log_info("agent", "started: gateway %s, site %s, simulator with %u sensors at %g Hz, "
+		 "models %s, buffer %s (next seq %llu)",
+		 cfg->gateway_id, cfg->site, cfg->sim_sensors, cfg->sim_rate, models,
+		 cfg->buffer_path, (unsigned long long)store_next_seq(a->st));
+	/* With the simulator source, alerts need a publish-only connection. */
+	if (a->alerts) {
+		if (mqtt_source_client(&a->alert_client, cfg, 0, NULL, NULL, NULL, err, sizeof err) < 0) {
+			log_error("alerts", "%s: %s", cfg->file, err);
+			return EXIT_USAGE;
+		}
+		alerts_set_client(a->alerts, a->alert_client);
+	}
+	return 0;
+}
+
+/* SIGHUP: load the models again; the source swaps them in between two
+ * readings. A set that does not load leaves the current one serving. */
+static void run__reload_models(struct agent *a)
+{
+	struct scorer *fresh = NULL;
+	char err[1024];
+
+	notify_reloading();
+	if (scorer_load(&fresh, a->cfg->models_dir, err, sizeof err) < 0) {
+		log_error("models", "reload failed, keeping the current models: %s", err);
+	} else {
+		log_info("models", "reloaded: %s, %s, %s", fresh->names.status,
+			 fresh->names.anomaly, fresh->names.humidity);
+		run__take_models(&a->models, fresh);
+		if (a->msrc)
+			mqtt_source_offer_scorer(a->msrc, fresh);
+		else
+			sim_source_offer_scorer(a->sim, fresh);
+	}
+	notify_ready();
+}
+
+/* Stage 7: the main thread until SIGTERM or SIGINT. */
+static int run__loop(struct agent *a)
+{
+	int interval_ms = isatty(STDERR_FILENO) ? 1000 : 60000;
+	struct log_ratelimit ckpt_rl = { .interval_ms = 60000 };
+	int64_t last_line, last_report = 0, last_ckpt = 0;
+	uint64_t prev[4] = { 0 };
+	char err[1024];
+
+	notify_ready();
+	notify_status("running: site %s, gateway %s", a->cfg->site, a->cfg->gateway_id);
+	last_line = clock_mono_ms();
+	a->started_ms = clock_wall_ms();
+	if (a->http)
+		metrics_report_publish(a);
+	for (;;) {
+		struct timespec ts = { 0, 100 * 1000000L };
+		int sig = sigtimedwait(&a->signals, NULL, &ts);
+		int64_t now = clock_mono_ms();
+
+		notify_watchdog();
+		if (sig == SIGINT || sig == SIGTERM) {
+			log_info("agent", "%s received, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+			notify_stopping();
+			return 0;
+		}
+		if (sig == SIGHUP)
+			run__reload_models(a);
+		if (now - last_line >= interval_ms) {
+			run__status_line(a, prev, (double)(now - last_line) / 1000.0);
+			last_line = now;
+		}
+		if (now - last_ckpt >= CHECKPOINT_EVERY_MS) {
+			if (store_checkpoint(a->ck, NULL, err, sizeof err) < 0 &&
+			    log_ratelimit(&ckpt_rl, now, NULL))
+				log_warn("store", "checkpoint failed (the WAL file grows until one "
+					 "succeeds): %s", err);
+			last_ckpt = now;
+		}
+		if (now - last_report >= REPORT_EVERY_MS) {
+			drift_update(&a->drift_window, &a->ctr.drift, now, &a->drift);
+			a->have_drift = 1;
+			state_report_write(a);
+			if (a->http)
+				metrics_report_publish(a);
+			last_report = now;
+		}
+	}
+}
+
+/* Stage 8: stop and free everything that was started, in reverse; rc is
+ * the exit status so far (0: a clean stop, which is logged). */
+static void run__stop(struct agent *a, int rc)
+{
+	char path[CONFIG_PATH_MAX + 32];
+
+	/* No more scrapes: what they would show is about to be torn down. */
+	http_stop(&a->http);
+	/* Sources first (no new readings; MQTT finishes the message in hand),
+	 * then the queue is committed, then the buffer is closed. */
+	mqtt_source_stop(&a->msrc);
+	sim_source_stop(&a->sim, DRAIN_MS);
+	mqtt_client_stop(&a->alert_client, ALERT_CLIENT_STOP_MS);
+	if (a->pipe)
+		pipeline_drain(a->pipe, DRAIN_MS);
+	/* The sinks next: they deliver what the queue just committed, for a
+	 * bounded time; the rest waits in the buffer. */
+	for (size_t i = 0; i < a->nfw; i++)
+		forward_request_stop(a->fws[i], SINK_FLUSH_MS);
+	for (size_t i = 0; i < a->nfw; i++)
+		forward_stop(&a->fws[i], SINK_FLUSH_MS);
+	pipeline_stop(&a->pipe, DRAIN_MS);
+	if (rc == 0) {
+		log_info("agent", "stopped: %llu readings received, %llu accepted, %llu rejected; "
+			 "buffer closed at seq %llu",
+			 (unsigned long long)atomic_load(&a->ctr.received),
+			 (unsigned long long)atomic_load(&a->ctr.accepted),
+			 (unsigned long long)atomic_load(&a->ctr.rejected),
+			 (unsigned long long)(a->st ? store_next_seq(a->st) - 1 : 0));
+	}
+	snprintf(path, sizeof path, "%s/%s", a->cfg->data_dir, STATE_FILE);
+	unlink(path);
+	alerts_free(&a->alerts);
+	scorer_free(&a->scorer);
+	store_close(&a->ro);
+	store_close(&a->ck);
+	store_close(&a->st);
+	if (a->curl_ready)
+		es_global_cleanup();
 }
 
 static void usage(FILE *f)
@@ -274,28 +397,9 @@ int cmd_run(int argc, char **argv)
 		{ 0, 0, 0, 0 },
 	};
 	struct config *cfg = NULL;
-	struct scorer *scorer = NULL;
-	struct store *st = NULL, *ro = NULL, *ck = NULL;
-	struct pipeline *pipe = NULL;
-	struct sim_source *sim = NULL;
-	struct mqtt_source *msrc = NULL;
-	struct mqtt_client *alert_client = NULL;
-	struct alerts *alerts = NULL;
-	struct forward *fws[SINK_SETUP_MAX] = { NULL };
-	struct http *http = NULL;
-	char models[SCORER_NMODELS][METRICS_NAME_MAX];
-	double trained[SCORER_NMODELS];
-	struct drift_window drift_window = { 0 };
-	struct drift_report drift;
-	struct store_recovery *rec = NULL; /* ~4 KiB: not on the stack */
-	int curl_ready = 0;
-	size_t nfw = 0;
-	const char *sink_names[SINK_SETUP_MAX];
-	struct ingest_counters ctr = { 0 };
+	struct agent *a;
 	const char *cfgpath = NULL;
-	char err[1024], models_label[512];
-	int c, rc = EXIT_RUNTIME;
-	sigset_t sigs;
+	int c, rc;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -311,250 +415,21 @@ int cmd_run(int argc, char **argv)
 	}
 	if ((rc = cli_load_config(cfgpath, &cfg)) != 0)
 		return rc;
-	rc = EXIT_RUNTIME;
 	log_set_level(cfg->log_level);
-	if (!(rec = calloc(1, sizeof *rec))) {
+	if (!(a = calloc(1, sizeof *a))) {
 		log_error("agent", "out of memory");
-		goto out;
+		free(cfg);
+		return EXIT_RUNTIME;
 	}
-	if (cfg->es_enabled) {
-		/* libcurl's global state: once, before any thread. */
-		if (es_global_init(err, sizeof err) < 0) {
-			log_error("elasticsearch", "%s", err);
-			goto out;
-		}
-		curl_ready = 1;
-	}
-
-	if (cli_mkdirs(cfg->data_dir) < 0) {
-		log_error("agent", "cannot create data_dir %s: %s", cfg->data_dir, strerror(errno));
-		goto out;
-	}
-	if (scorer_load(&scorer, cfg->models_dir, err, sizeof err) < 0) {
-		log_error("models", "%s", err);
-		goto out;
-	}
-	model_names(models, trained, scorer);
-	{
-		struct store_options so = {
-			.path = cfg->buffer_path, .sync_full = cfg->buffer_sync_full,
-			.max_bytes = cfg->buffer_max_bytes, .retention_ms = cfg->buffer_retention_ms,
-			.sinks = sink_names, .nsinks = sink_setup_enabled(cfg, sink_names),
-		};
-		/* The writer never checkpoints: the main thread does, on its own
-		 * handle, so the fsyncs stay off the path that acks MQTT readings. */
-		so.manual_checkpoint = 1;
-		/* A damaged buffer is moved aside (kept) and replaced, with seqs
-		 * that cannot repeat: ingestion goes on, the operator is told. */
-		int opened = store_open_recover(&st, &so, 0, rec, err, sizeof err) == 0;
-		/* st steps aside between groups while ck restarts the WAL. */
-		so.checkpoints_for = st;
-		if (!opened || store_open(&ck, &so, err, sizeof err) < 0) {
-			log_error("store", "%s", err);
-			goto out;
-		}
-		if (rec->recovered) {
-			log_error("store", "buffer %s was damaged (%s): moved it to %s (kept, not deleted) "
-				  "and started a new buffer at seq %llu; events in the old file that the "
-				  "sinks had not received are only there now", cfg->buffer_path, rec->cause,
-				  rec->moved_to, (unsigned long long)rec->seq_floor);
-			if (rec->seq_floor_unsafe)
-				log_error("store", "the clock is before 2024 and no seq could be read from "
-					  "%s: seq restarts at 1 and event_ids may repeat; set the clock "
-					  "and restart", rec->moved_to);
-		}
-		so.readonly = 1;
-		if (store_open(&ro, &so, err, sizeof err) < 0) {
-			log_error("store", "%s", err);
-			goto out;
-		}
-	}
-	/* Signals are taken by this thread only, synchronously. */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-
-	/* Metrics: a port in use stops the start, like any listener would; an
-	 * agent nobody can see is the worse failure (README, Metrics and health). */
-	if (cfg->http_listen[0]) {
-		if (http_start(&http, cfg->http_listen, err, sizeof err) < 0) {
-			log_error("http", "%s: [http] listen %s", cfg->file, err);
-			goto out;
-		}
-		log_info("http", "serving /metrics and /healthz on %s", cfg->http_listen);
-	}
-
-	{
-		struct pipeline_options po = {
-			.store = st, .gateway_id = cfg->gateway_id, .site = cfg->site,
-			.commit_ms = cfg->buffer_commit_ms, .max_bytes = cfg->buffer_max_bytes,
-		};
-		if (pipeline_start(&pipe, &po, err, sizeof err) < 0) {
-			log_error("agent", "%s", err);
-			goto out;
-		}
-	}
-	/* The sinks: one forwarder each, with its own buffer handle. */
-	{
-		struct forward_options fo = {
-			.store = { .path = cfg->buffer_path, .sync_full = cfg->buffer_sync_full,
-				   .sinks = sink_names, .nsinks = sink_setup_enabled(cfg, sink_names) },
-			.pipe = pipe,
-		};
-		for (size_t i = 0; i < fo.store.nsinks; i++) {
-			enum sink_setup_rc r = sink_setup_start(&fws[nfw], sink_names[i], cfg, &fo, err, sizeof err);
-			if (r != SINK_SETUP_OK) {
-				log_error(sink_names[i], "%s: %s", cfg->file, err);
-				if (r == SINK_SETUP_BAD_FILE)
-					rc = EXIT_USAGE;
-				goto out;
-			}
-			nfw++;
-		}
-	}
-	if (cfg->alerts_enabled) {
-		struct alerts_options ao = {
-			.topic = cfg->alerts_topic, .min_interval_ms = (int64_t)cfg->alerts_min_interval_s * 1000,
-			.gateway_id = cfg->gateway_id, .site = cfg->site,
-		};
-		if (alerts_create(&alerts, &ao) < 0) {
-			log_error("agent", "out of memory");
-			goto out;
-		}
-	}
-	snprintf(models_label, sizeof models_label, "%s, %s, %s", scorer->names.status,
-		 scorer->names.anomaly, scorer->names.humidity);
-	if (cfg->source == SOURCE_MQTT) {
-		if (mqtt_source_start(&msrc, cfg, pipe, scorer, &ctr, alerts, err, sizeof err) < 0) {
-			log_error("mqtt", "%s: %s", cfg->file, err);
-			rc = EXIT_USAGE;
-			goto out;
-		}
-		scorer = NULL; /* owned by the source now */
-		log_info("agent", "started: gateway %s, site %s, MQTT %s topics %s QoS %d, models %s, "
-			 "buffer %s (next seq %llu)", cfg->gateway_id, cfg->site, cfg->mqtt_uri,
-			 cfg->mqtt_topic, cfg->mqtt_qos, models_label, cfg->buffer_path,
-			 (unsigned long long)store_next_seq(st));
-	} else {
-		if (sim_source_start(&sim, cfg, pipe, scorer, &ctr, alerts, err, sizeof err) < 0) {
-			log_error("simulator", "%s", err);
-			goto out;
-		}
-		scorer = NULL;
-		log_info("agent", "started: gateway %s, site %s, simulator with %u sensors at %g Hz, "
-			 "models %s, buffer %s (next seq %llu)",
-			 cfg->gateway_id, cfg->site, cfg->sim_sensors, cfg->sim_rate, models_label,
-			 cfg->buffer_path, (unsigned long long)store_next_seq(st));
-		/* With the simulator source, alerts need a publish-only connection. */
-		if (alerts) {
-			if (mqtt_source_client(&alert_client, cfg, 0, NULL, NULL, NULL, err, sizeof err) < 0) {
-				log_error("alerts", "%s: %s", cfg->file, err);
-				rc = EXIT_USAGE;
-				goto out;
-			}
-			alerts_set_client(alerts, alert_client);
-		}
-	}
-
-	notify_ready();
-	notify_status("running: site %s, gateway %s", cfg->site, cfg->gateway_id);
-	{
-		int interval_ms = isatty(STDERR_FILENO) ? 1000 : 60000;
-		int64_t last = clock_mono_ms(), started = clock_wall_ms(), last_state = 0, last_ckpt = 0;
-		struct log_ratelimit ckpt_rl = { .interval_ms = 60000 };
-		uint64_t prev[4] = { 0 };
-		if (http)
-			publish_metrics(http, cfg, msrc, &ctr, pipe, ro, alerts, fws, nfw, started, models,
-					rec, NULL, trained);
-		for (;;) {
-			struct timespec ts = { 0, 100 * 1000000L };
-			int sig = sigtimedwait(&sigs, NULL, &ts);
-			int64_t now = clock_mono_ms();
-			notify_watchdog();
-			if (sig == SIGINT || sig == SIGTERM) {
-				log_info("agent", "%s received, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
-				notify_stopping();
-				break;
-			}
-			if (sig == SIGHUP) {
-				struct scorer *fresh = NULL;
-				notify_reloading();
-				if (scorer_load(&fresh, cfg->models_dir, err, sizeof err) < 0)
-					log_error("models", "reload failed, keeping the current models: %s", err);
-				else {
-					log_info("models", "reloaded: %s, %s, %s", fresh->names.status,
-						 fresh->names.anomaly, fresh->names.humidity);
-					model_names(models, trained, fresh);
-					if (msrc)
-						mqtt_source_offer_scorer(msrc, fresh);
-					else
-						sim_source_offer_scorer(sim, fresh);
-				}
-				notify_ready();
-			}
-			if (now - last >= interval_ms) {
-				status_line(&ctr, ro, pipe, prev, (double)(now - last) / 1000.0);
-				last = now;
-			}
-			if (now - last_ckpt >= CHECKPOINT_EVERY_MS) {
-				if (store_checkpoint(ck, NULL, err, sizeof err) < 0 &&
-				    log_ratelimit(&ckpt_rl, now, NULL))
-					log_warn("store", "checkpoint failed (the WAL file grows until one "
-						 "succeeds): %s", err);
-				last_ckpt = now;
-			}
-			if (now - last_state >= 1000) {
-				drift_update(&drift_window, &ctr.drift, now, &drift);
-				write_state(cfg, msrc, &ctr, pipe, alerts, fws, nfw, started, models, trained,
-					    &drift, rec);
-				if (http)
-					publish_metrics(http, cfg, msrc, &ctr, pipe, ro, alerts, fws,
-							nfw, started, models, rec, &drift, trained);
-				last_state = now;
-			}
-		}
-	}
-	rc = 0;
-out:
-	/* No more scrapes: what they would show is about to be torn down. */
-	http_stop(&http);
-	/* Sources first (no new readings; MQTT finishes the message in hand),
-	 * then the queue is committed, then the buffer is closed. */
-	mqtt_source_stop(&msrc);
-	sim_source_stop(&sim, DRAIN_MS);
-	mqtt_client_stop(&alert_client, 2000);
-	if (pipe)
-		pipeline_drain(pipe, DRAIN_MS);
-	/* The sinks next: they deliver what the queue just committed, for a
-	 * bounded time; the rest waits in the buffer. */
-	for (size_t i = 0; i < nfw; i++)
-		forward_request_stop(fws[i], SINK_FLUSH_MS);
-	for (size_t i = 0; i < nfw; i++)
-		forward_stop(&fws[i], SINK_FLUSH_MS);
-	pipeline_stop(&pipe, DRAIN_MS);
-	if (rc == 0) {
-		log_info("agent", "stopped: %llu readings received, %llu accepted, %llu rejected; "
-			 "buffer closed at seq %llu",
-			 (unsigned long long)atomic_load(&ctr.received),
-			 (unsigned long long)atomic_load(&ctr.accepted),
-			 (unsigned long long)atomic_load(&ctr.rejected),
-			 (unsigned long long)(st ? store_next_seq(st) - 1 : 0));
-	}
-	if (cfg) {
-		char path[CONFIG_PATH_MAX + 32];
-		snprintf(path, sizeof path, "%s/%s", cfg->data_dir, STATE_FILE);
-		unlink(path);
-	}
-	alerts_free(&alerts);
-	scorer_free(&scorer);
-	store_close(&ro);
-	store_close(&ck);
-	store_close(&st);
-	if (curl_ready)
-		es_global_cleanup();
-	free(rec);
+	a->cfg = cfg;
+	a->nsinks = sink_setup_enabled(cfg, a->sink_names);
+	a->state_rl.interval_ms = 600000;
+	if ((rc = run__prepare(a)) == 0 && (rc = run__open_store(a)) == 0 &&
+	    (rc = run__start_http(a)) == 0 && (rc = run__start_pipeline(a)) == 0 &&
+	    (rc = run__start_sinks(a)) == 0 && (rc = run__start_source(a)) == 0)
+		rc = run__loop(a);
+	run__stop(a, rc);
+	free(a);
 	free(cfg);
 	return rc;
 }

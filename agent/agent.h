@@ -1,0 +1,85 @@
+/*
+ * agent.h - the running agent as one context. `fieldgate run` (cmd_run.c)
+ * builds it in stages: open the buffer, start the HTTP listener and the
+ * store writer, start the sinks, start the source; then its main thread
+ * loops (signals, checkpoints, the status line) and finally stops it all in
+ * reverse. Once a second the reports read it: state_report.c writes the
+ * live-state file for `fieldgate status`, metrics_report.c renders
+ * /metrics and /healthz.
+ *
+ * Only the main thread touches the struct itself; the parts that other
+ * threads update (counters, stats) are atomic or locked inside their modules.
+ */
+#ifndef FIELDGATE_AGENT_AGENT_H
+#define FIELDGATE_AGENT_AGENT_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent/alerts.h"
+#include "agent/config.h"
+#include "agent/drift.h"
+#include "agent/forward.h"
+#include "agent/http.h"
+#include "agent/ingest.h"
+#include "agent/log.h"
+#include "agent/metrics.h"
+#include "agent/pipeline.h"
+#include "agent/scorer.h"
+#include "agent/sink_setup.h"
+#include "agent/source_mqtt.h"
+#include "agent/source_sim.h"
+#include "sensors/mqtt.h"
+#include "store/store.h"
+
+/* What the reports say about the models in use (copied at load and reload). */
+struct agent_models {
+	char label[SCORER_NMODELS][METRICS_NAME_MAX]; /* "status_predictor@1" */
+	double trained[SCORER_NMODELS];               /* training accuracy / RMSE, NAN = unknown */
+};
+
+struct agent {
+	const struct config *cfg;           /* the site's settings (not owned) */
+	int64_t started_ms;                 /* wall clock when the loop began */
+	sigset_t signals;                   /* SIGINT, SIGTERM, SIGHUP: taken by the main thread */
+	int curl_ready;                     /* libcurl's global state is set up */
+
+	/* The buffer: three handles on one file. */
+	struct store *st;                   /* the writer's (the pipeline commits on it) */
+	struct store *ck;                   /* the main thread's, for WAL checkpoints */
+	struct store *ro;                   /* read-only, for the figures in the reports */
+	struct store_recovery rec;          /* what opening found (a damaged file moved aside) */
+	const char *sink_names[SINK_SETUP_MAX]; /* the enabled sinks, in a fixed order */
+	size_t nsinks;                      /* entries in sink_names */
+
+	struct pipeline *pipe;              /* queue + store writer */
+	struct forward *fws[SINK_SETUP_MAX];/* one forwarder per enabled sink */
+	size_t nfw;                         /* forwarders started */
+	struct http *http;                  /* /metrics and /healthz, or NULL */
+
+	/* The source: exactly one of msrc and sim once started. */
+	struct scorer *scorer;              /* loaded models, until the source takes them */
+	struct mqtt_source *msrc;           /* [source] type = mqtt */
+	struct sim_source *sim;             /* [source] type = simulator */
+	struct alerts *alerts;              /* [alerts] enabled, or NULL */
+	struct mqtt_client *alert_client;   /* simulator source: alerts' own connection */
+	struct ingest_counters ctr;         /* the sources' counters */
+
+	/* For the reports. */
+	struct agent_models models;         /* the models in use */
+	struct drift_window drift_window;   /* the drift window's memory */
+	struct drift_report drift;          /* the latest drift figures */
+	int have_drift;                     /* drift holds a report */
+	struct log_ratelimit state_rl;      /* "cannot write the state file" at most every 10 min */
+};
+
+/* Write DATA_DIR/agent.state for `fieldgate status` (state.h) from a; a
+ * failure is logged (rate-limited) and otherwise ignored: the agent runs on. */
+void state_report_write(struct agent *a);
+
+/* Render /metrics and /healthz from one snapshot of a and hand them to the
+ * HTTP server (a->http must be set). Out of memory: this second is skipped. */
+void metrics_report_publish(struct agent *a);
+
+#endif

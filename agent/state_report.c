@@ -1,0 +1,117 @@
+/*
+ * state_report.c - the running agent's live state for `fieldgate status`:
+ * once a second, the figures that are only true while it runs (source
+ * connection, counters since start, sinks' delivery, models and drift) go
+ * into DATA_DIR/agent.state (state.h; agent.h says who calls this).
+ */
+#include "agent/agent.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/clock.h"
+#include "agent/state.h"
+
+/* drift.MODEL_labelled, drift.MODEL_accuracy (when any), drift.MODEL_accuracy_trained. */
+static void state_report__accuracy(struct state *s, const char *model, uint64_t labelled,
+				   double acc, double trained)
+{
+	char k[48];
+
+	snprintf(k, sizeof k, "drift.%s_labelled", model);
+	state_set(s, k, "%llu", (unsigned long long)labelled);
+	snprintf(k, sizeof k, "drift.%s_accuracy", model);
+	if (labelled)
+		state_set(s, k, "%.4f", acc);
+	snprintf(k, sizeof k, "drift.%s_accuracy_trained", model);
+	if (!isnan(trained))
+		state_set(s, k, "%.4f", trained);
+}
+
+/* The drift keys: what the models did over the window, beside what they
+ * did on their training data. */
+static void state_report__drift(struct state *s, const struct drift_report *d,
+				const double trained[SCORER_NMODELS])
+{
+	state_set(s, "drift.window_s", "%lld", (long long)d->window_s);
+	state_set(s, "drift.readings", "%llu", (unsigned long long)d->readings);
+	if (d->readings)
+		state_set(s, "drift.humidity_rmse", "%.3f", d->now[SCORER_HUMIDITY]);
+	if (!isnan(trained[SCORER_HUMIDITY]))
+		state_set(s, "drift.humidity_rmse_trained", "%.3f", trained[SCORER_HUMIDITY]);
+	state_report__accuracy(s, "status", d->labelled[SCORER_STATUS], d->now[SCORER_STATUS],
+			       trained[SCORER_STATUS]);
+	state_report__accuracy(s, "anomaly", d->labelled[SCORER_ANOMALY], d->now[SCORER_ANOMALY],
+			       trained[SCORER_ANOMALY]);
+}
+
+/* sink.NAME.* keys: this process's delivery figures of one forwarder. */
+static void state_report__sink(struct state *s, struct forward *fw)
+{
+	struct forward_stats fs;
+	struct forward_latency fl;
+	const char *n = forward_name(fw);
+	char k[64];
+
+	forward_get_stats(fw, &fs);
+	forward_latency(fw, &fl);
+	snprintf(k, sizeof k, "sink.%s.state", n);
+	state_set(s, k, "%s", fs.up == 1 ? "delivering" : fs.up == 0 ? "down" : "connecting");
+	snprintf(k, sizeof k, "sink.%s.delivered", n);
+	state_set(s, k, "%llu", (unsigned long long)fs.delivered);
+	snprintf(k, sizeof k, "sink.%s.rejected", n);
+	state_set(s, k, "%llu", (unsigned long long)fs.rejected);
+	snprintf(k, sizeof k, "sink.%s.retried", n);
+	state_set(s, k, "%llu", (unsigned long long)fs.retried);
+	snprintf(k, sizeof k, "sink.%s.inflight", n);
+	state_set(s, k, "%llu", (unsigned long long)fs.inflight);
+	snprintf(k, sizeof k, "sink.%s.latency_p50_ms", n);
+	state_set(s, k, "%d", fl.p50_ms);
+	snprintf(k, sizeof k, "sink.%s.latency_p99_ms", n);
+	state_set(s, k, "%d", fl.p99_ms);
+	snprintf(k, sizeof k, "sink.%s.latency_max_ms", n);
+	state_set(s, k, "%d", fl.max_ms);
+}
+
+void state_report_write(struct agent *a)
+{
+	const struct ingest_counters *c = &a->ctr;
+	struct state s = { 0 };
+	struct pipeline_stats ps;
+
+	pipeline_get_stats(a->pipe, &ps);
+	state_set(&s, "pid", "%ld", (long)getpid());
+	state_set(&s, "updated_ms", "%lld", (long long)clock_wall_ms());
+	state_set(&s, "started_ms", "%lld", (long long)a->started_ms);
+	if (a->msrc)
+		mqtt_source_state(a->msrc, &s);
+	else
+		state_set(&s, "source_type", "simulator");
+	state_set(&s, "received", "%llu", (unsigned long long)atomic_load(&c->received));
+	state_set(&s, "accepted", "%llu", (unsigned long long)atomic_load(&c->accepted));
+	state_set(&s, "rejected", "%llu", (unsigned long long)atomic_load(&c->rejected));
+	state_set(&s, "duplicates", "%llu", (unsigned long long)ps.duplicates);
+	state_set(&s, "buffer_writable", "%d", ps.healthy);
+	if (a->rec.recovered)
+		state_set(&s, "buffer_recovered_from", "%s", a->rec.moved_to);
+	state_set(&s, "models.status", "%s", a->models.label[SCORER_STATUS]);
+	state_set(&s, "models.anomaly", "%s", a->models.label[SCORER_ANOMALY]);
+	state_set(&s, "models.humidity", "%s", a->models.label[SCORER_HUMIDITY]);
+	if (a->have_drift)
+		state_report__drift(&s, &a->drift, a->models.trained);
+	if (a->alerts) {
+		struct alerts_stats as;
+		alerts_get_stats(a->alerts, &as);
+		state_set(&s, "alerts_sent", "%llu", (unsigned long long)as.sent);
+		state_set(&s, "alerts_limited", "%llu", (unsigned long long)as.limited);
+		state_set(&s, "alerts_failed", "%llu", (unsigned long long)as.failed);
+	}
+	for (size_t i = 0; i < a->nfw; i++)
+		state_report__sink(&s, a->fws[i]);
+	if (state_write(&s, a->cfg->data_dir) < 0 && log_ratelimit(&a->state_rl, clock_mono_ms(), NULL))
+		log_warn("agent", "cannot write %s/%s for fieldgate status: %s", a->cfg->data_dir,
+			 STATE_FILE, strerror(errno));
+}
