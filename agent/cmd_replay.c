@@ -17,6 +17,7 @@
  */
 #include <getopt.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,7 +82,26 @@ static void progress(FILE *f, int tty, const char *name, uint64_t done, uint64_t
 	fflush(f);
 }
 
-int cmd_replay(int argc, char **argv)
+/* One replay: what was asked and what runs. */
+struct replay {
+	const char *cfgpath;                 /* -c */
+	const char *only;                    /* --sink, or NULL for every enabled sink */
+	int64_t since, until, rate;          /* --since, --until (arrival ms), --rate (0 = none) */
+	struct config *cfg;                  /* the site's settings */
+	const char *names[SINK_SETUP_MAX];   /* the sinks to replay to */
+	size_t nsinks;                       /* entries in names */
+	struct store *st;                    /* read-only, to find the seq range */
+	uint64_t first, last, count;         /* the seq range and how many events it holds */
+	struct forward *fws[SINK_SETUP_MAX]; /* one replaying forwarder per sink */
+	size_t nfw;                          /* forwarders started */
+	sigset_t sigs;                       /* SIGINT, SIGTERM */
+	int tty;                             /* stderr is a terminal: draw bars */
+	int curl_ready;                      /* libcurl's global state is set up */
+	int64_t started;                     /* monotonic ms when the forwarders started */
+};
+
+/* The command line into r. Returns 0, or the exit status (-1: --help done). */
+static int replay__args(struct replay *r, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -92,194 +112,233 @@ int cmd_replay(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0, 0, 0, 0 },
 	};
-	const char *cfgpath = NULL, *only = NULL, *names[SINK_SETUP_MAX];
-	struct forward *fws[SINK_SETUP_MAX] = { NULL };
-	uint64_t first, last, count, delivered[SINK_SETUP_MAX] = { 0 };
-	int64_t since = 0, until = clock_wall_ms(), rate = 0, started, last_progress[SINK_SETUP_MAX];
-	struct config *cfg = NULL;
-	struct store *st = NULL;
-	char err[1024];
-	size_t nsinks, nfw = 0;
-	int c, rc = EXIT_RUNTIME, tty = isatty(STDERR_FILENO), curl_ready = 0, interrupted = 0;
-	sigset_t sigs;
+	int c;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
 		char *end;
 		switch (c) {
-		case 'c': cfgpath = optarg; break;
+		case 'c': r->cfgpath = optarg; break;
 		case 's':
 		case 'u':
-			if (reading_parse_time(optarg, c == 's' ? &since : &until) < 0) {
+			if (reading_parse_time(optarg, c == 's' ? &r->since : &r->until) < 0) {
 				fprintf(stderr, "fieldgate replay: --%s %s: not a time (expected RFC 3339 "
 					"such as 2026-11-21T22:00:00Z, or epoch milliseconds)\n",
 					c == 's' ? "since" : "until", optarg);
 				return EXIT_USAGE;
 			}
 			break;
-		case 'k': only = optarg; break;
+		case 'k': r->only = optarg; break;
 		case 'r':
-			rate = strtoll(optarg, &end, 10);
-			if (*end || rate <= 0) {
+			r->rate = strtoll(optarg, &end, 10);
+			if (*end || r->rate <= 0) {
 				fprintf(stderr, "fieldgate replay: --rate %s: expected a positive number "
 					"of events per second\n", optarg);
 				return EXIT_USAGE;
 			}
 			break;
-		case 'h': usage(stdout); return 0;
+		case 'h': usage(stdout); return -1;
 		default: usage(stderr); return EXIT_USAGE;
 		}
 	}
-	if (!cfgpath || optind != argc) {
+	if (!r->cfgpath || optind != argc) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (since > until) {
+	if (r->since > r->until) {
 		fprintf(stderr, "fieldgate replay: --since is after --until: nothing to send\n");
 		return EXIT_USAGE;
 	}
-	if ((rc = cli_load_config(cfgpath, &cfg)) != 0)
-		return rc;
-	rc = EXIT_RUNTIME;
-	log_set_level(cfg->log_level);
-	nsinks = sink_setup_enabled(cfg, names);
-	if (only) {
-		size_t i;
-		for (i = 0; i < nsinks && strcmp(names[i], only) != 0; i++)
-			;
-		if (i == nsinks) {
-			fprintf(stderr, "fieldgate replay: --sink %s: not enabled in %s (expected one of:%s%s)\n",
-				only, cfg->file, nsinks ? " " : " none enabled", nsinks ? names[0] : "");
-			rc = EXIT_USAGE;
-			goto out;
-		}
-		names[0] = names[i];
-		nsinks = 1;
-	}
-	if (nsinks == 0) {
-		fprintf(stderr, "fieldgate replay: %s enables no sink ([kafka] or [elasticsearch] "
-			"enabled = true)\n", cfg->file);
-		rc = EXIT_USAGE;
-		goto out;
-	}
-	{
-		struct store_options so = { .path = cfg->buffer_path, .readonly = 1 };
-		if (access(cfg->buffer_path, F_OK) < 0) {
-			fprintf(stderr, "fieldgate replay: %s: no buffer (has the agent run with this config?)\n",
-				cfg->buffer_path);
-			goto out;
-		}
-		if (store_open(&st, &so, err, sizeof err) < 0 ||
-		    store_range(st, since, until, &first, &last, &count, err, sizeof err) < 0) {
-			fprintf(stderr, "fieldgate replay: %s\n", err);
-			goto out;
-		}
-	}
-	if (count == 0) {
-		fprintf(stderr, "fieldgate replay: no buffered event arrived in that time range; "
-			"nothing to send\n");
-		rc = 0;
-		goto out;
-	}
-	fprintf(stderr, "replaying %llu events (seq %llu..%llu) to %s%s%s\n",
-		(unsigned long long)count, (unsigned long long)first, (unsigned long long)last,
-		names[0], nsinks > 1 ? " and " : "", nsinks > 1 ? names[1] : "");
+	return 0;
+}
 
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	if (cfg->es_enabled) {
+/* The sinks to replay to: --sink, or every enabled one. 0 or EXIT_USAGE. */
+static int replay__pick_sinks(struct replay *r)
+{
+	r->nsinks = sink_setup_enabled(r->cfg, r->names);
+	if (r->only) {
+		size_t i;
+		for (i = 0; i < r->nsinks && strcmp(r->names[i], r->only) != 0; i++)
+			;
+		if (i == r->nsinks) {
+			fprintf(stderr, "fieldgate replay: --sink %s: not enabled in %s (expected one of:%s%s)\n",
+				r->only, r->cfg->file, r->nsinks ? " " : " none enabled",
+				r->nsinks ? r->names[0] : "");
+			return EXIT_USAGE;
+		}
+		r->names[0] = r->names[i];
+		r->nsinks = 1;
+	}
+	if (r->nsinks == 0) {
+		fprintf(stderr, "fieldgate replay: %s enables no sink ([kafka] or [elasticsearch] "
+			"enabled = true)\n", r->cfg->file);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* The seq range of the time range, from a read-only handle. 0 or EXIT_RUNTIME. */
+static int replay__find_range(struct replay *r)
+{
+	struct store_options so = { .path = r->cfg->buffer_path, .readonly = 1 };
+	char err[1024];
+
+	if (access(r->cfg->buffer_path, F_OK) < 0) {
+		fprintf(stderr, "fieldgate replay: %s: no buffer (has the agent run with this config?)\n",
+			r->cfg->buffer_path);
+		return EXIT_RUNTIME;
+	}
+	if (store_open(&r->st, &so, err, sizeof err) < 0 ||
+	    store_range(r->st, r->since, r->until, &r->first, &r->last, &r->count,
+			err, sizeof err) < 0) {
+		fprintf(stderr, "fieldgate replay: %s\n", err);
+		return EXIT_RUNTIME;
+	}
+	return 0;
+}
+
+/* Take the signals, then one replaying forwarder per sink. 0 or an exit status. */
+static int replay__start(struct replay *r)
+{
+	char err[1024];
+
+	sigemptyset(&r->sigs);
+	sigaddset(&r->sigs, SIGINT);
+	sigaddset(&r->sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &r->sigs, NULL);
+	if (r->cfg->es_enabled) {
 		if (es_global_init(err, sizeof err) < 0) {
 			fprintf(stderr, "fieldgate replay: %s\n", err);
-			goto out;
+			return EXIT_RUNTIME;
 		}
-		curl_ready = 1;
+		r->curl_ready = 1;
 	}
-	for (size_t i = 0; i < nsinks; i++) {
+	for (size_t i = 0; i < r->nsinks; i++) {
 		struct forward_options fo = {
-			.store = { .path = cfg->buffer_path }, .replay = 1, .from_seq = first,
-			.until_seq = last, .since_ms = since, .until_ms = until, .max_rate = rate,
+			.store = { .path = r->cfg->buffer_path }, .replay = 1, .from_seq = r->first,
+			.until_seq = r->last, .since_ms = r->since, .until_ms = r->until,
+			.max_rate = r->rate,
 		};
-		enum sink_setup_rc r = sink_setup_start(&fws[i], names[i], cfg, &fo, err, sizeof err);
-		if (r != SINK_SETUP_OK) {
-			fprintf(stderr, "fieldgate replay: %s: %s\n", names[i], err);
-			rc = r == SINK_SETUP_BAD_FILE ? EXIT_USAGE : EXIT_RUNTIME;
-			goto out;
+		enum sink_setup_rc rc = sink_setup_start(&r->fws[i], r->names[i], r->cfg, &fo,
+							 err, sizeof err);
+		if (rc != SINK_SETUP_OK) {
+			fprintf(stderr, "fieldgate replay: %s: %s\n", r->names[i], err);
+			return rc == SINK_SETUP_BAD_FILE ? EXIT_USAGE : EXIT_RUNTIME;
 		}
-		nfw++;
+		r->nfw++;
 	}
+	r->started = clock_mono_ms();
+	return 0;
+}
 
-	started = clock_mono_ms();
-	for (size_t i = 0; i < nfw; i++)
-		last_progress[i] = started;
-	for (int64_t last_line = started;;) {
+/* Wait until every sink is done, showing progress. Returns 0, or
+ * EXIT_RUNTIME when interrupted or a sink stalled. */
+static int replay__wait(struct replay *r)
+{
+	uint64_t delivered[SINK_SETUP_MAX] = { 0 };
+	int64_t last_progress[SINK_SETUP_MAX];
+	int interrupted = 0;
+
+	for (size_t i = 0; i < r->nfw; i++)
+		last_progress[i] = r->started;
+	for (int64_t last_line = r->started;;) {
 		struct timespec ts = { 0, 200 * 1000000L };
-		int sig = sigtimedwait(&sigs, NULL, &ts);
-		int64_t now;
+		int sig = sigtimedwait(&r->sigs, NULL, &ts);
+		int64_t now = clock_mono_ms();
 		size_t done = 0;
 
-		now = clock_mono_ms();
 		if (sig == SIGINT || sig == SIGTERM) {
-			if (tty)
+			if (r->tty)
 				fputc('\n', stderr);
 			fprintf(stderr, "fieldgate replay: interrupted; stopping\n");
-			interrupted = 1;
-			break;
+			return EXIT_RUNTIME;
 		}
-		for (size_t i = 0; i < nfw; i++) {
+		for (size_t i = 0; i < r->nfw; i++) {
 			struct forward_stats fs;
-			forward_get_stats(fws[i], &fs);
+			forward_get_stats(r->fws[i], &fs);
 			if (fs.delivered + fs.rejected != delivered[i])
 				last_progress[i] = now;
 			delivered[i] = fs.delivered + fs.rejected;
 			if (fs.done)
 				done++;
 			else if (now - last_progress[i] >= REPLAY_STALL_MS) {
-				if (tty)
+				if (r->tty)
 					fputc('\n', stderr);
 				fprintf(stderr, "fieldgate replay: %s: nothing delivered for %d s (%s); "
-					"giving up\n", names[i], REPLAY_STALL_MS / 1000,
+					"giving up\n", r->names[i], REPLAY_STALL_MS / 1000,
 					fs.last_error[0] ? fs.last_error : "no error reported");
 				interrupted = 1;
 			}
 		}
-		if (interrupted || done == nfw)
-			break;
-		if (tty || now - last_line >= 10000) {
-			for (size_t i = 0; i < nfw; i++)
-				progress(stderr, tty, names[i], delivered[i], count,
-					 (double)(now - started) / 1000.0, 0);
-			if (tty && nfw > 1)
-				fprintf(stderr, "\033[%zuA", nfw - 1); /* redraw the bars in place */
+		if (interrupted)
+			return EXIT_RUNTIME;
+		if (done == r->nfw)
+			return 0;
+		if (r->tty || now - last_line >= 10000) {
+			for (size_t i = 0; i < r->nfw; i++)
+				progress(stderr, r->tty, r->names[i], delivered[i], r->count,
+					 (double)(now - r->started) / 1000.0, 0);
+			if (r->tty && r->nfw > 1)
+				fprintf(stderr, "\033[%zuA", r->nfw - 1); /* redraw the bars in place */
 			last_line = now;
 		}
 	}
-	rc = interrupted ? EXIT_RUNTIME : 0;
-	for (size_t i = 0; i < nfw; i++)
-		forward_request_stop(fws[i], REPLAY_FLUSH_MS);
-	for (size_t i = 0; i < nfw; i++) {
-		struct forward_stats fs;
-		double secs = (double)(clock_mono_ms() - started) / 1000.0;
+}
 
-		forward_wait(fws[i]);
-		forward_get_stats(fws[i], &fs);
-		if (tty)
-			progress(stderr, tty, names[i], fs.delivered + fs.rejected, count, secs, 1);
-		printf("%s: %llu of %llu events delivered in %.1f s (%.0f/s)%s%llu rejected\n", names[i],
-		       (unsigned long long)fs.delivered, (unsigned long long)count, secs,
+/* Stop the forwarders (delivering what is in flight for a bounded time)
+ * and print each sink's result. Returns rc, or EXIT_RUNTIME when a sink
+ * did not deliver every event. */
+static int replay__finish(struct replay *r, int rc)
+{
+	for (size_t i = 0; i < r->nfw; i++)
+		forward_request_stop(r->fws[i], REPLAY_FLUSH_MS);
+	for (size_t i = 0; i < r->nfw; i++) {
+		struct forward_stats fs;
+		double secs = (double)(clock_mono_ms() - r->started) / 1000.0;
+
+		forward_wait(r->fws[i]);
+		forward_get_stats(r->fws[i], &fs);
+		if (r->tty)
+			progress(stderr, r->tty, r->names[i], fs.delivered + fs.rejected, r->count, secs, 1);
+		printf("%s: %llu of %llu events delivered in %.1f s (%.0f/s)%s%llu rejected\n", r->names[i],
+		       (unsigned long long)fs.delivered, (unsigned long long)r->count, secs,
 		       secs > 0 ? (double)fs.delivered / secs : 0.0, ", ",
 		       (unsigned long long)fs.rejected);
-		if (fs.delivered != count)
+		if (fs.delivered != r->count)
 			rc = EXIT_RUNTIME;
-		forward_stop(&fws[i], 0);
+		forward_stop(&r->fws[i], 0);
 	}
+	return rc;
+}
+
+int cmd_replay(int argc, char **argv)
+{
+	struct replay r = { .until = clock_wall_ms(), .tty = isatty(STDERR_FILENO) };
+	int rc = replay__args(&r, argc, argv);
+
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	if ((rc = cli_load_config(r.cfgpath, &r.cfg)) != 0)
+		return rc;
+	log_set_level(r.cfg->log_level);
+	if ((rc = replay__pick_sinks(&r)) != 0 || (rc = replay__find_range(&r)) != 0)
+		goto out;
+	if (r.count == 0) {
+		fprintf(stderr, "fieldgate replay: no buffered event arrived in that time range; "
+			"nothing to send\n");
+		goto out;
+	}
+	fprintf(stderr, "replaying %llu events (seq %llu..%llu) to %s%s%s\n",
+		(unsigned long long)r.count, (unsigned long long)r.first, (unsigned long long)r.last,
+		r.names[0], r.nsinks > 1 ? " and " : "", r.nsinks > 1 ? r.names[1] : "");
+	if ((rc = replay__start(&r)) == 0)
+		rc = replay__finish(&r, replay__wait(&r));
 out:
 	for (size_t i = 0; i < SINK_SETUP_MAX; i++)
-		forward_stop(&fws[i], 0);
-	store_close(&st);
-	if (curl_ready)
+		forward_stop(&r.fws[i], 0);
+	store_close(&r.st);
+	if (r.curl_ready)
 		es_global_cleanup();
-	free(cfg);
+	free(r.cfg);
 	return rc;
 }
