@@ -367,6 +367,124 @@ static void print_models_drift_text(const struct state *st)
 	printf("\n");
 }
 
+/* The live part of `status --json`: only while the agent runs. */
+static void print_live_json(const struct state *ast)
+{
+	const char *v;
+	char q[600];
+
+	printf(",\"running\":true,\"pid\":%s,\"source\":{\"type\":\"%s\"",
+	       state_get(ast, "pid"), state_value(ast, "source_type", "?"));
+	if ((v = state_get(ast, "source_state")))
+		printf(",\"state\":\"%s\"", v);
+	if ((v = state_get(ast, "source_uri")) && event_json_string(v, q, sizeof q) >= 0)
+		printf(",\"uri\":%s", q);
+	if ((v = state_get(ast, "source_since_ms")))
+		printf(",\"since_ms\":%s", v);
+	if ((v = state_get(ast, "source_state"))) {
+		v = state_get(ast, "source_last_error");
+		if (v && *v && event_json_string(v, q, sizeof q) >= 0)
+			printf(",\"last_error\":%s", q);
+		else
+			printf(",\"last_error\":null");
+	}
+	printf("},\"since_start\":{\"received\":%s,\"accepted\":%s,\"rejected\":%s,"
+	       "\"duplicates\":%s},\"buffer_writable\":%s",
+	       state_value(ast, "received", "0"),
+	       state_value(ast, "accepted", "0"),
+	       state_value(ast, "rejected", "0"),
+	       state_value(ast, "duplicates", "0"),
+	       strcmp(state_value(ast, "buffer_writable", "0"), "1") == 0
+	       ? "true" : "false");
+	print_models_drift_json(ast);
+	if ((v = state_get(ast, "buffer_recovered_from")) &&
+	    event_json_string(v, q, sizeof q) >= 0)
+		printf(",\"buffer_recovered_from\":%s", q);
+}
+
+/* `status --json`: the buffer's figures, and the agent's when live. */
+static void print_status_json(const struct config *cfg, const struct store_stats *s,
+			      const struct state *ast, int live)
+{
+	char q[600];
+
+	printf("{\"gateway_id\":");
+	event_json_string(cfg->gateway_id, q, sizeof q);
+	printf("%s,\"site\":", q);
+	event_json_string(cfg->site, q, sizeof q);
+	printf("%s,\"accepted\":%llu,\"rejected\":%llu,\"buffered\":%llu,\"newest_seq\":%llu,"
+	       "\"oldest_seq\":%llu,\"oldest_ms\":%lld,\"newest_ms\":%lld,\"bytes\":%lld,"
+	       "\"quarantine\":%llu,\"dead_letters\":%llu,"
+	       "\"dropped\":{\"expired\":%llu,\"delivered\":%llu,\"undelivered\":%llu},\"sinks\":{",
+	       q, (unsigned long long)s->accepted, (unsigned long long)s->quarantined,
+	       (unsigned long long)s->events, (unsigned long long)s->newest_seq,
+	       (unsigned long long)s->oldest_seq, (long long)s->oldest_ms, (long long)s->newest_ms,
+	       (long long)s->bytes, (unsigned long long)s->quarantine_rows,
+	       (unsigned long long)s->dead_letters, (unsigned long long)s->drops.expired,
+	       (unsigned long long)s->drops.delivered, (unsigned long long)s->drops.undelivered);
+	for (size_t i = 0; i < s->nsinks; i++) {
+		event_json_string(s->sinks[i].last_error, q, sizeof q);
+		printf("%s\"%s\":{\"position\":%llu,\"backlog\":%llu,\"oldest_pending_ms\":%lld,"
+		       "\"last_error\":%s", i ? "," : "", s->sinks[i].name,
+		       (unsigned long long)s->sinks[i].position, (unsigned long long)s->sinks[i].backlog,
+		       (long long)s->sinks[i].oldest_pending_ms, s->sinks[i].last_error[0] ? q : "null");
+		if (live)
+			print_live_sink_json(ast, s->sinks[i].name);
+		printf("}");
+	}
+	printf("}");
+	if (live)
+		print_live_json(ast);
+	else
+		printf(",\"running\":false");
+	printf("}\n");
+}
+
+/* `status`: the same for a person. */
+static void print_status_text(const struct config *cfg, const struct store_stats *s,
+			      const struct state *ast, int live)
+{
+	if (!live)
+		printf("agent:      not running\n");
+	else {
+		const char *sst = state_get(ast, "source_state"), *le = state_get(ast, "source_last_error");
+		printf("agent:      running (pid %s), source %s", state_get(ast, "pid"),
+		       state_value(ast, "source_type", "?"));
+		if (sst)
+			printf(" %s, %s", state_value(ast, "source_uri", ""),
+			       sst);
+		printf("\n");
+		if (sst && le && *le)
+			printf("            last source error: %s\n", le);
+		print_models_drift_text(ast);
+		if (state_get(ast, "buffer_recovered_from"))
+			printf("WARNING:    the buffer was damaged at start; the old file is kept as %s\n",
+			       state_get(ast, "buffer_recovered_from"));
+	}
+	printf("buffer:     %s (%.1f MB used)\n", cfg->buffer_path, (double)s->bytes / 1e6);
+	printf("accepted:   %llu events ever, %llu buffered now (seq %llu..%llu)\n",
+	       (unsigned long long)s->accepted, (unsigned long long)s->events,
+	       (unsigned long long)s->oldest_seq, (unsigned long long)s->newest_seq);
+	print_time("oldest:    ", s->oldest_ms);
+	print_time("newest:    ", s->newest_ms);
+	printf("rejected:   %llu readings (%llu in quarantine now)\n",
+	       (unsigned long long)s->quarantined, (unsigned long long)s->quarantine_rows);
+	printf("dropped:    %llu expired, %llu delivered and %llu undelivered over max_mb\n",
+	       (unsigned long long)s->drops.expired, (unsigned long long)s->drops.delivered,
+	       (unsigned long long)s->drops.undelivered);
+	printf("dead letters: %llu\n", (unsigned long long)s->dead_letters);
+	if (s->nsinks == 0)
+		printf("sinks:      none enabled\n");
+	for (size_t i = 0; i < s->nsinks; i++) {
+		printf("sink %s: position %llu, backlog %llu, last error: %s\n", s->sinks[i].name,
+		       (unsigned long long)s->sinks[i].position, (unsigned long long)s->sinks[i].backlog,
+		       s->sinks[i].last_error[0] ? s->sinks[i].last_error : "none");
+		print_time("  oldest pending:", s->sinks[i].oldest_pending_ms);
+		if (live)
+			print_live_sink_text(ast, s->sinks[i].name);
+	}
+}
+
 int cmd_status(int argc, char **argv)
 {
 	const char *path;
@@ -374,7 +492,7 @@ int cmd_status(int argc, char **argv)
 	struct store *st = NULL;
 	struct store_stats s;
 	struct state ast;
-	char err[1024], q[600];
+	char err[1024];
 	int live;
 	int json = 0, rc = config_args(argc, argv,
 				       "usage: fieldgate status -c FILE [--json]\n"
@@ -403,106 +521,10 @@ int cmd_status(int argc, char **argv)
 			return EXIT_RUNTIME;
 		}
 	}
-	if (json) {
-		printf("{\"gateway_id\":");
-		event_json_string(cfg->gateway_id, q, sizeof q);
-		printf("%s,\"site\":", q);
-		event_json_string(cfg->site, q, sizeof q);
-		printf("%s,\"accepted\":%llu,\"rejected\":%llu,\"buffered\":%llu,\"newest_seq\":%llu,"
-		       "\"oldest_seq\":%llu,\"oldest_ms\":%lld,\"newest_ms\":%lld,\"bytes\":%lld,"
-		       "\"quarantine\":%llu,\"dead_letters\":%llu,"
-		       "\"dropped\":{\"expired\":%llu,\"delivered\":%llu,\"undelivered\":%llu},\"sinks\":{",
-		       q, (unsigned long long)s.accepted, (unsigned long long)s.quarantined,
-		       (unsigned long long)s.events, (unsigned long long)s.newest_seq,
-		       (unsigned long long)s.oldest_seq, (long long)s.oldest_ms, (long long)s.newest_ms,
-		       (long long)s.bytes, (unsigned long long)s.quarantine_rows,
-		       (unsigned long long)s.dead_letters, (unsigned long long)s.drops.expired,
-		       (unsigned long long)s.drops.delivered, (unsigned long long)s.drops.undelivered);
-		for (size_t i = 0; i < s.nsinks; i++) {
-			event_json_string(s.sinks[i].last_error, q, sizeof q);
-			printf("%s\"%s\":{\"position\":%llu,\"backlog\":%llu,\"oldest_pending_ms\":%lld,"
-			       "\"last_error\":%s", i ? "," : "", s.sinks[i].name,
-			       (unsigned long long)s.sinks[i].position, (unsigned long long)s.sinks[i].backlog,
-			       (long long)s.sinks[i].oldest_pending_ms, s.sinks[i].last_error[0] ? q : "null");
-			if (live)
-				print_live_sink_json(&ast, s.sinks[i].name);
-			printf("}");
-		}
-		printf("}");
-		if (live) {
-			const char *v;
-			printf(",\"running\":true,\"pid\":%s,\"source\":{\"type\":\"%s\"",
-			       state_get(&ast, "pid"), state_value(&ast, "source_type", "?"));
-			if ((v = state_get(&ast, "source_state")))
-				printf(",\"state\":\"%s\"", v);
-			if ((v = state_get(&ast, "source_uri")) && event_json_string(v, q, sizeof q) >= 0)
-				printf(",\"uri\":%s", q);
-			if ((v = state_get(&ast, "source_since_ms")))
-				printf(",\"since_ms\":%s", v);
-			if ((v = state_get(&ast, "source_state"))) {
-				v = state_get(&ast, "source_last_error");
-				if (v && *v && event_json_string(v, q, sizeof q) >= 0)
-					printf(",\"last_error\":%s", q);
-				else
-					printf(",\"last_error\":null");
-			}
-			printf("},\"since_start\":{\"received\":%s,\"accepted\":%s,\"rejected\":%s,"
-			       "\"duplicates\":%s},\"buffer_writable\":%s",
-			       state_value(&ast, "received", "0"),
-			       state_value(&ast, "accepted", "0"),
-			       state_value(&ast, "rejected", "0"),
-			       state_value(&ast, "duplicates", "0"),
-			       strcmp(state_value(&ast, "buffer_writable", "0"), "1") == 0
-			       ? "true" : "false");
-			print_models_drift_json(&ast);
-			if ((v = state_get(&ast, "buffer_recovered_from")) &&
-			    event_json_string(v, q, sizeof q) >= 0)
-				printf(",\"buffer_recovered_from\":%s", q);
-		} else {
-			printf(",\"running\":false");
-		}
-		printf("}\n");
-	} else {
-		if (!live)
-			printf("agent:      not running\n");
-		else {
-			const char *sst = state_get(&ast, "source_state"), *le = state_get(&ast, "source_last_error");
-			printf("agent:      running (pid %s), source %s", state_get(&ast, "pid"),
-			       state_value(&ast, "source_type", "?"));
-			if (sst)
-				printf(" %s, %s", state_value(&ast, "source_uri", ""),
-				       sst);
-			printf("\n");
-			if (sst && le && *le)
-				printf("            last source error: %s\n", le);
-			print_models_drift_text(&ast);
-			if (state_get(&ast, "buffer_recovered_from"))
-				printf("WARNING:    the buffer was damaged at start; the old file is kept as %s\n",
-				       state_get(&ast, "buffer_recovered_from"));
-		}
-		printf("buffer:     %s (%.1f MB used)\n", cfg->buffer_path, (double)s.bytes / 1e6);
-		printf("accepted:   %llu events ever, %llu buffered now (seq %llu..%llu)\n",
-		       (unsigned long long)s.accepted, (unsigned long long)s.events,
-		       (unsigned long long)s.oldest_seq, (unsigned long long)s.newest_seq);
-		print_time("oldest:    ", s.oldest_ms);
-		print_time("newest:    ", s.newest_ms);
-		printf("rejected:   %llu readings (%llu in quarantine now)\n",
-		       (unsigned long long)s.quarantined, (unsigned long long)s.quarantine_rows);
-		printf("dropped:    %llu expired, %llu delivered and %llu undelivered over max_mb\n",
-		       (unsigned long long)s.drops.expired, (unsigned long long)s.drops.delivered,
-		       (unsigned long long)s.drops.undelivered);
-		printf("dead letters: %llu\n", (unsigned long long)s.dead_letters);
-		if (s.nsinks == 0)
-			printf("sinks:      none enabled\n");
-		for (size_t i = 0; i < s.nsinks; i++) {
-			printf("sink %s: position %llu, backlog %llu, last error: %s\n", s.sinks[i].name,
-			       (unsigned long long)s.sinks[i].position, (unsigned long long)s.sinks[i].backlog,
-			       s.sinks[i].last_error[0] ? s.sinks[i].last_error : "none");
-			print_time("  oldest pending:", s.sinks[i].oldest_pending_ms);
-			if (live)
-				print_live_sink_text(&ast, s.sinks[i].name);
-		}
-	}
+	if (json)
+		print_status_json(cfg, &s, &ast, live);
+	else
+		print_status_text(cfg, &s, &ast, live);
 	store_close(&st);
 	free(cfg);
 	return 0;
