@@ -4,12 +4,19 @@
 #   make run        install missing Debian packages, build, run conf/demo.conf
 #   make test       install, build, run unit tests (ASan+UBSan), integration tests and
 #                   the Debian package under a real systemd (make test-systemd, root)
+#   make test-unit  build and run the unit tests only (no apt, no root, no systemd)
+#   make check T=NAME  build and run the unit and integration tests whose name
+#                   contains NAME (T=test_store, T=kafka); without T, all of them;
+#                   no apt, no root, no systemd
 #   make bench      build and run the benchmarks (tests/bench/RESULTS.md)
 #   make asan       build the sanitized binary and unit tests
 #   make valgrind   run the unit tests under valgrind
 #   make models     retrain models/default from the simulator (byte-for-byte reproducible)
+#   make deb        the Debian package; make test-systemd: it under a real systemd (root)
 #   make clean
 #
+# Unit-test binaries find their fixtures from any working directory
+# (build/asan/tests/test_store runs as well as tests/run.sh test_store).
 # Quiet by default; V=1 shows the full commands.
 
 VERSION := 0.1.0
@@ -45,7 +52,7 @@ BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=build/bench/%)
 # Test peers: stand-ins for the servers the sinks talk to (tests/peers/).
 PEER_BIN := build/peers/kafka_mock
 
-.PHONY: all run test bench asan valgrind models deps clean install peers deb test-systemd
+.PHONY: all run test test-unit check bench asan valgrind models deps clean install peers deb test-systemd
 .SECONDARY:
 all: build/fieldgate
 
@@ -58,6 +65,9 @@ build/asan/%.o: %.c
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC-SAN  $<")
 	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(SAN) $(WARN) $(DEPFLAGS) -c $< -o $@
+
+# The unit tests chdir to their source folder at start (tests/unit/check.h).
+build/asan/tests/unit/%.o build/obj/tests/unit/%.o: CPPFLAGS += -DFIELDGATE_SRCDIR='"$(CURDIR)"'
 
 # packaging/elasticsearch/mappings.json as a C string (es_mappings_json[]).
 build/gen/es_mappings.c: packaging/elasticsearch/mappings.json
@@ -112,13 +122,19 @@ run: deps all
 test: deps all asan peers
 	$(Q)tests/run.sh; r=$$?; $(MAKE) --no-print-directory test-systemd || r=1; exit $$r
 
+test-unit: asan
+	$(Q)tests/run.sh unit/
+
+check: all asan peers
+	$(Q)tests/run.sh $(T)
+
 bench: all $(BENCH_BIN) peers
 	$(Q)tests/bench/run.sh
 
 valgrind: $(UNIT_SRC:tests/unit/%.c=build/obj/tests/unit/%.o) build/libfieldgate.a
 	$(Q)for t in $(UNIT_SRC:tests/unit/%.c=%); do \
 	  $(CC) $(CFLAGS) -o build/$$t build/obj/tests/unit/$$t.o build/libfieldgate.a $(LDLIBS) && \
-	  (cd tests/unit && valgrind -q --error-exitcode=99 --leak-check=full ../../build/$$t) || exit 1; done
+	  valgrind -q --error-exitcode=99 --leak-check=full build/$$t || exit 1; done
 
 # The shipped models: trained on simulated data with fixed seeds, so this
 # reproduces models/default byte for byte.

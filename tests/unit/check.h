@@ -8,9 +8,24 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int check__passed, check__failed;
+
+#ifdef FIELDGATE_SRCDIR
+/* The fixtures are named relative to tests/unit/ ("../data/config/..."), so
+ * every test starts there, wherever it was run from (the Makefile passes
+ * the source tree's path). */
+__attribute__((constructor)) static void check__to_srcdir(void)
+{
+	if (chdir(FIELDGATE_SRCDIR "/tests/unit") != 0) {
+		perror(FIELDGATE_SRCDIR "/tests/unit");
+		exit(2);
+	}
+}
+#endif
 
 #define CHECK(cond) do { \
 	if (cond) check__passed++; \
