@@ -54,7 +54,7 @@ struct dataset {
 	size_t nf;   /* columns */
 };
 
-static int dataset_add(struct dataset *d, const double *f, const enum feature_id *ids, double y)
+static int train__add(struct dataset *d, const double *f, const enum feature_id *ids, double y)
 {
 	if (d->n == d->cap) {
 		size_t cap = d->cap ? d->cap * 2 : 4096;
@@ -83,7 +83,7 @@ struct train_ctx {
 	unsigned long rejected;               /* lines skipped */
 };
 
-static int train_line(void *vctx, char *line, size_t len, long lineno)
+static int train__line(void *vctx, char *line, size_t len, long lineno)
 {
 	struct train_ctx *t = vctx;
 	struct reading r;
@@ -98,17 +98,17 @@ static int train_line(void *vctx, char *line, size_t len, long lineno)
 	}
 	(void)features_compute(t->feat, &r, f);
 	if ((r.status_flag >= 0 &&
-	     dataset_add(&t->set[SCORER_STATUS], f, train_specs[SCORER_STATUS].f, r.status_flag) < 0) ||
+	     train__add(&t->set[SCORER_STATUS], f, train_specs[SCORER_STATUS].f, r.status_flag) < 0) ||
 	    (r.is_anomaly >= 0 &&
-	     dataset_add(&t->set[SCORER_ANOMALY], f, train_specs[SCORER_ANOMALY].f, r.is_anomaly) < 0) ||
-	    dataset_add(&t->set[SCORER_HUMIDITY], f, train_specs[SCORER_HUMIDITY].f, r.humidity) < 0) {
+	     train__add(&t->set[SCORER_ANOMALY], f, train_specs[SCORER_ANOMALY].f, r.is_anomaly) < 0) ||
+	    train__add(&t->set[SCORER_HUMIDITY], f, train_specs[SCORER_HUMIDITY].f, r.humidity) < 0) {
 		fprintf(stderr, "%s:%ld: out of memory\n", t->file, lineno);
 		return -1;
 	}
 	return 0;
 }
 
-static void train_usage(FILE *f)
+static void train__usage(FILE *f)
 {
 	fprintf(f, "usage: fieldgate train --data FILE --out DIR [--seed S] [--source TEXT]\n"
 		"Train the three models from labelled readings (JSON lines with status_flag and\n"
@@ -163,12 +163,12 @@ int cmd_train(int argc, char **argv)
 		case 'b': if (cli_parse_u64(optarg, &u) < 0 || u < 2 || u > 1024) goto bad;
 			fp.max_bins = gp.max_bins = (int)u; break;
 		case 'r': if (cli_parse_double(optarg, &lp.reg_param) < 0 || lp.reg_param < 0) goto bad; break;
-		case 'h': train_usage(stdout); return 0;
-		default: train_usage(stderr); return EXIT_USAGE;
+		case 'h': train__usage(stdout); return 0;
+		default: train__usage(stderr); return EXIT_USAGE;
 		}
 	}
 	if (!data || !outdir || optind != argc) {
-		train_usage(stderr);
+		train__usage(stderr);
 		return EXIT_USAGE;
 	}
 	fp.seed = gp.seed = seed;
@@ -183,7 +183,7 @@ int cmd_train(int argc, char **argv)
 	t.file = data;
 	for (int i = 0; i < SCORER_NMODELS; i++)
 		t.set[i].nf = train_specs[i].nf;
-	if (cli_foreach_line(in, data, train_line, &t) != 0)
+	if (cli_foreach_line(in, data, train__line, &t) != 0)
 		goto out;
 	if (t.rejected)
 		fprintf(stderr, "%s: %lu lines skipped as invalid readings\n", data, t.rejected);
@@ -267,7 +267,7 @@ struct eval_ctx {
 	size_t last;                        /* index of the last sensor (fast path) */
 };
 
-static struct sensor_errors *eval_sensor(struct eval_ctx *e, const char *id)
+static struct sensor_errors *eval__sensor(struct eval_ctx *e, const char *id)
 {
 	if (e->nby && strcmp(e->by[e->last].id, id) == 0)
 		return &e->by[e->last];
@@ -288,7 +288,7 @@ static struct sensor_errors *eval_sensor(struct eval_ctx *e, const char *id)
 	return &e->by[e->nby++];
 }
 
-static int eval_line(void *vctx, char *line, size_t len, long lineno)
+static int eval__line(void *vctx, char *line, size_t len, long lineno)
 {
 	struct eval_ctx *e = vctx;
 	struct reading r;
@@ -305,7 +305,7 @@ static int eval_line(void *vctx, char *line, size_t len, long lineno)
 	(void)features_compute(e->feat, &r, f);
 	e->rows++;
 	if (e->by_sensor) {
-		if (!(se = eval_sensor(e, r.sensor_id))) {
+		if (!(se = eval__sensor(e, r.sensor_id))) {
 			fprintf(stderr, "%s:%ld: out of memory\n", e->file, lineno);
 			return -1;
 		}
@@ -330,7 +330,7 @@ static int eval_line(void *vctx, char *line, size_t len, long lineno)
 	return 0;
 }
 
-static void print_confusion(const char *title, const struct confusion *c, const char *const *names)
+static void eval__print_confusion(const char *title, const struct confusion *c, const char *const *names)
 {
 	printf("%s: accuracy %.4f over %zu rows\n  actual \\ predicted", title,
 	       confusion_accuracy(c), c->n);
@@ -345,7 +345,7 @@ static void print_confusion(const char *title, const struct confusion *c, const 
 	}
 }
 
-static void eval_usage(FILE *f)
+static void eval__usage(FILE *f)
 {
 	fprintf(f, "usage: fieldgate eval --models DIR --data FILE [--by-sensor OUT.csv] [--json]\n"
 		"Score labelled readings with the models in DIR and report status accuracy and\n"
@@ -354,7 +354,7 @@ static void eval_usage(FILE *f)
 		"  --json               print one JSON object instead of text\n");
 }
 
-static int write_by_sensor(const struct eval_ctx *e, const char *path)
+static int eval__write_by_sensor(const struct eval_ctx *e, const char *path)
 {
 	FILE *f = fopen(path, "w");
 	if (!f) {
@@ -394,12 +394,12 @@ int cmd_eval(int argc, char **argv)
 		case 'd': data = optarg; break;
 		case 'b': by = optarg; break;
 		case 'j': json = 1; break;
-		case 'h': eval_usage(stdout); return 0;
-		default: eval_usage(stderr); return EXIT_USAGE;
+		case 'h': eval__usage(stdout); return 0;
+		default: eval__usage(stderr); return EXIT_USAGE;
 		}
 	}
 	if (!models || !data || optind != argc) {
-		eval_usage(stderr);
+		eval__usage(stderr);
 		return EXIT_USAGE;
 	}
 	if (scorer_load(&e.scorer, models, err, sizeof err) < 0) {
@@ -417,9 +417,9 @@ int cmd_eval(int argc, char **argv)
 	confusion_init(&e.anomaly, 2);
 	rmse_init(&e.hum);
 	e.by_sensor = by != NULL;
-	if (cli_foreach_line(in, data, eval_line, &e) != 0)
+	if (cli_foreach_line(in, data, eval__line, &e) != 0)
 		goto out;
-	if (by && write_by_sensor(&e, by) < 0)
+	if (by && eval__write_by_sensor(&e, by) < 0)
 		goto out;
 	if (json) {
 		printf("{\"rows\":%lu,\"rejected\":%lu,\"status\":{\"accuracy\":%.6f,\"rows\":%zu,\"confusion\":[",
@@ -432,8 +432,8 @@ int cmd_eval(int argc, char **argv)
 		       e.anomaly.m[1][0], e.anomaly.m[1][1], rmse_value(&e.hum), e.hum.n);
 	} else {
 		printf("rows: %lu (%lu skipped as invalid)\n", e.rows, e.rejected);
-		print_confusion("status", &e.status, status_names);
-		print_confusion("anomaly", &e.anomaly, anomaly_names);
+		eval__print_confusion("status", &e.status, status_names);
+		eval__print_confusion("anomaly", &e.anomaly, anomaly_names);
 		printf("humidity: RMSE %.4f %% RH over %zu rows\n", rmse_value(&e.hum), e.hum.n);
 		if (by)
 			printf("per-sensor errors: %s (%zu sensors)\n", by, e.nby);
@@ -458,7 +458,7 @@ struct score_ctx {
 	char head[EVENT_HEAD_MAX];/* scratch */
 };
 
-static int score_line(void *vctx, char *line, size_t len, long lineno)
+static int score__line(void *vctx, char *line, size_t len, long lineno)
 {
 	struct score_ctx *s = vctx;
 	struct reading r;
@@ -529,7 +529,7 @@ int cmd_score(int argc, char **argv)
 	}
 	if (gethostname(s->hostname, sizeof s->hostname - 1) < 0 || !s->hostname[0])
 		strcpy(s->hostname, "localhost");
-	rc = cli_foreach_line(stdin, "stdin", score_line, s);
+	rc = cli_foreach_line(stdin, "stdin", score__line, s);
 	if (fflush(stdout) != 0 && rc == 0) {
 		fprintf(stderr, "fieldgate score: write error on stdout: %s\n", strerror(errno));
 		rc = -1;

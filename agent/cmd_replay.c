@@ -39,7 +39,7 @@
 #define REPLAY_STALL_MS 60000  /* no delivery for this long: give up */
 #define REPLAY_FLUSH_MS 5000   /* on stop: time to deliver what is in flight */
 
-static void usage(FILE *f)
+static void replay__usage(FILE *f)
 {
 	fprintf(f, "usage: fieldgate replay -c FILE [--since T] [--until T] [--sink kafka|elasticsearch] "
 		"[--rate N]\n"
@@ -57,8 +57,8 @@ static void usage(FILE *f)
 }
 
 /* Draw the progress bar (terminal) or a line (otherwise). */
-static void progress(FILE *f, int tty, const char *name, uint64_t done, uint64_t total,
-		     double secs, int final)
+static void replay__progress(FILE *f, int tty, const char *name, uint64_t done, uint64_t total,
+			     double secs, int final)
 {
 	double rate = secs > 0 ? (double)done / secs : 0;
 
@@ -137,12 +137,12 @@ static int replay__args(struct replay *r, int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			break;
-		case 'h': usage(stdout); return -1;
-		default: usage(stderr); return EXIT_USAGE;
+		case 'h': replay__usage(stdout); return -1;
+		default: replay__usage(stderr); return EXIT_USAGE;
 		}
 	}
 	if (!r->cfgpath || optind != argc) {
-		usage(stderr);
+		replay__usage(stderr);
 		return EXIT_USAGE;
 	}
 	if (r->since > r->until) {
@@ -276,8 +276,8 @@ static int replay__wait(struct replay *r)
 			return 0;
 		if (r->tty || now - last_line >= 10000) {
 			for (size_t i = 0; i < r->nfw; i++)
-				progress(stderr, r->tty, r->names[i], delivered[i], r->count,
-					 (double)(now - r->started) / 1000.0, 0);
+				replay__progress(stderr, r->tty, r->names[i], delivered[i], r->count,
+						 (double)(now - r->started) / 1000.0, 0);
 			if (r->tty && r->nfw > 1)
 				fprintf(stderr, "\033[%zuA", r->nfw - 1); /* redraw the bars in place */
 			last_line = now;
@@ -299,7 +299,8 @@ static int replay__finish(struct replay *r, int rc)
 		forward_wait(r->fws[i]);
 		forward_get_stats(r->fws[i], &fs);
 		if (r->tty)
-			progress(stderr, r->tty, r->names[i], fs.delivered + fs.rejected, r->count, secs, 1);
+			replay__progress(stderr, r->tty, r->names[i], fs.delivered + fs.rejected,
+					 r->count, secs, 1);
 		printf("%s: %llu of %llu events delivered in %.1f s (%.0f/s)%s%llu rejected\n", r->names[i],
 		       (unsigned long long)fs.delivered, (unsigned long long)r->count, secs,
 		       secs > 0 ? (double)fs.delivered / secs : 0.0, ", ",

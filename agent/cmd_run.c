@@ -381,7 +381,7 @@ static void run__stop(struct agent *a, int rc)
 		es_global_cleanup();
 }
 
-static void usage(FILE *f)
+static void run__usage(FILE *f)
 {
 	fprintf(f, "usage: fieldgate run -c FILE\n"
 		"Run the agent in the foreground until SIGTERM or SIGINT (Ctrl-C).\n"
@@ -405,12 +405,12 @@ int cmd_run(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': cfgpath = optarg; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return EXIT_USAGE;
+		case 'h': run__usage(stdout); return 0;
+		default: run__usage(stderr); return EXIT_USAGE;
 		}
 	}
 	if (!cfgpath || optind != argc) {
-		usage(stderr);
+		run__usage(stderr);
 		return EXIT_USAGE;
 	}
 	if ((rc = cli_load_config(cfgpath, &cfg)) != 0)

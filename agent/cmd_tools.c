@@ -34,7 +34,7 @@ struct sim_pub {
 	char last_error[512]; /* last failure detail */
 };
 
-static void sim_pub_state(void *ctx, enum mqtt_state st, const char *detail)
+static void simulate__pub_state(void *ctx, enum mqtt_state st, const char *detail)
 {
 	struct sim_pub *p = ctx;
 	if (st == MQTT_DISCONNECTED) {
@@ -49,8 +49,8 @@ static void sim_pub_state(void *ctx, enum mqtt_state st, const char *detail)
  * resends what the broker had not acknowledged. Exits 0 once every message
  * is acknowledged (QoS >= 1) or written (QoS 0).
  */
-static int simulate_mqtt(struct sim *sim, unsigned long long count, double per_s,
-			 const char *uri, const char *topic_tpl, int qos)
+static int simulate__mqtt(struct sim *sim, unsigned long long count, double per_s,
+			  const char *uri, const char *topic_tpl, int qos)
 {
 	struct sim_pub sp = { "" };
 	struct mqtt_client *c = NULL;
@@ -69,7 +69,7 @@ static int simulate_mqtt(struct sim *sim, unsigned long long count, double per_s
 	int rc = EXIT_RUNTIME;
 
 	snprintf(id, sizeof id, "fieldgate-simulate-%ld", (long)getpid());
-	if (mqtt_client_start(&c, &mo, NULL, sim_pub_state, &sp, err, sizeof err) < 0) {
+	if (mqtt_client_start(&c, &mo, NULL, simulate__pub_state, &sp, err, sizeof err) < 0) {
 		fprintf(stderr, "fieldgate simulate: %s\n", err);
 		return EXIT_USAGE;
 	}
@@ -116,7 +116,7 @@ out:
 	return rc;
 }
 
-static void simulate_usage(FILE *f)
+static void simulate__usage(FILE *f)
 {
 	fprintf(f, "usage: fieldgate simulate [--sensors N] [--rate HZ] [--count N] [--seed S]\n"
 		"                          [--start TIME] [--realtime] --out FILE|-\n"
@@ -163,12 +163,12 @@ int cmd_simulate(int argc, char **argv)
 		case 'm': mqtt = optarg; break;
 		case 't': topic = optarg; break;
 		case 'q': if (cli_parse_u64(optarg, &u) < 0 || u > 2) goto bad; qos = (int)u; break;
-		case 'h': simulate_usage(stdout); return 0;
-		default: simulate_usage(stderr); return EXIT_USAGE;
+		case 'h': simulate__usage(stdout); return 0;
+		default: simulate__usage(stderr); return EXIT_USAGE;
 		}
 	}
 	if (optind != argc || (!out && !mqtt) || (out && mqtt)) {
-		simulate_usage(stderr);
+		simulate__usage(stderr);
 		return EXIT_USAGE;
 	}
 	if (mqtt) {
@@ -180,7 +180,7 @@ int cmd_simulate(int argc, char **argv)
 			fprintf(stderr, "fieldgate simulate: %s\n", err);
 			return EXIT_USAGE;
 		}
-		rc = simulate_mqtt(sim, count, (double)so.sensors * so.rate, mqtt, topic, qos);
+		rc = simulate__mqtt(sim, count, (double)so.sensors * so.rate, mqtt, topic, qos);
 		sim_free(&sim);
 		return rc;
 	}
@@ -231,7 +231,7 @@ bad:
 /* ---- check-config ---- */
 
 /* Parse "-c FILE [--json]" for the config commands. 0, or an exit status. */
-static int config_args(int argc, char **argv, const char *usage, const char **path, int *json)
+static int tools__config_args(int argc, char **argv, const char *usage, const char **path, int *json)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' }, { "json", no_argument, NULL, 'j' },
@@ -262,11 +262,11 @@ int cmd_check_config(int argc, char **argv)
 	struct config *cfg;
 	struct scorer *sc = NULL;
 	char err[1024];
-	int rc = config_args(argc, argv,
-			     "usage: fieldgate check-config -c FILE\n"
-			     "Parse and validate a site config and its models; print the effective\n"
-			     "settings (secrets are never printed). Exit 0 if valid, 2 if not.\n",
-			     &path, NULL);
+	int rc = tools__config_args(argc, argv,
+				    "usage: fieldgate check-config -c FILE\n"
+				    "Parse and validate a site config and its models; print the effective\n"
+				    "settings (secrets are never printed). Exit 0 if valid, 2 if not.\n",
+				    &path, NULL);
 	if (rc)
 		return rc < 0 ? 0 : rc;
 	if ((rc = cli_load_config(path, &cfg)) != 0)
@@ -284,7 +284,7 @@ int cmd_check_config(int argc, char **argv)
 
 /* ---- status ---- */
 
-static void print_time(const char *label, int64_t ms)
+static void status__print_time(const char *label, int64_t ms)
 {
 	char t[READING_TIME_LEN];
 	if (ms <= 0) {
@@ -296,7 +296,7 @@ static void print_time(const char *label, int64_t ms)
 }
 
 /* One live value of a sink from the agent's state file ("0" when absent). */
-static const char *sink_value(const struct state *st, const char *sink, const char *field)
+static const char *status__sink(const struct state *st, const char *sink, const char *field)
 {
 	char k[96];
 
@@ -304,33 +304,33 @@ static const char *sink_value(const struct state *st, const char *sink, const ch
 	return state_value(st, k, "0");
 }
 
-static void print_live_sink_json(const struct state *st, const char *sink)
+static void status__live_sink_json(const struct state *st, const char *sink)
 {
 	printf(",\"state\":\"%s\",\"delivered\":%s,\"rejected\":%s,\"retried\":%s,\"inflight\":%s,"
 	       "\"latency_ms\":{\"p50\":%s,\"p99\":%s,\"max\":%s}",
-	       sink_value(st, sink, "state"), sink_value(st, sink, "delivered"),
-	       sink_value(st, sink, "rejected"), sink_value(st, sink, "retried"),
-	       sink_value(st, sink, "inflight"), sink_value(st, sink, "latency_p50_ms"),
-	       sink_value(st, sink, "latency_p99_ms"), sink_value(st, sink, "latency_max_ms"));
+	       status__sink(st, sink, "state"), status__sink(st, sink, "delivered"),
+	       status__sink(st, sink, "rejected"), status__sink(st, sink, "retried"),
+	       status__sink(st, sink, "inflight"), status__sink(st, sink, "latency_p50_ms"),
+	       status__sink(st, sink, "latency_p99_ms"), status__sink(st, sink, "latency_max_ms"));
 }
 
-static void print_live_sink_text(const struct state *st, const char *sink)
+static void status__live_sink_text(const struct state *st, const char *sink)
 {
 	printf("  now: %s; since start %s delivered, %s rejected, %s retries; "
 	       "delivery latency p50 %s ms, p99 %s ms\n",
-	       sink_value(st, sink, "state"), sink_value(st, sink, "delivered"),
-	       sink_value(st, sink, "rejected"), sink_value(st, sink, "retried"),
-	       sink_value(st, sink, "latency_p50_ms"), sink_value(st, sink, "latency_p99_ms"));
+	       status__sink(st, sink, "state"), status__sink(st, sink, "delivered"),
+	       status__sink(st, sink, "rejected"), status__sink(st, sink, "retried"),
+	       status__sink(st, sink, "latency_p50_ms"), status__sink(st, sink, "latency_p99_ms"));
 }
 
 /* A number from the state file as JSON (null when absent). */
-static const char *json_num(const struct state *st, const char *key)
+static const char *status__num(const struct state *st, const char *key)
 {
 	const char *v = state_get(st, key);
 	return v && *v ? v : "null";
 }
 
-static void print_models_drift_json(const struct state *st)
+static void status__models_drift_json(const struct state *st)
 {
 	printf(",\"models\":{\"status\":\"%s\",\"anomaly\":\"%s\",\"humidity\":\"%s\"}",
 	       state_value(st, "models.status", ""), state_value(st, "models.anomaly", ""),
@@ -339,16 +339,16 @@ static void print_models_drift_json(const struct state *st)
 	       "\"humidity_rmse_trained\":%s,\"status_labelled\":%s,\"status_accuracy\":%s,"
 	       "\"status_accuracy_trained\":%s,\"anomaly_labelled\":%s,\"anomaly_accuracy\":%s,"
 	       "\"anomaly_accuracy_trained\":%s}",
-	       json_num(st, "drift.window_s"), json_num(st, "drift.readings"),
-	       json_num(st, "drift.humidity_rmse"), json_num(st, "drift.humidity_rmse_trained"),
-	       json_num(st, "drift.status_labelled"), json_num(st, "drift.status_accuracy"),
-	       json_num(st, "drift.status_accuracy_trained"), json_num(st, "drift.anomaly_labelled"),
-	       json_num(st, "drift.anomaly_accuracy"), json_num(st, "drift.anomaly_accuracy_trained"));
+	       status__num(st, "drift.window_s"), status__num(st, "drift.readings"),
+	       status__num(st, "drift.humidity_rmse"), status__num(st, "drift.humidity_rmse_trained"),
+	       status__num(st, "drift.status_labelled"), status__num(st, "drift.status_accuracy"),
+	       status__num(st, "drift.status_accuracy_trained"), status__num(st, "drift.anomaly_labelled"),
+	       status__num(st, "drift.anomaly_accuracy"), status__num(st, "drift.anomaly_accuracy_trained"));
 }
 
 /* "models: ..." and "drift: ..." lines: what the models did on the last
  * minutes' readings beside what they did on their training data. */
-static void print_models_drift_text(const struct state *st)
+static void status__models_drift_text(const struct state *st)
 {
 	const char *rmse = state_get(st, "drift.humidity_rmse");
 
@@ -368,7 +368,7 @@ static void print_models_drift_text(const struct state *st)
 }
 
 /* The live part of `status --json`: only while the agent runs. */
-static void print_live_json(const struct state *ast)
+static void status__live_json(const struct state *ast)
 {
 	const char *v;
 	char q[600];
@@ -396,15 +396,15 @@ static void print_live_json(const struct state *ast)
 	       state_value(ast, "duplicates", "0"),
 	       strcmp(state_value(ast, "buffer_writable", "0"), "1") == 0
 	       ? "true" : "false");
-	print_models_drift_json(ast);
+	status__models_drift_json(ast);
 	if ((v = state_get(ast, "buffer_recovered_from")) &&
 	    event_json_string(v, q, sizeof q) >= 0)
 		printf(",\"buffer_recovered_from\":%s", q);
 }
 
 /* `status --json`: the buffer's figures, and the agent's when live. */
-static void print_status_json(const struct config *cfg, const struct store_stats *s,
-			      const struct state *ast, int live)
+static void status__json(const struct config *cfg, const struct store_stats *s,
+			 const struct state *ast, int live)
 {
 	char q[600];
 
@@ -429,20 +429,20 @@ static void print_status_json(const struct config *cfg, const struct store_stats
 		       (unsigned long long)s->sinks[i].position, (unsigned long long)s->sinks[i].backlog,
 		       (long long)s->sinks[i].oldest_pending_ms, s->sinks[i].last_error[0] ? q : "null");
 		if (live)
-			print_live_sink_json(ast, s->sinks[i].name);
+			status__live_sink_json(ast, s->sinks[i].name);
 		printf("}");
 	}
 	printf("}");
 	if (live)
-		print_live_json(ast);
+		status__live_json(ast);
 	else
 		printf(",\"running\":false");
 	printf("}\n");
 }
 
 /* `status`: the same for a person. */
-static void print_status_text(const struct config *cfg, const struct store_stats *s,
-			      const struct state *ast, int live)
+static void status__text(const struct config *cfg, const struct store_stats *s,
+			 const struct state *ast, int live)
 {
 	if (!live)
 		printf("agent:      not running\n");
@@ -456,7 +456,7 @@ static void print_status_text(const struct config *cfg, const struct store_stats
 		printf("\n");
 		if (sst && le && *le)
 			printf("            last source error: %s\n", le);
-		print_models_drift_text(ast);
+		status__models_drift_text(ast);
 		if (state_get(ast, "buffer_recovered_from"))
 			printf("WARNING:    the buffer was damaged at start; the old file is kept as %s\n",
 			       state_get(ast, "buffer_recovered_from"));
@@ -465,8 +465,8 @@ static void print_status_text(const struct config *cfg, const struct store_stats
 	printf("accepted:   %llu events ever, %llu buffered now (seq %llu..%llu)\n",
 	       (unsigned long long)s->accepted, (unsigned long long)s->events,
 	       (unsigned long long)s->oldest_seq, (unsigned long long)s->newest_seq);
-	print_time("oldest:    ", s->oldest_ms);
-	print_time("newest:    ", s->newest_ms);
+	status__print_time("oldest:    ", s->oldest_ms);
+	status__print_time("newest:    ", s->newest_ms);
 	printf("rejected:   %llu readings (%llu in quarantine now)\n",
 	       (unsigned long long)s->quarantined, (unsigned long long)s->quarantine_rows);
 	printf("dropped:    %llu expired, %llu delivered and %llu undelivered over max_mb\n",
@@ -479,9 +479,9 @@ static void print_status_text(const struct config *cfg, const struct store_stats
 		printf("sink %s: position %llu, backlog %llu, last error: %s\n", s->sinks[i].name,
 		       (unsigned long long)s->sinks[i].position, (unsigned long long)s->sinks[i].backlog,
 		       s->sinks[i].last_error[0] ? s->sinks[i].last_error : "none");
-		print_time("  oldest pending:", s->sinks[i].oldest_pending_ms);
+		status__print_time("  oldest pending:", s->sinks[i].oldest_pending_ms);
 		if (live)
-			print_live_sink_text(ast, s->sinks[i].name);
+			status__live_sink_text(ast, s->sinks[i].name);
 	}
 }
 
@@ -494,11 +494,11 @@ int cmd_status(int argc, char **argv)
 	struct state ast;
 	char err[1024];
 	int live;
-	int json = 0, rc = config_args(argc, argv,
-				       "usage: fieldgate status -c FILE [--json]\n"
-				       "Show the buffer (events, oldest/newest, size) and each sink's backlog\n"
-				       "and last error. Works while the agent runs.\n",
-				       &path, &json);
+	int json = 0, rc = tools__config_args(argc, argv,
+					      "usage: fieldgate status -c FILE [--json]\n"
+					      "Show the buffer (events, oldest/newest, size) and each sink's backlog\n"
+					      "and last error. Works while the agent runs.\n",
+					      &path, &json);
 	if (rc)
 		return rc < 0 ? 0 : rc;
 	if ((rc = cli_load_config(path, &cfg)) != 0)
@@ -522,9 +522,9 @@ int cmd_status(int argc, char **argv)
 		}
 	}
 	if (json)
-		print_status_json(cfg, &s, &ast, live);
+		status__json(cfg, &s, &ast, live);
 	else
-		print_status_text(cfg, &s, &ast, live);
+		status__text(cfg, &s, &ast, live);
 	store_close(&st);
 	free(cfg);
 	return 0;

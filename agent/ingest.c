@@ -15,7 +15,7 @@ const uint64_t ingest_infer_bounds_ns[INGEST_INFER_BUCKETS - 1] = {
 };
 
 /* Add one sample per model to the histograms. */
-static void ingest_record_times(struct ingest_counters *c, const uint64_t ns[SCORER_NMODELS])
+static void ingest__record_times(struct ingest_counters *c, const uint64_t ns[SCORER_NMODELS])
 {
 	for (int m = 0; m < SCORER_NMODELS; m++) {
 		struct ingest_infer *h = &c->infer[m];
@@ -67,8 +67,8 @@ size_t ingest_key(const struct reading *r, unsigned char *key)
 }
 
 /* Count the prediction against what was measured and the labels it carries. */
-static void ingest_record_drift(struct ingest_drift *d, const struct reading *r,
-				const struct event_prediction *p)
+static void ingest__record_drift(struct ingest_drift *d, const struct reading *r,
+				 const struct event_prediction *p)
 {
 	double sq = p->humidity_residual * p->humidity_residual;
 
@@ -106,7 +106,7 @@ int ingest_score(struct ingest *in, const struct reading *r, int64_t received_ms
 	if (in->ctr && in->scored++ % INGEST_SAMPLE_EVERY == 0) {
 		uint64_t ns[SCORER_NMODELS];
 		scorer_predict_timed(in->scorer, f, pred, ns);
-		ingest_record_times(in->ctr, ns);
+		ingest__record_times(in->ctr, ns);
 	} else {
 		scorer_predict(in->scorer, f, pred);
 	}
@@ -117,7 +117,7 @@ int ingest_score(struct ingest *in, const struct reading *r, int64_t received_ms
 			atomic_fetch_add_explicit(&in->ctr->faults, 1, memory_order_relaxed);
 		if (pred->anomaly)
 			atomic_fetch_add_explicit(&in->ctr->anomalies, 1, memory_order_relaxed);
-		ingest_record_drift(&in->ctr->drift, r, pred);
+		ingest__record_drift(&in->ctr->drift, r, pred);
 	}
 	return event_encode_body(r, received_ms, pred, &in->scorer->names, in->body, sizeof in->body);
 }

@@ -22,7 +22,7 @@ static const struct {
 	{ "version", cmd_version, "versions of fieldgate and its libraries" },
 };
 
-static void help(FILE *f)
+static void main__help(FILE *f)
 {
 	fprintf(f, "usage: fieldgate COMMAND [OPTIONS]   (fieldgate COMMAND --help for details)\n\n"
 		"fieldgate reads sensor readings (MQTT or the built-in simulator), scores each\n"
@@ -37,11 +37,11 @@ static void help(FILE *f)
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		help(stderr);
+		main__help(stderr);
 		return EXIT_USAGE;
 	}
 	if (strcmp(argv[1], "help") == 0 || cli_is_help(argv[1])) {
-		help(stdout);
+		main__help(stdout);
 		return 0;
 	}
 	if (strcmp(argv[1], "--version") == 0)

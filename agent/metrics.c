@@ -41,7 +41,7 @@ void metrics_take_ingest(struct metrics_snapshot *s, const struct ingest_counter
 
 /* A label value or JSON string, escaped: \ " and newline (and, for JSON,
  * the other control characters). */
-static void put_escaped(FILE *f, const char *v, int json)
+static void metrics__put_escaped(FILE *f, const char *v, int json)
 {
 	for (; *v; v++) {
 		unsigned char ch = (unsigned char)*v;
@@ -56,77 +56,77 @@ static void put_escaped(FILE *f, const char *v, int json)
 	}
 }
 
-static void family(FILE *f, const char *name, const char *type, const char *help)
+static void metrics__family(FILE *f, const char *name, const char *type, const char *help)
 {
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 /* name{sink="..."} value */
-static void sink_sample(FILE *f, const char *name, const char *sink, uint64_t v)
+static void metrics__sink_sample(FILE *f, const char *name, const char *sink, uint64_t v)
 {
 	fprintf(f, "%s{sink=\"", name);
-	put_escaped(f, sink, 0);
+	metrics__put_escaped(f, sink, 0);
 	fprintf(f, "\"} %llu\n", (unsigned long long)v);
 }
 
-static void one(FILE *f, const char *name, const char *type, const char *help, uint64_t v)
+static void metrics__one(FILE *f, const char *name, const char *type, const char *help, uint64_t v)
 {
-	family(f, name, type, help);
+	metrics__family(f, name, type, help);
 	fprintf(f, "%s %llu\n", name, (unsigned long long)v);
 }
 
 /* A family whose n samples differ in one label: name{label="vals[i]"} nums[i]. */
-static void labelled(FILE *f, const char *name, const char *type, const char *help,
-		     const char *label, size_t n, const char *const *vals, const uint64_t *nums)
+static void metrics__labelled(FILE *f, const char *name, const char *type, const char *help,
+			      const char *label, size_t n, const char *const *vals, const uint64_t *nums)
 {
-	family(f, name, type, help);
+	metrics__family(f, name, type, help);
 	for (size_t i = 0; i < n; i++)
 		fprintf(f, "%s{%s=\"%s\"} %llu\n", name, label, vals[i], (unsigned long long)nums[i]);
 }
 
-static void render_ingest(FILE *f, const struct metrics_snapshot *s)
+static void metrics__render_ingest(FILE *f, const struct metrics_snapshot *s)
 {
-	one(f, "fieldgate_readings_received_total", "counter",
-	    "Readings received since the agent started (= accepted + rejected).", s->received);
-	one(f, "fieldgate_readings_accepted_total", "counter",
-	    "Readings that passed validation and were scored and queued since the agent started.",
-	    s->accepted);
-	one(f, "fieldgate_readings_rejected_total", "counter",
-	    "Readings rejected (kept in the quarantine) since the agent started.", s->rejected);
-	family(f, "fieldgate_readings_rejected_by_reason_total", "counter",
-	       "Readings rejected at decoding since the agent started, by reason.");
+	metrics__one(f, "fieldgate_readings_received_total", "counter",
+		     "Readings received since the agent started (= accepted + rejected).", s->received);
+	metrics__one(f, "fieldgate_readings_accepted_total", "counter",
+		     "Readings that passed validation and were scored and queued since the agent started.",
+		     s->accepted);
+	metrics__one(f, "fieldgate_readings_rejected_total", "counter",
+		     "Readings rejected (kept in the quarantine) since the agent started.", s->rejected);
+	metrics__family(f, "fieldgate_readings_rejected_by_reason_total", "counter",
+			"Readings rejected at decoding since the agent started, by reason.");
 	for (int i = 1; i < READING_NREASONS; i++)
 		fprintf(f, "fieldgate_readings_rejected_by_reason_total{reason=\"%s\"} %llu\n",
 			reading_reason_name(-i), (unsigned long long)s->rejected_by_reason[i]);
-	one(f, "fieldgate_events_scored_total", "counter",
-	    "Readings scored by the models since the agent started (each accepted reading once).",
-	    s->accepted);
-	one(f, "fieldgate_events_stored_total", "counter",
-	    "Events committed to the buffer since the agent started "
-	    "(= accepted - duplicates once the queue is committed).", s->pipe.events);
-	one(f, "fieldgate_events_duplicate_total", "counter",
-	    "Accepted readings not stored again because the same sensor_id and timestamp "
-	    "was already buffered (MQTT redelivery), since the agent started.", s->pipe.duplicates);
-	one(f, "fieldgate_readings_quarantined_total", "counter",
-	    "Rejected readings committed to the buffer's quarantine since the agent started.",
-	    s->pipe.quarantined);
-	labelled(f, "fieldgate_predictions_total", "counter",
-		 "Scored readings predicted as warning, fault or anomalous since the agent started.",
-		 "prediction", 3, (const char *const[]){ "warning", "fault", "anomaly" },
-		 (const uint64_t[]){ s->warnings, s->faults, s->anomalies });
+	metrics__one(f, "fieldgate_events_scored_total", "counter",
+		     "Readings scored by the models since the agent started (each accepted reading once).",
+		     s->accepted);
+	metrics__one(f, "fieldgate_events_stored_total", "counter",
+		     "Events committed to the buffer since the agent started "
+		     "(= accepted - duplicates once the queue is committed).", s->pipe.events);
+	metrics__one(f, "fieldgate_events_duplicate_total", "counter",
+		     "Accepted readings not stored again because the same sensor_id and timestamp "
+		     "was already buffered (MQTT redelivery), since the agent started.", s->pipe.duplicates);
+	metrics__one(f, "fieldgate_readings_quarantined_total", "counter",
+		     "Rejected readings committed to the buffer's quarantine since the agent started.",
+		     s->pipe.quarantined);
+	metrics__labelled(f, "fieldgate_predictions_total", "counter",
+			  "Scored readings predicted as warning, fault or anomalous since the agent started.",
+			  "prediction", 3, (const char *const[]){ "warning", "fault", "anomaly" },
+			  (const uint64_t[]){ s->warnings, s->faults, s->anomalies });
 }
 
-static void render_models(FILE *f, const struct metrics_snapshot *s)
+static void metrics__render_models(FILE *f, const struct metrics_snapshot *s)
 {
-	family(f, "fieldgate_model_info", "gauge",
-	       "The model loaded in each slot, as name@version (changes on SIGHUP).");
+	metrics__family(f, "fieldgate_model_info", "gauge",
+			"The model loaded in each slot, as name@version (changes on SIGHUP).");
 	for (int m = 0; m < SCORER_NMODELS; m++) {
 		fprintf(f, "fieldgate_model_info{model=\"%s\",name=\"", slot_names[m]);
-		put_escaped(f, s->model[m], 0);
+		metrics__put_escaped(f, s->model[m], 0);
 		fputs("\"} 1\n", f);
 	}
-	family(f, "fieldgate_model_inference_seconds", "histogram",
-	       "Time one model takes to score one reading, sampled on 1 reading in 64.");
+	metrics__family(f, "fieldgate_model_inference_seconds", "histogram",
+			"Time one model takes to score one reading, sampled on 1 reading in 64.");
 	for (int m = 0; m < SCORER_NMODELS; m++) {
 		const struct metrics_infer *h = &s->infer[m];
 		uint64_t cum = 0;
@@ -149,70 +149,70 @@ static void render_models(FILE *f, const struct metrics_snapshot *s)
 
 /* Drift: what each model does on the last 10-20 minutes of readings, beside
  * its training figure. Accuracy needs ground truth in the readings. */
-static void render_drift(FILE *f, const struct metrics_snapshot *s)
+static void metrics__render_drift(FILE *f, const struct metrics_snapshot *s)
 {
 	static const char *const what[SCORER_NMODELS] = { "accuracy", "accuracy", "rmse" };
 
-	family(f, "fieldgate_model_drift", "gauge",
-	       "How each model does on the last 10-20 minutes of readings: accuracy for status and "
-	       "anomaly (readings with ground truth only), humidity residual RMSE in % RH.");
+	metrics__family(f, "fieldgate_model_drift", "gauge",
+			"How each model does on the last 10-20 minutes of readings: accuracy for status and "
+			"anomaly (readings with ground truth only), humidity residual RMSE in % RH.");
 	for (int m = 0; m < SCORER_NMODELS; m++)
 		if (!isnan(s->drift_now[m]))
 			fprintf(f, "fieldgate_model_drift{model=\"%s\",measure=\"%s\"} %.6g\n",
 				slot_names[m], what[m], s->drift_now[m]);
-	family(f, "fieldgate_model_training_figure", "gauge",
-	       "The same measure on the model's training data (from its file), for comparison.");
+	metrics__family(f, "fieldgate_model_training_figure", "gauge",
+			"The same measure on the model's training data (from its file), for comparison.");
 	for (int m = 0; m < SCORER_NMODELS; m++)
 		if (!isnan(s->drift_trained[m]))
 			fprintf(f, "fieldgate_model_training_figure{model=\"%s\",measure=\"%s\"} %.6g\n",
 				slot_names[m], what[m], s->drift_trained[m]);
 }
 
-static void render_buffer(FILE *f, const struct metrics_snapshot *s)
+static void metrics__render_buffer(FILE *f, const struct metrics_snapshot *s)
 {
 	const struct store_stats *st = &s->store;
 
-	one(f, "fieldgate_writer_commits_total", "counter",
-	    "Group commits to the buffer since the agent started.", s->pipe.commits);
-	one(f, "fieldgate_writer_commit_errors_total", "counter",
-	    "Failed commits (disk full, I/O error; retried) since the agent started.",
-	    s->pipe.commit_errors);
-	one(f, "fieldgate_buffer_writable", "gauge",
-	    "1 while the buffer accepts commits, 0 while it cannot (ingestion pauses).",
-	    s->pipe.healthy ? 1 : 0);
+	metrics__one(f, "fieldgate_writer_commits_total", "counter",
+		     "Group commits to the buffer since the agent started.", s->pipe.commits);
+	metrics__one(f, "fieldgate_writer_commit_errors_total", "counter",
+		     "Failed commits (disk full, I/O error; retried) since the agent started.",
+		     s->pipe.commit_errors);
+	metrics__one(f, "fieldgate_buffer_writable", "gauge",
+		     "1 while the buffer accepts commits, 0 while it cannot (ingestion pauses).",
+		     s->pipe.healthy ? 1 : 0);
 	if (!s->have_store)
 		return;
-	one(f, "fieldgate_buffer_events", "gauge", "Events in the buffer now.", st->events);
-	one(f, "fieldgate_buffer_bytes", "gauge", "Bytes the buffer uses now (pages in use).",
-	    (uint64_t)(st->bytes > 0 ? st->bytes : 0));
+	metrics__one(f, "fieldgate_buffer_events", "gauge", "Events in the buffer now.", st->events);
+	metrics__one(f, "fieldgate_buffer_bytes", "gauge", "Bytes the buffer uses now (pages in use).",
+		     (uint64_t)(st->bytes > 0 ? st->bytes : 0));
 	if (s->max_bytes > 0)
-		one(f, "fieldgate_buffer_max_bytes", "gauge", "The buffer's size cap ([buffer] max_mb).",
-		    (uint64_t)s->max_bytes);
-	one(f, "fieldgate_buffer_last_seq", "gauge",
-	    "Seq of the newest event: events accepted into the buffer since it was created.",
-	    st->accepted);
+		metrics__one(f, "fieldgate_buffer_max_bytes", "gauge", "The buffer's size cap ([buffer] max_mb).",
+			     (uint64_t)s->max_bytes);
+	metrics__one(f, "fieldgate_buffer_last_seq", "gauge",
+		     "Seq of the newest event: events accepted into the buffer since it was created.",
+		     st->accepted);
 	if (st->oldest_ms > 0) {
-		family(f, "fieldgate_buffer_oldest_event_timestamp_seconds", "gauge",
-		       "Arrival time of the oldest event in the buffer (Unix time).");
+		metrics__family(f, "fieldgate_buffer_oldest_event_timestamp_seconds", "gauge",
+				"Arrival time of the oldest event in the buffer (Unix time).");
 		fprintf(f, "fieldgate_buffer_oldest_event_timestamp_seconds %.3f\n",
 			(double)st->oldest_ms / 1000.0);
 	}
-	one(f, "fieldgate_buffer_quarantine_records", "gauge",
-	    "Rejected readings kept in the buffer's quarantine now.", st->quarantine_rows);
-	one(f, "fieldgate_buffer_dead_letters", "gauge",
-	    "Events a sink rejected for their content, kept in the buffer now (all sinks).",
-	    st->dead_letters);
-	labelled(f, "fieldgate_buffer_dropped_events_total", "counter",
-		 "Events deleted from the buffer since it was created: expired (delivered, older "
-		 "than retention), delivered or undelivered (oldest first, to stay under max_mb).",
-		 "reason", 3, (const char *const[]){ "expired", "delivered", "undelivered" },
-		 (const uint64_t[]){ st->drops.expired, st->drops.delivered, st->drops.undelivered });
-	one(f, "fieldgate_buffer_dropped_quarantine_total", "counter",
-	    "Quarantine records deleted (retention or size) since the buffer was created.",
-	    st->drops.quarantine);
+	metrics__one(f, "fieldgate_buffer_quarantine_records", "gauge",
+		     "Rejected readings kept in the buffer's quarantine now.", st->quarantine_rows);
+	metrics__one(f, "fieldgate_buffer_dead_letters", "gauge",
+		     "Events a sink rejected for their content, kept in the buffer now (all sinks).",
+		     st->dead_letters);
+	metrics__labelled(f, "fieldgate_buffer_dropped_events_total", "counter",
+			  "Events deleted from the buffer since it was created: expired (delivered, older "
+			  "than retention), delivered or undelivered (oldest first, to stay under max_mb).",
+			  "reason", 3, (const char *const[]){ "expired", "delivered", "undelivered" },
+			  (const uint64_t[]){ st->drops.expired, st->drops.delivered, st->drops.undelivered });
+	metrics__one(f, "fieldgate_buffer_dropped_quarantine_total", "counter",
+		     "Quarantine records deleted (retention or size) since the buffer was created.",
+		     st->drops.quarantine);
 }
 
-static void render_sinks(FILE *f, const struct metrics_snapshot *s)
+static void metrics__render_sinks(FILE *f, const struct metrics_snapshot *s)
 {
 	static const struct {
 		const char *name, *type, *help;
@@ -243,23 +243,23 @@ static void render_sinks(FILE *f, const struct metrics_snapshot *s)
 	for (size_t k = 0; k < sizeof fams / sizeof fams[0]; k++) {
 		if (k == 7 && !s->have_store)
 			break;
-		family(f, fams[k].name, fams[k].type, fams[k].help);
+		metrics__family(f, fams[k].name, fams[k].type, fams[k].help);
 		for (size_t i = 0; i < s->nsinks; i++) {
 			const struct metrics_sink *m = &s->sinks[i];
 			uint64_t v[] = { m->fw.up == 1, m->fw.delivered, m->fw.retried, m->fw.rejected,
 					 m->fw.missing, m->fw.inflight, m->fw.position, m->backlog };
-			sink_sample(f, fams[k].name, m->name, v[k]);
+			metrics__sink_sample(f, fams[k].name, m->name, v[k]);
 		}
 	}
-	family(f, "fieldgate_sink_oldest_pending_timestamp_seconds", "gauge",
-	       "Arrival time of the oldest event the sink has not acknowledged (Unix time; absent "
-	       "when nothing is pending).");
+	metrics__family(f, "fieldgate_sink_oldest_pending_timestamp_seconds", "gauge",
+			"Arrival time of the oldest event the sink has not acknowledged (Unix time; absent "
+			"when nothing is pending).");
 	for (size_t i = 0; i < s->nsinks && s->have_store; i++) {
 		const struct metrics_sink *m = &s->sinks[i];
 		if (m->oldest_pending_ms <= 0)
 			continue;
 		fputs("fieldgate_sink_oldest_pending_timestamp_seconds{sink=\"", f);
-		put_escaped(f, m->name, 0);
+		metrics__put_escaped(f, m->name, 0);
 		fprintf(f, "\"} %.3f\n", (double)m->oldest_pending_ms / 1000.0);
 	}
 	/* Three gauges, not a summary: the figures cover a sliding window, so
@@ -276,14 +276,14 @@ static void render_sinks(FILE *f, const struct metrics_snapshot *s)
 			"99th percentile of the same.",
 			"Maximum of the same (10 means 10 s or more).",
 		};
-		family(f, names[j], "gauge", helps[j]);
+		metrics__family(f, names[j], "gauge", helps[j]);
 		for (size_t i = 0; i < s->nsinks; i++) {
 			const struct metrics_sink *m = &s->sinks[i];
 			int v[] = { m->latency.p50_ms, m->latency.p99_ms, m->latency.max_ms };
 			if (m->latency.count == 0)
 				continue;
 			fprintf(f, "%s{sink=\"", names[j]);
-			put_escaped(f, m->name, 0);
+			metrics__put_escaped(f, m->name, 0);
 			fprintf(f, "\"} %.3f\n", v[j] / 1000.0);
 		}
 	}
@@ -291,7 +291,7 @@ static void render_sinks(FILE *f, const struct metrics_snapshot *s)
 
 /* Close an open_memstream() stream; on any write error free its buffer.
  * Returns 0, or -1 (out of memory). */
-static int close_memstream(FILE *f, char **out)
+static int metrics__close_memstream(FILE *f, char **out)
 {
 	int bad = ferror(f);
 
@@ -309,38 +309,38 @@ int metrics_render(const struct metrics_snapshot *s, char **out, size_t *len)
 
 	if (!f)
 		return -1;
-	family(f, "fieldgate_build_info", "gauge", "The agent's version.");
+	metrics__family(f, "fieldgate_build_info", "gauge", "The agent's version.");
 	fputs("fieldgate_build_info{version=\"", f);
-	put_escaped(f, s->version, 0);
+	metrics__put_escaped(f, s->version, 0);
 	fputs("\"} 1\n", f);
-	family(f, "fieldgate_gateway_info", "gauge", "This gateway, its site and its source.");
+	metrics__family(f, "fieldgate_gateway_info", "gauge", "This gateway, its site and its source.");
 	fputs("fieldgate_gateway_info{gateway_id=\"", f);
-	put_escaped(f, s->gateway_id, 0);
+	metrics__put_escaped(f, s->gateway_id, 0);
 	fputs("\",site=\"", f);
-	put_escaped(f, s->site, 0);
+	metrics__put_escaped(f, s->site, 0);
 	fprintf(f, "\",source=\"%s\"} 1\n", s->mqtt ? "mqtt" : "simulator");
-	family(f, "fieldgate_start_time_seconds", "gauge", "When the agent started (Unix time).");
+	metrics__family(f, "fieldgate_start_time_seconds", "gauge", "When the agent started (Unix time).");
 	fprintf(f, "fieldgate_start_time_seconds %.3f\n", (double)s->started_ms / 1000.0);
-	render_ingest(f, s);
-	render_models(f, s);
-	render_drift(f, s);
-	render_buffer(f, s);
-	render_sinks(f, s);
+	metrics__render_ingest(f, s);
+	metrics__render_models(f, s);
+	metrics__render_drift(f, s);
+	metrics__render_buffer(f, s);
+	metrics__render_sinks(f, s);
 	if (s->mqtt)
-		one(f, "fieldgate_mqtt_connected", "gauge",
-		    "1 while the MQTT input is connected to its broker.",
-		    strcmp(s->source_state, "connected") == 0);
+		metrics__one(f, "fieldgate_mqtt_connected", "gauge",
+			     "1 while the MQTT input is connected to its broker.",
+			     strcmp(s->source_state, "connected") == 0);
 	if (s->have_alerts) {
-		labelled(f, "fieldgate_alerts_total", "counter",
-			 "Alerts published, held back by the per-sensor limit, or failed, since the "
-			 "agent started.",
-			 "outcome", 3, (const char *const[]){ "sent", "limited", "failed" },
-			 (const uint64_t[]){ s->alerts.sent, s->alerts.limited, s->alerts.failed });
+		metrics__labelled(f, "fieldgate_alerts_total", "counter",
+				  "Alerts published, held back by the per-sensor limit, or failed, since the "
+				  "agent started.",
+				  "outcome", 3, (const char *const[]){ "sent", "limited", "failed" },
+				  (const uint64_t[]){ s->alerts.sent, s->alerts.limited, s->alerts.failed });
 	}
-	return close_memstream(f, out);
+	return metrics__close_memstream(f, out);
 }
 
-static const char *sink_state(const struct forward_stats *fs)
+static const char *metrics__sink_state(const struct forward_stats *fs)
 {
 	return fs->up == 1 ? "delivering" : fs->up == 0 ? "down" : "connecting";
 }
@@ -372,7 +372,7 @@ int metrics_health(const struct metrics_snapshot *s, char **out, size_t *len)
 		s->pipe.healthy ? "true" : "false");
 	if (s->recovered_from) {
 		fputs(",\"buffer_recovered_from\":\"", f);
-		put_escaped(f, s->recovered_from, 1);
+		metrics__put_escaped(f, s->recovered_from, 1);
 		fputc('"', f);
 	}
 	if (s->have_store)
@@ -382,7 +382,7 @@ int metrics_health(const struct metrics_snapshot *s, char **out, size_t *len)
 	if (s->mqtt) {
 		fprintf(f, ",\"source\":{\"type\":\"mqtt\",\"state\":\"%s\",\"last_error\":\"",
 			s->source_state);
-		put_escaped(f, s->source_last_error, 1);
+		metrics__put_escaped(f, s->source_last_error, 1);
 		fputs("\"}", f);
 	} else {
 		fputs(",\"source\":{\"type\":\"simulator\",\"state\":\"running\"}", f);
@@ -391,15 +391,15 @@ int metrics_health(const struct metrics_snapshot *s, char **out, size_t *len)
 	for (size_t i = 0; i < s->nsinks; i++) {
 		const struct metrics_sink *m = &s->sinks[i];
 		fprintf(f, "%s\"", i ? "," : "");
-		put_escaped(f, m->name, 1);
-		fprintf(f, "\":{\"state\":\"%s\",\"delivered\":%llu,\"inflight\":%llu", sink_state(&m->fw),
+		metrics__put_escaped(f, m->name, 1);
+		fprintf(f, "\":{\"state\":\"%s\",\"delivered\":%llu,\"inflight\":%llu", metrics__sink_state(&m->fw),
 			(unsigned long long)m->fw.delivered, (unsigned long long)m->fw.inflight);
 		if (s->have_store)
 			fprintf(f, ",\"backlog\":%llu", (unsigned long long)m->backlog);
 		fputs(",\"last_error\":", f);
 		if (m->fw.last_error[0]) {
 			fputc('"', f);
-			put_escaped(f, m->fw.last_error, 1);
+			metrics__put_escaped(f, m->fw.last_error, 1);
 			fputc('"', f);
 		} else {
 			fputs("null", f);
@@ -407,5 +407,5 @@ int metrics_health(const struct metrics_snapshot *s, char **out, size_t *len)
 		fputc('}', f);
 	}
 	fputs("}}\n", f);
-	return close_memstream(f, out) < 0 ? -1 : code;
+	return metrics__close_memstream(f, out) < 0 ? -1 : code;
 }

@@ -28,8 +28,8 @@ size_t sink_setup_enabled(const struct config *cfg, const char *names[SINK_SETUP
 	return n;
 }
 
-static int make_kafka(struct sink **sink, struct forward *fw, const struct config *cfg,
-		      char *err, size_t errlen)
+static int sink_setup__kafka(struct sink **sink, struct forward *fw, const struct config *cfg,
+			     char *err, size_t errlen)
 {
 	const char *names[CONFIG_KAFKA_PROPS_MAX], *values[CONFIG_KAFKA_PROPS_MAX];
 	char client_id[CONFIG_STR_MAX + 16];
@@ -50,8 +50,9 @@ static int make_kafka(struct sink **sink, struct forward *fw, const struct confi
 
 /* Returns SINK_SETUP_OK, SINK_SETUP_FAILED, or SINK_SETUP_BAD_FILE for an
  * unreadable secret file. */
-static enum sink_setup_rc make_es(struct sink **sink, struct forward *fw, const struct config *cfg,
-		   char *err, size_t errlen)
+static enum sink_setup_rc sink_setup__es(struct sink **sink, struct forward *fw,
+					 const struct config *cfg,
+					 char *err, size_t errlen)
 {
 	char password[1024] = "", api_key[1024] = "";
 	struct es_sink_options eo = {
@@ -102,9 +103,10 @@ enum sink_setup_rc sink_setup_start(struct forward **out, const char *name, cons
 	if (forward_create(out, &fo, err, errlen) < 0)
 		return SINK_SETUP_FAILED;
 	if (kafka)
-		rc = make_kafka(&sink, *out, cfg, err, errlen) < 0 ? SINK_SETUP_FAILED : SINK_SETUP_OK;
+		rc = sink_setup__kafka(&sink, *out, cfg, err, errlen) < 0 ? SINK_SETUP_FAILED
+								    : SINK_SETUP_OK;
 	else
-		rc = make_es(&sink, *out, cfg, err, errlen);
+		rc = sink_setup__es(&sink, *out, cfg, err, errlen);
 	if (rc == SINK_SETUP_OK && forward_start(*out, sink, err, errlen) < 0)
 		rc = SINK_SETUP_FAILED;
 	if (rc != SINK_SETUP_OK)

@@ -35,7 +35,7 @@ struct mqtt_source {
 };
 
 /* Topic level `level` (0-based) of topic into out. 0, or -1 if absent. */
-static int topic_level(const char *topic, int level, char *out, size_t cap)
+static int mqtt_source__topic_level(const char *topic, int level, char *out, size_t cap)
 {
 	const char *p = topic, *e;
 	for (int i = 0; i < level; i++) {
@@ -54,7 +54,7 @@ static int topic_level(const char *topic, int level, char *out, size_t cap)
 }
 
 /* Hold the ack until the ticket is committed (see the file comment). */
-static void wait_commit(struct mqtt_source *s, uint64_t ticket)
+static void mqtt_source__wait_commit(struct mqtt_source *s, uint64_t ticket)
 {
 	int64_t start = clock_mono_ms();
 	int warned = 0;
@@ -79,14 +79,16 @@ static void wait_commit(struct mqtt_source *s, uint64_t ticket)
 			 (long long)((clock_mono_ms() - start) / 1000));
 }
 
-static void on_message(void *ctx, const char *topic, const void *payload, size_t len, int qos)
+static void mqtt_source__on_message(void *ctx, const char *topic, const void *payload, size_t len,
+				    int qos)
 {
 	struct mqtt_source *s = ctx;
 	char id[READING_ID_MAX + 1];
 	const char *def = NULL;
 	uint64_t ticket = 0;
 
-	if (s->topic_level >= 0 && topic_level(topic, s->topic_level, id, sizeof id) == 0)
+	if (s->topic_level >= 0 &&
+	    mqtt_source__topic_level(topic, s->topic_level, id, sizeof id) == 0)
 		def = id;
 	if (ingest_raw(&s->ingest, payload, len, topic, def, clock_wall_ms(),
 		       qos >= 1 ? &ticket : NULL) < 0) {
@@ -96,10 +98,10 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
 		_exit(EXIT_FAILURE); /* 1: a runtime failure (SPEC §1) */
 	}
 	if (qos >= 1)
-		wait_commit(s, ticket);
+		mqtt_source__wait_commit(s, ticket);
 }
 
-static void on_state(void *ctx, enum mqtt_state st, const char *detail)
+static void mqtt_source__on_state(void *ctx, enum mqtt_state st, const char *detail)
 {
 	struct mqtt_source *s = ctx;
 
@@ -161,7 +163,8 @@ int mqtt_source_start(struct mqtt_source **out, const struct config *cfg,
 	snprintf(s->uri, sizeof s->uri, "%s", cfg->mqtt_uri);
 	snprintf(s->topics, sizeof s->topics, "%s", cfg->mqtt_topic);
 	pthread_mutex_init(&s->mu, NULL);
-	if (mqtt_source_client(&s->client, cfg, 1, on_message, on_state, s, err, errlen) < 0) {
+	if (mqtt_source_client(&s->client, cfg, 1, mqtt_source__on_message, mqtt_source__on_state,
+			       s, err, errlen) < 0) {
 		pthread_mutex_destroy(&s->mu);
 		s->ingest.scorer = NULL; /* the caller's again: this start failed */
 		ingest_cleanup(&s->ingest);

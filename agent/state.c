@@ -36,7 +36,7 @@ void state_set(struct state *s, const char *key, const char *fmt, ...)
 #define STATE__BLOCK 4096
 
 /* Format s into buf (padded); returns the length, or -1 when too long. */
-static long state_format(const struct state *s, char *buf, size_t cap)
+static long state__format(const struct state *s, char *buf, size_t cap)
 {
 	size_t n = 0;
 
@@ -54,7 +54,7 @@ static long state_format(const struct state *s, char *buf, size_t cap)
 /* The fallback when no new file can be written (ENOSPC): overwrite the
  * existing file in place, if the new text fits in its size. A reader may
  * then see a torn file for an instant; better than a stale one. */
-static int state_overwrite(const char *path, const char *buf, size_t n)
+static int state__overwrite(const char *path, const char *buf, size_t n)
 {
 	struct stat sb;
 	int fd = open(path, O_WRONLY | O_CLOEXEC), e;
@@ -80,7 +80,7 @@ int state_write(const struct state *s, const char *dir)
 {
 	size_t cap = STATE_MAX_KEYS * (sizeof(struct state_kv) + 2) + STATE__BLOCK;
 	char tmp[4096], path[4096], *buf = malloc(cap);
-	long n = buf ? state_format(s, buf, cap) : -1;
+	long n = buf ? state__format(s, buf, cap) : -1;
 	int fd, ok, e, rc;
 
 	if (n < 0) {
@@ -91,7 +91,7 @@ int state_write(const struct state *s, const char *dir)
 	snprintf(path, sizeof path, "%s/%s", dir, STATE_FILE);
 	snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, STATE_FILE);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
-		rc = errno == ENOSPC ? state_overwrite(path, buf, (size_t)n) : -1;
+		rc = errno == ENOSPC ? state__overwrite(path, buf, (size_t)n) : -1;
 		goto done;
 	}
 	ok = write(fd, buf, (size_t)n) == (ssize_t)n;
@@ -108,7 +108,7 @@ int state_write(const struct state *s, const char *dir)
 		e = errno;
 	unlink(tmp);
 	if (e == ENOSPC || e == EDQUOT) {
-		rc = state_overwrite(path, buf, (size_t)n);
+		rc = state__overwrite(path, buf, (size_t)n);
 		goto done;
 	}
 	errno = e;
