@@ -6,7 +6,9 @@
  * comments, and sees every section header, so that an unknown section is an
  * error even when it holds no key. One table lists every key with its type,
  * field and range; it drives parsing, the "expected one of" lists and
- * config_print(). A final pass fills the defaults that derive from other
+ * config_print(). A second table, indexed by the type, holds each type's
+ * parse function, "(expected ...)" text and printed form: adding a type is
+ * one entry there. A final pass fills the defaults that derive from other
  * settings (data_dir and client_id from the site), makes relative paths
  * absolute and checks settings against each other. The first error stops the
  * load: "FILE:LINE: [section] key: cause (expected ...)".
@@ -63,6 +65,7 @@ enum config__type {
 	CT_URL,           /* http(s)://host[:port][/path] */
 	CT_ES_INDEX,      /* an Elasticsearch index name */
 	CT_LISTEN,        /* host:port, "" = disabled */
+	CT_COUNT          /* the number of types */
 };
 
 /* One known key: where it lives in struct config and what it accepts. */
@@ -257,62 +260,6 @@ static int config__line(const struct config__load *ld, const char *section, cons
 	return ld->line_of[i];
 }
 
-/* The "(expected ...)" text of a key. */
-static const char *config__expected(const struct config__key *k, char *buf, size_t len)
-{
-	if (k->expected)
-		return k->expected;
-	switch (k->type) {
-	case CT_ID:
-		return "1 to 128 characters from A-Z a-z 0-9 . _ -";
-	case CT_TEXT:
-	case CT_OPT_TEXT:
-		return "text";
-	case CT_PATH:
-	case CT_OPT_PATH:
-		return "a path, relative to data_dir or absolute";
-	case CT_BOOL:
-		return "true or false, yes or no, on or off, 1 or 0";
-	case CT_INT:
-	case CT_UINT:
-	case CT_MB:
-		snprintf(buf, len, "%s from %lld to %lld",
-			 k->type == CT_MB ? "a size in MiB" : "an integer", k->min, k->max);
-		return buf;
-	case CT_U64:
-		return "an integer from 0 to 18446744073709551615";
-	case CT_RATE:
-		snprintf(buf, len, "a number greater than 0, at most %lld", k->max);
-		return buf;
-	case CT_DURATION_MS:
-	case CT_DURATION_S:
-		snprintf(buf, len, "a duration such as 30s, 15m, 12h or 7d, at most %lldd",
-			 k->max / 86400);
-		return buf;
-	case CT_MQTT_URI:
-		return "tcp://, ssl://, mqtt://, mqtts://, ws:// or wss:// then host:port";
-	case CT_TOPIC_FILTERS:
-		return "MQTT topic filters separated by commas";
-	case CT_PUB_TOPIC:
-		return "an MQTT topic without + or #";
-	case CT_BROKERS:
-		return "host:port[,host:port]";
-	case CT_KAFKA_TOPIC:
-		return "1 to 249 characters from A-Z a-z 0-9 . _ -";
-	case CT_URL:
-		return "http://host[:port][/path] or https://host[:port][/path]";
-	case CT_ES_INDEX:
-		return "a lowercase index name without spaces or \\ / * ? \" < > | , # : "
-		       "and not starting with - _ +";
-	case CT_LISTEN:
-		return "host:port, or empty to disable";
-	case CT_ENUM:
-	case CT_TOPIC_LEVEL:
-		break;
-	}
-	return "a valid value";
-}
-
 /* ---- value syntax ---------------------------------------------------- */
 
 static int config__valid_id(const char *s)
@@ -327,7 +274,7 @@ static int config__valid_id(const char *s)
 	return 1;
 }
 
-static int config__parse_bool(const char *v, int *out)
+static int config__scan_bool(const char *v, int *out)
 {
 	static const char *const yes[] = { "true", "yes", "on", "1" };
 	static const char *const no[] = { "false", "no", "off", "0" };
@@ -347,7 +294,7 @@ static int config__parse_bool(const char *v, int *out)
 }
 
 /* A decimal integer: 0, -1 if it is not one, -2 if it overflows. */
-static int config__parse_ll(const char *v, long long *out)
+static int config__scan_ll(const char *v, long long *out)
 {
 	const char *p = v;
 	char *end;
@@ -364,7 +311,7 @@ static int config__parse_ll(const char *v, long long *out)
 }
 
 /* "30s" "15m" "12h" "7d" or plain seconds: 0, -1 bad syntax, -2 overflow. */
-static int config__parse_duration(const char *v, long long *seconds)
+static int config__scan_duration(const char *v, long long *seconds)
 {
 	unsigned long long n;
 	long long mult = 1;
@@ -587,10 +534,16 @@ static int config__valid_es_index(const char *v)
 
 /* ---- storing values -------------------------------------------------- */
 
+/* Copy the size bytes at v into key k's field (of exactly that size). */
+static void config__store(struct config *c, const struct config__key *k, const void *v, size_t size)
+{
+	assert(k->size == size);
+	memcpy((char *)c + k->off, v, size);
+}
+
 static void config__store_int(struct config *c, const struct config__key *k, int v)
 {
-	assert(k->size == sizeof v);
-	memcpy((char *)c + k->off, &v, sizeof v);
+	config__store(c, k, &v, sizeof v);
 }
 
 static int config__load_int(const struct config *c, const struct config__key *k)
@@ -602,211 +555,522 @@ static int config__load_int(const struct config *c, const struct config__key *k)
 	return v;
 }
 
-/* Parse, check and store value for key k (set on the current line). */
-static void config__set(struct config__load *ld, const struct config__key *k, const char *v)
+/* ---- the value types: parse ------------------------------------------ */
+
+/*
+ * Each type's parse function checks value v of key k (set on the current
+ * line; exp is the key's "(expected ...)" text, for messages). It stores the
+ * converted value itself (CP_STORED), leaves storing the text as written to
+ * config__set() (CP_TEXT), or records the error and returns CP_FAILED.
+ * config__set() has already refused an empty value if the type does.
+ */
+enum config__parsed {
+	CP_FAILED = -1, /* rejected: the error is recorded in ld */
+	CP_STORED = 0,  /* converted and stored in the key's field */
+	CP_TEXT = 1,    /* valid as written: config__set() copies the text */
+};
+
+/* Record "[section] key: 'V' is WHAT (expected EXP)" on the current line. */
+static int config__reject(struct config__load *ld, const struct config__key *k, const char *v,
+			  const char *what, const char *exp)
 {
-	char *field = (char *)ld->c + k->off;
-	char ebuf[160], bad[CONFIG_STR_MAX];
-	const char *exp = config__expected(k, ebuf, sizeof ebuf);
-	const char *why = NULL;
-	const char *sec = k->section, *name = k->name;
-	int line = ld->lineno, b;
+	config__key_fail(ld, ld->lineno, k->section, k->name, "'%s' is %s (expected %s)", v, what, exp);
+	return CP_FAILED;
+}
+
+/* Record "[section] key: V is out of range (expected EXP)" on the current line. */
+static int config__out_of_range(struct config__load *ld, const struct config__key *k, const char *v,
+				const char *exp)
+{
+	config__key_fail(ld, ld->lineno, k->section, k->name, "%s is out of range (expected %s)", v, exp);
+	return CP_FAILED;
+}
+
+/* An integer in [min, max] into *n (one that overflows is out of range): 0, or -1 recorded. */
+static int config__ranged(struct config__load *ld, const struct config__key *k, const char *v,
+			  const char *exp, long long *n)
+{
+	switch (config__scan_ll(v, n)) {
+	case -1:
+		config__reject(ld, k, v, "not an integer", exp);
+		return -1;
+	case -2:
+		*n = k->min - 1;
+		break;
+	}
+	if (*n < k->min || *n > k->max) {
+		config__out_of_range(ld, k, v, exp);
+		return -1;
+	}
+	return 0;
+}
+
+/* A duration in [min, max] seconds into *n (one that overflows is out of range): 0, or -1 recorded. */
+static int config__ranged_duration(struct config__load *ld, const struct config__key *k,
+				   const char *v, const char *exp, long long *n)
+{
+	switch (config__scan_duration(v, n)) {
+	case -1:
+		config__reject(ld, k, v, "not a duration", exp);
+		return -1;
+	case -2:
+		*n = k->max + 1;
+		break;
+	}
+	if (*n < k->min || *n > k->max) {
+		config__out_of_range(ld, k, v, exp);
+		return -1;
+	}
+	return 0;
+}
+
+/* A comma-separated list whose items pass ok(), stored without the blanks around items. */
+static int config__store_list(struct config__load *ld, const struct config__key *k, const char *v,
+			      const char *exp, int (*ok)(const char *, size_t))
+{
+	char norm[CONFIG_STR_MAX], bad[CONFIG_STR_MAX];
+
+	if (config__list(v, norm, sizeof norm, ok, bad, sizeof bad) < 0)
+		return config__reject(ld, k, bad, "not valid", exp);
+	assert(k->size >= sizeof norm);
+	memcpy((char *)ld->c + k->off, norm, sizeof norm);
+	return CP_STORED;
+}
+
+static int config__parse_id(struct config__load *ld, const struct config__key *k, const char *v,
+			    const char *exp)
+{
+	return config__valid_id(v) ? CP_TEXT : config__reject(ld, k, v, "not valid", exp);
+}
+
+/* Text and paths take any text; paths are resolved by config__finish(). */
+static int config__parse_text(struct config__load *ld, const struct config__key *k, const char *v,
+			      const char *exp)
+{
+	(void)ld, (void)k, (void)v, (void)exp;
+	return CP_TEXT;
+}
+
+static int config__parse_bool(struct config__load *ld, const struct config__key *k, const char *v,
+			      const char *exp)
+{
+	int b;
+
+	if (config__scan_bool(v, &b) < 0)
+		return config__reject(ld, k, v, "not a boolean", exp);
+	config__store_int(ld->c, k, b);
+	return CP_STORED;
+}
+
+static int config__parse_int(struct config__load *ld, const struct config__key *k, const char *v,
+			     const char *exp)
+{
 	long long n;
+
+	if (config__ranged(ld, k, v, exp, &n) < 0)
+		return CP_FAILED;
+	config__store_int(ld->c, k, (int)n);
+	return CP_STORED;
+}
+
+static int config__parse_uint(struct config__load *ld, const struct config__key *k, const char *v,
+			      const char *exp)
+{
+	long long n;
+	unsigned u;
+
+	if (config__ranged(ld, k, v, exp, &n) < 0)
+		return CP_FAILED;
+	u = (unsigned)n;
+	config__store(ld->c, k, &u, sizeof u);
+	return CP_STORED;
+}
+
+/* Digits only (no sign), all of uint64_t. */
+static int config__parse_u64(struct config__load *ld, const struct config__key *k, const char *v,
+			     const char *exp)
+{
+	uint64_t u;
 	size_t i;
 
-	if (*v == '\0' && k->type != CT_OPT_TEXT && k->type != CT_OPT_PATH &&
-	    k->type != CT_LISTEN) {
-		config__key_fail(ld, line, sec, name, "empty value (expected %s)", exp);
-		return;
-	}
-	switch (k->type) {
-	case CT_ID:
-		if (!config__valid_id(v)) {
-			config__key_fail(ld, line, sec, name, "'%s' is not valid (expected %s)", v, exp);
-			return;
-		}
-		break;
-	case CT_TEXT:
-	case CT_OPT_TEXT:
-	case CT_PATH:
-	case CT_OPT_PATH:
-		break;
-	case CT_BOOL:
-		if (config__parse_bool(v, &b) < 0) {
-			config__key_fail(ld, line, sec, name, "'%s' is not a boolean (expected %s)", v, exp);
-			return;
-		}
-		config__store_int(ld->c, k, b);
-		return;
-	case CT_INT:
-	case CT_UINT:
-	case CT_MB:
-	case CT_TOPIC_LEVEL:
-		if (k->type == CT_TOPIC_LEVEL && strcasecmp(v, "off") == 0) {
-			config__store_int(ld->c, k, -1);
-			return;
-		}
-		switch (config__parse_ll(v, &n)) {
-		case -1:
-			config__key_fail(ld, line, sec, name, "'%s' is not an integer (expected %s)", v, exp);
-			return;
-		case -2:
-			n = k->min - 1;
-			break;
-		}
-		if (n < k->min || n > k->max) {
-			config__key_fail(ld, line, sec, name, "%s is out of range (expected %s)", v, exp);
-			return;
-		}
-		if (k->type == CT_UINT) {
-			unsigned u = (unsigned)n;
-			assert(k->size == sizeof u);
-			memcpy(field, &u, sizeof u);
-		} else if (k->type == CT_MB) {
-			int64_t bytes = (int64_t)n * 1024 * 1024;
-			assert(k->size == sizeof bytes);
-			memcpy(field, &bytes, sizeof bytes);
-		} else {
-			config__store_int(ld->c, k, (int)n);
-		}
-		return;
-	case CT_U64: {
-		uint64_t u;
-		char *end;
+	for (i = 0; v[i]; i++)
+		if (!isdigit((unsigned char)v[i]))
+			return config__reject(ld, k, v, "not an integer", exp);
+	errno = 0;
+	u = strtoull(v, NULL, 10);
+	if (errno == ERANGE)
+		return config__out_of_range(ld, k, v, exp);
+	config__store(ld->c, k, &u, sizeof u);
+	return CP_STORED;
+}
 
-		for (i = 0; v[i]; i++)
-			if (!isdigit((unsigned char)v[i]))
-				break;
-		if (v[i] != '\0') {
-			config__key_fail(ld, line, sec, name, "'%s' is not an integer (expected %s)", v, exp);
-			return;
-		}
-		errno = 0;
-		u = strtoull(v, &end, 10);
-		if (errno == ERANGE) {
-			config__key_fail(ld, line, sec, name, "%s is out of range (expected %s)", v, exp);
-			return;
-		}
-		assert(k->size == sizeof u);
-		memcpy(field, &u, sizeof u);
-		return;
-	}
-	case CT_RATE: {
-		double d;
-		char *end;
+static int config__parse_rate(struct config__load *ld, const struct config__key *k, const char *v,
+			      const char *exp)
+{
+	double d;
+	char *end;
 
-		if (!isdigit((unsigned char)v[0]) && v[0] != '.' && v[0] != '-') {
-			config__key_fail(ld, line, sec, name, "'%s' is not a number (expected %s)", v, exp);
-			return;
-		}
-		d = strtod(v, &end);
-		if (end == v || *end != '\0') {
-			config__key_fail(ld, line, sec, name, "'%s' is not a number (expected %s)", v, exp);
-			return;
-		}
-		if (!isfinite(d) || !(d > 0) || d > (double)k->max) {
-			config__key_fail(ld, line, sec, name, "%s is out of range (expected %s)", v, exp);
-			return;
-		}
-		assert(k->size == sizeof d);
-		memcpy(field, &d, sizeof d);
-		return;
-	}
-	case CT_DURATION_MS:
-	case CT_DURATION_S:
-		switch (config__parse_duration(v, &n)) {
-		case -1:
-			config__key_fail(ld, line, sec, name, "'%s' is not a duration (expected %s)", v, exp);
-			return;
-		case -2:
-			n = k->max + 1;
-			break;
-		}
-		if (n < k->min || n > k->max) {
-			config__key_fail(ld, line, sec, name, "%s is out of range (expected %s)", v, exp);
-			return;
-		}
-		if (k->type == CT_DURATION_MS) {
-			int64_t ms = (int64_t)n * 1000;
-			assert(k->size == sizeof ms);
-			memcpy(field, &ms, sizeof ms);
-		} else {
-			config__store_int(ld->c, k, (int)n);
-		}
-		return;
-	case CT_ENUM:
-		for (i = 0; k->names[i]; i++)
-			if (strcasecmp(v, k->names[i]) == 0)
-				break;
-		if (!k->names[i]) {
-			config__key_fail(ld, line, sec, name, "'%s' is not valid (expected %s)", v, exp);
-			return;
-		}
-		config__store_int(ld->c, k, (int)i);
-		return;
-	case CT_MQTT_URI:
-		if (!config__valid_mqtt_uri(v)) {
-			config__key_fail(ld, line, sec, name, "'%s' is not valid (expected %s)", v, exp);
-			return;
-		}
-		break;
-	case CT_TOPIC_FILTERS:
-	case CT_BROKERS: {
-		char norm[CONFIG_STR_MAX];
-		int (*ok)(const char *, size_t) =
-			k->type == CT_BROKERS ? config__valid_broker : config__valid_filter;
+	if (!isdigit((unsigned char)v[0]) && v[0] != '.' && v[0] != '-')
+		return config__reject(ld, k, v, "not a number", exp);
+	d = strtod(v, &end);
+	if (end == v || *end != '\0')
+		return config__reject(ld, k, v, "not a number", exp);
+	if (!isfinite(d) || !(d > 0) || d > (double)k->max)
+		return config__out_of_range(ld, k, v, exp);
+	config__store(ld->c, k, &d, sizeof d);
+	return CP_STORED;
+}
 
-		if (config__list(v, norm, sizeof norm, ok, bad, sizeof bad) < 0) {
-			config__key_fail(ld, line, sec, name, "'%s' is not valid (expected %s)", bad, exp);
-			return;
+static int config__parse_duration_ms(struct config__load *ld, const struct config__key *k,
+				     const char *v, const char *exp)
+{
+	long long n;
+	int64_t ms;
+
+	if (config__ranged_duration(ld, k, v, exp, &n) < 0)
+		return CP_FAILED;
+	ms = (int64_t)n * 1000;
+	config__store(ld->c, k, &ms, sizeof ms);
+	return CP_STORED;
+}
+
+static int config__parse_duration_s(struct config__load *ld, const struct config__key *k,
+				    const char *v, const char *exp)
+{
+	long long n;
+
+	if (config__ranged_duration(ld, k, v, exp, &n) < 0)
+		return CP_FAILED;
+	config__store_int(ld->c, k, (int)n);
+	return CP_STORED;
+}
+
+static int config__parse_mb(struct config__load *ld, const struct config__key *k, const char *v,
+			    const char *exp)
+{
+	long long n;
+	int64_t bytes;
+
+	if (config__ranged(ld, k, v, exp, &n) < 0)
+		return CP_FAILED;
+	bytes = (int64_t)n * 1024 * 1024;
+	config__store(ld->c, k, &bytes, sizeof bytes);
+	return CP_STORED;
+}
+
+/* One of k->names, any case; stored as its index. */
+static int config__parse_enum(struct config__load *ld, const struct config__key *k, const char *v,
+			      const char *exp)
+{
+	int i;
+
+	for (i = 0; k->names[i]; i++)
+		if (strcasecmp(v, k->names[i]) == 0) {
+			config__store_int(ld->c, k, i);
+			return CP_STORED;
 		}
-		assert(k->size >= sizeof norm);
-		memcpy(field, norm, sizeof norm);
+	return config__reject(ld, k, v, "not valid", exp);
+}
+
+static int config__parse_topic_level(struct config__load *ld, const struct config__key *k,
+				     const char *v, const char *exp)
+{
+	if (strcasecmp(v, "off") == 0) {
+		config__store_int(ld->c, k, -1);
+		return CP_STORED;
+	}
+	return config__parse_int(ld, k, v, exp);
+}
+
+static int config__parse_mqtt_uri(struct config__load *ld, const struct config__key *k,
+				  const char *v, const char *exp)
+{
+	return config__valid_mqtt_uri(v) ? CP_TEXT : config__reject(ld, k, v, "not valid", exp);
+}
+
+static int config__parse_topic_filters(struct config__load *ld, const struct config__key *k,
+				       const char *v, const char *exp)
+{
+	return config__store_list(ld, k, v, exp, config__valid_filter);
+}
+
+static int config__parse_pub_topic(struct config__load *ld, const struct config__key *k,
+				   const char *v, const char *exp)
+{
+	return !strpbrk(v, "+#") ? CP_TEXT : config__reject(ld, k, v, "not valid", exp);
+}
+
+static int config__parse_brokers(struct config__load *ld, const struct config__key *k,
+				 const char *v, const char *exp)
+{
+	return config__store_list(ld, k, v, exp, config__valid_broker);
+}
+
+static int config__parse_kafka_topic(struct config__load *ld, const struct config__key *k,
+				     const char *v, const char *exp)
+{
+	return config__valid_kafka_topic(v) ? CP_TEXT : config__reject(ld, k, v, "not valid", exp);
+}
+
+/* Credentials in the URL get their own message: they belong in their own keys. */
+static int config__parse_url(struct config__load *ld, const struct config__key *k, const char *v,
+			     const char *exp)
+{
+	const char *why;
+
+	if (config__valid_url(v, &why))
+		return CP_TEXT;
+	if (!why)
+		return config__reject(ld, k, v, "not valid", exp);
+	config__key_fail(ld, ld->lineno, k->section, k->name,
+			 "%s (expected username and password_file or api_key_file)", why);
+	return CP_FAILED;
+}
+
+static int config__parse_es_index(struct config__load *ld, const struct config__key *k,
+				  const char *v, const char *exp)
+{
+	return config__valid_es_index(v) ? CP_TEXT : config__reject(ld, k, v, "not valid", exp);
+}
+
+/* host:port, or "" to disable. */
+static int config__parse_listen(struct config__load *ld, const struct config__key *k, const char *v,
+				const char *exp)
+{
+	if (*v && !config__valid_hostport(v, strlen(v), 1))
+		return config__reject(ld, k, v, "not valid", exp);
+	return CP_TEXT;
+}
+
+/* ---- the value types: the "(expected ...)" texts that use min and max -- */
+
+static const char *config__expected_int(const struct config__key *k, char *buf, size_t len)
+{
+	snprintf(buf, len, "an integer from %lld to %lld", k->min, k->max);
+	return buf;
+}
+
+static const char *config__expected_mb(const struct config__key *k, char *buf, size_t len)
+{
+	snprintf(buf, len, "a size in MiB from %lld to %lld", k->min, k->max);
+	return buf;
+}
+
+static const char *config__expected_rate(const struct config__key *k, char *buf, size_t len)
+{
+	snprintf(buf, len, "a number greater than 0, at most %lld", k->max);
+	return buf;
+}
+
+static const char *config__expected_duration(const struct config__key *k, char *buf, size_t len)
+{
+	snprintf(buf, len, "a duration such as 30s, 15m, 12h or 7d, at most %lldd", k->max / 86400);
+	return buf;
+}
+
+/* ---- the value types: format (the syntax config_load() reads) --------- */
+
+/* A duration in its largest whole unit: 7d, 12h, 15m, 30s. */
+static void config__format_duration(char *buf, size_t len, long long s)
+{
+	if (s != 0 && s % 86400 == 0)
+		snprintf(buf, len, "%lldd", s / 86400);
+	else if (s != 0 && s % 3600 == 0)
+		snprintf(buf, len, "%lldh", s / 3600);
+	else if (s != 0 && s % 60 == 0)
+		snprintf(buf, len, "%lldm", s / 60);
+	else
+		snprintf(buf, len, "%llds", s);
+}
+
+/* Every type stored as text (as normalised by its parse function). */
+static const char *config__format_string(const struct config *c, const struct config__key *k,
+					 char *buf, size_t len)
+{
+	(void)buf, (void)len;
+	return (const char *)c + k->off;
+}
+
+static const char *config__format_bool(const struct config *c, const struct config__key *k,
+				       char *buf, size_t len)
+{
+	(void)buf, (void)len;
+	return config__load_int(c, k) ? "true" : "false";
+}
+
+static const char *config__format_int(const struct config *c, const struct config__key *k,
+				      char *buf, size_t len)
+{
+	snprintf(buf, len, "%d", config__load_int(c, k));
+	return buf;
+}
+
+static const char *config__format_uint(const struct config *c, const struct config__key *k,
+				       char *buf, size_t len)
+{
+	unsigned u;
+
+	memcpy(&u, (const char *)c + k->off, sizeof u);
+	snprintf(buf, len, "%u", u);
+	return buf;
+}
+
+static const char *config__format_u64(const struct config *c, const struct config__key *k,
+				      char *buf, size_t len)
+{
+	uint64_t u;
+
+	memcpy(&u, (const char *)c + k->off, sizeof u);
+	snprintf(buf, len, "%" PRIu64, u);
+	return buf;
+}
+
+static const char *config__format_rate(const struct config *c, const struct config__key *k,
+				       char *buf, size_t len)
+{
+	double d;
+
+	memcpy(&d, (const char *)c + k->off, sizeof d);
+	snprintf(buf, len, "%.17g", d);
+	return buf;
+}
+
+static const char *config__format_duration_ms(const struct config *c, const struct config__key *k,
+					      char *buf, size_t len)
+{
+	int64_t ms;
+
+	memcpy(&ms, (const char *)c + k->off, sizeof ms);
+	config__format_duration(buf, len, (long long)(ms / 1000));
+	return buf;
+}
+
+static const char *config__format_duration_s(const struct config *c, const struct config__key *k,
+					     char *buf, size_t len)
+{
+	config__format_duration(buf, len, config__load_int(c, k));
+	return buf;
+}
+
+static const char *config__format_mb(const struct config *c, const struct config__key *k,
+				     char *buf, size_t len)
+{
+	int64_t bytes;
+
+	memcpy(&bytes, (const char *)c + k->off, sizeof bytes);
+	snprintf(buf, len, "%" PRId64, bytes / (1024 * 1024));
+	return buf;
+}
+
+static const char *config__format_enum(const struct config *c, const struct config__key *k,
+				       char *buf, size_t len)
+{
+	int v = config__load_int(c, k);
+
+	(void)buf, (void)len;
+	assert(v >= 0);
+	return k->names[v];
+}
+
+static const char *config__format_topic_level(const struct config *c, const struct config__key *k,
+					      char *buf, size_t len)
+{
+	if (config__load_int(c, k) < 0)
+		return "off";
+	return config__format_int(c, k, buf, len);
+}
+
+/* ---- the value types: the table ---------------------------------------- */
+
+/* How values of one type are parsed, described in errors and printed. */
+struct config__type_ops {
+	int (*parse)(struct config__load *ld, const struct config__key *k, const char *v,
+		     const char *exp);  /* check, convert, store: CP_STORED, CP_TEXT or CP_FAILED */
+	const char *expected;     /* the "(expected ...)" text; NULL = expected_fn's */
+	const char *(*expected_fn)(const struct config__key *k, char *buf,
+				   size_t len); /* the text for types whose range is per key */
+	const char *(*format)(const struct config *c, const struct config__key *k, char *buf,
+			      size_t len); /* the value as config_load() reads it, for config_print() */
+	int empty_ok;             /* 1: "" is a value (none, disabled), not an error */
+};
+
+/* Indexed by enum config__type. A key's own expected text overrides its type's. */
+static const struct config__type_ops config__types[CT_COUNT] = {
+	[CT_ID] = { config__parse_id, "1 to 128 characters from A-Z a-z 0-9 . _ -", NULL,
+		    config__format_string, 0 },
+	[CT_TEXT] = { config__parse_text, "text", NULL, config__format_string, 0 },
+	[CT_OPT_TEXT] = { config__parse_text, "text", NULL, config__format_string, 1 },
+	[CT_PATH] = { config__parse_text, "a path, relative to data_dir or absolute", NULL,
+		      config__format_string, 0 },
+	[CT_OPT_PATH] = { config__parse_text, "a path, relative to data_dir or absolute", NULL,
+			  config__format_string, 1 },
+	[CT_BOOL] = { config__parse_bool, "true or false, yes or no, on or off, 1 or 0", NULL,
+		      config__format_bool, 0 },
+	[CT_INT] = { config__parse_int, NULL, config__expected_int, config__format_int, 0 },
+	[CT_UINT] = { config__parse_uint, NULL, config__expected_int, config__format_uint, 0 },
+	[CT_U64] = { config__parse_u64, "an integer from 0 to 18446744073709551615", NULL,
+		     config__format_u64, 0 },
+	[CT_RATE] = { config__parse_rate, NULL, config__expected_rate, config__format_rate, 0 },
+	[CT_DURATION_MS] = { config__parse_duration_ms, NULL, config__expected_duration,
+			     config__format_duration_ms, 0 },
+	[CT_DURATION_S] = { config__parse_duration_s, NULL, config__expected_duration,
+			    config__format_duration_s, 0 },
+	[CT_MB] = { config__parse_mb, NULL, config__expected_mb, config__format_mb, 0 },
+	/* Keys of these two types name their values themselves (config__key.expected). */
+	[CT_ENUM] = { config__parse_enum, "a valid value", NULL, config__format_enum, 0 },
+	[CT_TOPIC_LEVEL] = { config__parse_topic_level, "a valid value", NULL,
+			     config__format_topic_level, 0 },
+	[CT_MQTT_URI] = { config__parse_mqtt_uri,
+			  "tcp://, ssl://, mqtt://, mqtts://, ws:// or wss:// then host:port", NULL,
+			  config__format_string, 0 },
+	[CT_TOPIC_FILTERS] = { config__parse_topic_filters, "MQTT topic filters separated by commas",
+			       NULL, config__format_string, 0 },
+	[CT_PUB_TOPIC] = { config__parse_pub_topic, "an MQTT topic without + or #", NULL,
+			   config__format_string, 0 },
+	[CT_BROKERS] = { config__parse_brokers, "host:port[,host:port]", NULL, config__format_string,
+			 0 },
+	[CT_KAFKA_TOPIC] = { config__parse_kafka_topic, "1 to 249 characters from A-Z a-z 0-9 . _ -",
+			     NULL, config__format_string, 0 },
+	[CT_URL] = { config__parse_url, "http://host[:port][/path] or https://host[:port][/path]",
+		     NULL, config__format_string, 0 },
+	[CT_ES_INDEX] = { config__parse_es_index,
+			  "a lowercase index name without spaces or \\ / * ? \" < > | , # : "
+			  "and not starting with - _ +", NULL, config__format_string, 0 },
+	[CT_LISTEN] = { config__parse_listen, "host:port, or empty to disable", NULL,
+			config__format_string, 1 },
+};
+
+/* The "(expected ...)" text of key k: its own, or its type's. */
+static const char *config__expected(const struct config__key *k, char *buf, size_t len)
+{
+	const struct config__type_ops *t = &config__types[k->type];
+
+	if (k->expected)
+		return k->expected;
+	return t->expected_fn ? t->expected_fn(k, buf, len) : t->expected;
+}
+
+/* Parse, check and store value v for key k (set on the current line). */
+static void config__set(struct config__load *ld, const struct config__key *k, const char *v)
+{
+	const struct config__type_ops *t = &config__types[k->type];
+	char ebuf[160];
+	const char *exp = config__expected(k, ebuf, sizeof ebuf);
+	size_t n = strlen(v);
+
+	assert(t->parse && t->format);
+	if (n == 0 && !t->empty_ok) {
+		config__key_fail(ld, ld->lineno, k->section, k->name, "empty value (expected %s)", exp);
 		return;
 	}
-	case CT_PUB_TOPIC:
-		if (strpbrk(v, "+#")) {
-			config__key_fail(ld, line, sec, name, "'%s' is not valid (expected %s)", v, exp);
-			return;
-		}
-		break;
-	case CT_KAFKA_TOPIC:
-		if (!config__valid_kafka_topic(v)) {
-			config__key_fail(ld, line, sec, name, "'%s' is not valid (expected %s)", v, exp);
-			return;
-		}
-		break;
-	case CT_URL:
-		if (!config__valid_url(v, &why)) {
-			if (why)
-				config__key_fail(ld, line, sec, name,
-						 "%s (expected username and password_file or api_key_file)",
-						 why);
-			else
-				config__key_fail(ld, line, sec, name, "'%s' is not valid (expected %s)", v, exp);
-			return;
-		}
-		break;
-	case CT_ES_INDEX:
-		if (!config__valid_es_index(v)) {
-			config__key_fail(ld, line, sec, name, "'%s' is not valid (expected %s)", v, exp);
-			return;
-		}
-		break;
-	case CT_LISTEN:
-		if (*v && !config__valid_hostport(v, strlen(v), 1)) {
-			config__key_fail(ld, line, sec, name, "'%s' is not valid (expected %s)", v, exp);
-			return;
-		}
-		break;
-	}
-	/* A string setting. */
-	if (strlen(v) >= k->size) {
-		config__key_fail(ld, line, sec, name, "value too long (expected at most %zu bytes)",
-				 k->size - 1);
+	if (t->parse(ld, k, v, exp) != CP_TEXT)
+		return;
+	if (n >= k->size) {
+		config__key_fail(ld, ld->lineno, k->section, k->name,
+				 "value too long (expected at most %zu bytes)", k->size - 1);
 		return;
 	}
-	memcpy(field, v, strlen(v) + 1);
+	memcpy((char *)ld->c + k->off, v, n + 1);
 }
 
 /* [kafka] property.NAME = VALUE */
@@ -1251,74 +1515,6 @@ fail:
 
 /* ---- printing -------------------------------------------------------- */
 
-/* A duration in its largest whole unit: 7d, 12h, 15m, 30s. */
-static void config__format_duration(char *buf, size_t len, long long s)
-{
-	if (s != 0 && s % 86400 == 0)
-		snprintf(buf, len, "%lldd", s / 86400);
-	else if (s != 0 && s % 3600 == 0)
-		snprintf(buf, len, "%lldh", s / 3600);
-	else if (s != 0 && s % 60 == 0)
-		snprintf(buf, len, "%lldm", s / 60);
-	else
-		snprintf(buf, len, "%llds", s);
-}
-
-/* Key k's value in the syntax config_load() reads. */
-static const char *config__format(const struct config *c, const struct config__key *k, char *buf,
-				  size_t len)
-{
-	const char *field = (const char *)c + k->off;
-	int64_t i64;
-	uint64_t u64;
-	unsigned u;
-	double d;
-	int v;
-
-	switch (k->type) {
-	case CT_BOOL:
-		return config__load_int(c, k) ? "true" : "false";
-	case CT_INT:
-		snprintf(buf, len, "%d", config__load_int(c, k));
-		return buf;
-	case CT_TOPIC_LEVEL:
-		v = config__load_int(c, k);
-		if (v < 0)
-			return "off";
-		snprintf(buf, len, "%d", v);
-		return buf;
-	case CT_UINT:
-		memcpy(&u, field, sizeof u);
-		snprintf(buf, len, "%u", u);
-		return buf;
-	case CT_U64:
-		memcpy(&u64, field, sizeof u64);
-		snprintf(buf, len, "%" PRIu64, u64);
-		return buf;
-	case CT_RATE:
-		memcpy(&d, field, sizeof d);
-		snprintf(buf, len, "%.17g", d);
-		return buf;
-	case CT_MB:
-		memcpy(&i64, field, sizeof i64);
-		snprintf(buf, len, "%" PRId64, i64 / (1024 * 1024));
-		return buf;
-	case CT_DURATION_MS:
-		memcpy(&i64, field, sizeof i64);
-		config__format_duration(buf, len, (long long)(i64 / 1000));
-		return buf;
-	case CT_DURATION_S:
-		config__format_duration(buf, len, config__load_int(c, k));
-		return buf;
-	case CT_ENUM:
-		v = config__load_int(c, k);
-		assert(v >= 0);
-		return k->names[v];
-	default:
-		return field; /* a string setting */
-	}
-}
-
 /*
  * librdkafka properties that hold a secret rather than point to one
  * (sasl.password, ssl.key.password, sasl.oauthbearer.client.secret,
@@ -1348,7 +1544,7 @@ int config_print(const struct config *c, FILE *out)
 
 			if (strcmp(k->section, config__sections[s]) != 0)
 				continue;
-			v = config__format(c, k, buf, sizeof buf);
+			v = config__types[k->type].format(c, k, buf, sizeof buf);
 			if (fprintf(out, "%s =%s%s\n", k->name, *v ? " " : "", v) < 0)
 				bad = 1;
 		}
