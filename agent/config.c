@@ -13,8 +13,10 @@
  * absolute and checks settings against each other. The first error stops the
  * load: "FILE:LINE: [section] key: cause (expected ...)".
  *
- * This file uses only libc and inih, never logs, and reads no secret: password
- * and key files are paths here; the modules that need them open them.
+ * This file uses only libc, inih and the value checks of the modules that own
+ * a kind of value (MQTT URIs and topics, Kafka properties); it never logs and
+ * reads no secret: password and key files are paths here; the modules that
+ * need them open them.
  */
 #include "agent/config.h"
 
@@ -31,6 +33,7 @@
 
 #include <ini.h>
 
+#include "sensors/mqtt.h"
 #include "sinks/kafka.h"
 
 #define CONFIG_ID_MAX 128            /* bytes in gateway_id and site */
@@ -376,41 +379,6 @@ static int config__valid_hostport(const char *s, size_t len, int need_port)
 	return digits > 0 && port >= 1 && port <= 65535;
 }
 
-static int config__tls_scheme(const char *uri)
-{
-	return strncmp(uri, "ssl://", 6) == 0 || strncmp(uri, "mqtts://", 8) == 0 ||
-	       strncmp(uri, "wss://", 6) == 0;
-}
-
-/* Paho's URI forms: scheme://host:port, and for websockets an optional /path. */
-static int config__valid_mqtt_uri(const char *v)
-{
-	static const char *const schemes[] = { "tcp", "ssl", "mqtt", "mqtts", "ws", "wss" };
-	const char *sep = strstr(v, "://"), *rest, *slash;
-	size_t i, n;
-	int ws;
-
-	if (!sep)
-		return 0;
-	n = (size_t)(sep - v);
-	for (i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
-		if (strlen(schemes[i]) == n && strncmp(v, schemes[i], n) == 0)
-			break;
-	if (i == sizeof schemes / sizeof schemes[0])
-		return 0;
-	ws = v[0] == 'w';
-	rest = sep + 3;
-	slash = strchr(rest, '/');
-	if (slash && !ws)
-		return 0;
-	n = slash ? (size_t)(slash - rest) : strlen(rest);
-	if (slash)
-		for (i = 0; slash[i]; i++)
-			if (isspace((unsigned char)slash[i]))
-				return 0;
-	return config__valid_hostport(rest, n, 1);
-}
-
 /* http(s)://host[:port][/path], no credentials, query or fragment. */
 static int config__valid_url(const char *v, const char **why)
 {
@@ -435,28 +403,6 @@ static int config__valid_url(const char *v, const char **why)
 			if (isspace((unsigned char)slash[i]) || strchr("?#", slash[i]))
 				return 0;
 	return config__valid_hostport(rest, n, 0);
-}
-
-/* One MQTT topic filter: + and # only as whole levels, # only last. */
-static int config__valid_filter(const char *s, size_t len)
-{
-	size_t i, start = 0;
-
-	if (len == 0)
-		return 0;
-	for (i = 0; i <= len; i++) {
-		size_t lvl;
-
-		if (i < len && s[i] != '/')
-			continue;
-		lvl = i - start;
-		if (memchr(s + start, '+', lvl) && !(lvl == 1 && s[start] == '+'))
-			return 0;
-		if (memchr(s + start, '#', lvl) && !(lvl == 1 && s[start] == '#' && i == len))
-			return 0;
-		start = i + 1;
-	}
-	return 1;
 }
 
 /*
@@ -785,19 +731,19 @@ static int config__parse_topic_level(struct config__load *ld, const struct confi
 static int config__parse_mqtt_uri(struct config__load *ld, const struct config__key *k,
 				  const char *v, const char *exp)
 {
-	return config__valid_mqtt_uri(v) ? CP_TEXT : config__reject(ld, k, v, "not valid", exp);
+	return mqtt_uri_valid(v) ? CP_TEXT : config__reject(ld, k, v, "not valid", exp);
 }
 
 static int config__parse_topic_filters(struct config__load *ld, const struct config__key *k,
 				       const char *v, const char *exp)
 {
-	return config__store_list(ld, k, v, exp, config__valid_filter);
+	return config__store_list(ld, k, v, exp, mqtt_filter_valid);
 }
 
 static int config__parse_pub_topic(struct config__load *ld, const struct config__key *k,
 				   const char *v, const char *exp)
 {
-	return !strpbrk(v, "+#") ? CP_TEXT : config__reject(ld, k, v, "not valid", exp);
+	return mqtt_pub_topic_valid(v) ? CP_TEXT : config__reject(ld, k, v, "not valid", exp);
 }
 
 static int config__parse_brokers(struct config__load *ld, const struct config__key *k,
@@ -1361,7 +1307,7 @@ static void config__finish(struct config__load *ld)
 	if (c->mqtt_key_file[0] && !c->mqtt_cert_file[0])
 		config__key_fail(ld, config__line(ld, "mqtt", "key_file"), "mqtt", "key_file",
 				 "set without cert_file (expected both cert_file and key_file, or neither)");
-	if (!config__tls_scheme(c->mqtt_uri)) {
+	if (!mqtt_uri_is_tls(c->mqtt_uri)) {
 		const char *tls_keys[] = { "ca_file", "cert_file", "key_file" };
 		const char *tls_values[] = { c->mqtt_ca_file, c->mqtt_cert_file, c->mqtt_key_file };
 

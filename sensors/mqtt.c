@@ -10,6 +10,7 @@
 #include "sensors/mqtt.h"
 
 #include <MQTTAsync.h>
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -585,4 +586,102 @@ const char *mqtt_library_version(void)
 		if (strcmp(v->name, "Version") == 0)
 			return v->value;
 	return "unknown";
+}
+
+/* ---- syntax checks (the config loader's) ----------------------------- */
+
+/*
+ * host:port in s[0..len): a host name, IPv4 address or [IPv6], then a port
+ * 1 to 65535. agent/config.c has the same grammar for its other host:port
+ * keys (brokers, listen, url); this module may not include it, and an MQTT
+ * URI's check should be whole here.
+ */
+static int mqtt__hostport_valid(const char *s, size_t len)
+{
+	size_t i = 0, host_end, digits = 0;
+	unsigned long port = 0;
+
+	if (len == 0)
+		return 0;
+	if (s[0] == '[') {
+		for (i = 1; i < len && s[i] != ']'; i++)
+			if (!isxdigit((unsigned char)s[i]) && !strchr(":.", s[i]))
+				return 0;
+		if (i >= len || i == 1)
+			return 0;
+		host_end = i + 1;
+	} else {
+		for (; i < len && s[i] != ':'; i++)
+			if (!isalnum((unsigned char)s[i]) && !strchr(".-_", s[i]))
+				return 0;
+		host_end = i;
+		if (host_end == 0 || host_end > 253)
+			return 0;
+	}
+	if (host_end == len || s[host_end] != ':')
+		return 0;
+	for (i = host_end + 1; i < len; i++) {
+		if (!isdigit((unsigned char)s[i]) || ++digits > 5)
+			return 0;
+		port = port * 10 + (unsigned long)(s[i] - '0');
+	}
+	return digits > 0 && port >= 1 && port <= 65535;
+}
+
+int mqtt_uri_valid(const char *uri)
+{
+	static const char *const schemes[] = { "tcp", "ssl", "mqtt", "mqtts", "ws", "wss" };
+	const char *sep = strstr(uri, "://"), *rest, *slash;
+	size_t i, n;
+
+	if (!sep)
+		return 0;
+	n = (size_t)(sep - uri);
+	for (i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
+		if (strlen(schemes[i]) == n && strncmp(uri, schemes[i], n) == 0)
+			break;
+	if (i == sizeof schemes / sizeof schemes[0])
+		return 0;
+	rest = sep + 3;
+	slash = strchr(rest, '/');
+	if (slash && uri[0] != 'w')
+		return 0; /* a path only for websockets */
+	n = slash ? (size_t)(slash - rest) : strlen(rest);
+	if (slash)
+		for (i = 0; slash[i]; i++)
+			if (isspace((unsigned char)slash[i]))
+				return 0;
+	return mqtt__hostport_valid(rest, n);
+}
+
+int mqtt_uri_is_tls(const char *uri)
+{
+	return strncmp(uri, "ssl://", 6) == 0 || strncmp(uri, "mqtts://", 8) == 0 ||
+	       strncmp(uri, "wss://", 6) == 0;
+}
+
+int mqtt_filter_valid(const char *s, size_t len)
+{
+	size_t i, start = 0;
+
+	if (len == 0)
+		return 0;
+	for (i = 0; i <= len; i++) {
+		size_t lvl;
+
+		if (i < len && s[i] != '/')
+			continue;
+		lvl = i - start;
+		if (memchr(s + start, '+', lvl) && !(lvl == 1 && s[start] == '+'))
+			return 0;
+		if (memchr(s + start, '#', lvl) && !(lvl == 1 && s[start] == '#' && i == len))
+			return 0;
+		start = i + 1;
+	}
+	return 1;
+}
+
+int mqtt_pub_topic_valid(const char *topic)
+{
+	return topic[0] != '\0' && !strpbrk(topic, "+#");
 }

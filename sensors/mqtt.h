@@ -104,4 +104,27 @@ int mqtt_topic_expand(const char *tpl, const char *id, char *out, size_t cap);
 /* Paho's version string, for `fieldgate version`. */
 const char *mqtt_library_version(void);
 
+
+/*
+ * The syntax checks of MQTT values, for the config loader (nothing here
+ * connects anywhere). Each returns 1 if the value is valid, 0 if not.
+ */
+
+/* uri is one Paho connects to: tcp://, ssl://, mqtt://, mqtts://, ws:// or
+ * wss://, then host:port (a host name, IPv4 address or [IPv6]; port 1 to
+ * 65535), and for ws:// and wss:// only, an optional /path without blanks. */
+int mqtt_uri_valid(const char *uri);
+
+/* uri's scheme is one that uses TLS: ssl://, mqtts:// or wss://. Looks at
+ * the scheme only. */
+int mqtt_uri_is_tls(const char *uri);
+
+/* s[0..len) is one topic filter to subscribe to: not empty, + and # only as
+ * whole levels, # only as the last level. s need not be NUL-terminated. */
+int mqtt_filter_valid(const char *s, size_t len);
+
+/* topic can be published to: not empty, no wildcard (+ or #). A {sensor_id}
+ * template qualifies as written (see mqtt_topic_expand()). */
+int mqtt_pub_topic_valid(const char *topic);
+
 #endif

@@ -3,8 +3,8 @@
  * against a table of good readings and a fixture table of bad ones
  * (../data/readings/bad.tsv, every rejection code), the reading and event
  * encoders (parsed back with cJSON), the double formatter, the time helpers,
- * and the simulator's determinism, validity and documented rates
- * (sensors/SIMULATOR.md).
+ * the simulator's determinism, validity and documented rates
+ * (sensors/SIMULATOR.md), and the MQTT syntax checks the config loader uses.
  */
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "sensors/event.h"
+#include "sensors/mqtt.h"
 #include "sensors/reading.h"
 #include "sensors/sensors_int.h"
 #include "sensors/sim.h"
@@ -897,6 +898,66 @@ static void test_event_peek(void)
 	CHECK_STR(buf, "\n\t/");
 }
 
+/* ---- MQTT syntax checks (the config loader's) ------------------------- */
+
+/* One syntax check: got must be want (1 valid, 0 invalid); names the value if not. */
+static void check_syntax(const char *value, int got, int want)
+{
+	if (got != want)
+		fprintf(stderr, "'%s' judged %s\n", value, got ? "valid" : "invalid");
+	CHECK_INT(got, want);
+}
+
+static void test_mqtt_syntax(void)
+{
+	static const char *const good_uris[] = {
+		"tcp://127.0.0.1:1883", "ssl://broker.example.com:8883", "mqtt://h:1",
+		"mqtts://h:65535", "ws://h:80/mqtt", "wss://h:443/", "tcp://[::1]:1883",
+		"tcp://h_x-y.z:1",
+	};
+	static const char *const bad_uris[] = {
+		"", "h:1883", "http://h:1", "TCP://h:1", "tcp//h:1", "tcp://h", "tcp://h:",
+		"tcp://h:0", "tcp://h:65536", "tcp://h:123456", "tcp://:1883", "tcp://[]:1",
+		"tcp://[g]:1", "tcp://[::1]", "tcp://h@x:1", "tcp://h:1883/x", "wss://h:443/a b",
+		"tcp://h:1x",
+	};
+	static const char *const good_filters[] = {
+		"a", "a/b", "a/+/c", "+", "#", "a/#", "+/+/#", "a//b", "/",
+	};
+	static const char *const bad_filters[] = {
+		"", "a/b#", "a+/b", "a/#/b", "##", "a/++", "#/a",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof good_uris / sizeof good_uris[0]; i++)
+		check_syntax(good_uris[i], mqtt_uri_valid(good_uris[i]), 1);
+	for (i = 0; i < sizeof bad_uris / sizeof bad_uris[0]; i++)
+		check_syntax(bad_uris[i], mqtt_uri_valid(bad_uris[i]), 0);
+
+	CHECK(mqtt_uri_is_tls("ssl://h:1"));
+	CHECK(mqtt_uri_is_tls("mqtts://h:1"));
+	CHECK(mqtt_uri_is_tls("wss://h:1/mqtt"));
+	CHECK(!mqtt_uri_is_tls("tcp://h:1"));
+	CHECK(!mqtt_uri_is_tls("mqtt://h:1"));
+	CHECK(!mqtt_uri_is_tls("ws://h:1"));
+	CHECK(!mqtt_uri_is_tls("SSL://h:1"));
+
+	for (i = 0; i < sizeof good_filters / sizeof good_filters[0]; i++)
+		check_syntax(good_filters[i], mqtt_filter_valid(good_filters[i], strlen(good_filters[i])), 1);
+	for (i = 0; i < sizeof bad_filters / sizeof bad_filters[0]; i++)
+		check_syntax(bad_filters[i], mqtt_filter_valid(bad_filters[i], strlen(bad_filters[i])), 0);
+	/* Only s[0..len) counts: the items of a comma-separated list. */
+	CHECK(mqtt_filter_valid("a/+,b#", 3));
+	CHECK(!mqtt_filter_valid("a/+,b#", 6));
+	CHECK(mqtt_filter_valid("a/#x", 3));
+
+	CHECK(mqtt_pub_topic_valid("alerts/{sensor_id}"));
+	CHECK(mqtt_pub_topic_valid("a/b"));
+	CHECK(!mqtt_pub_topic_valid(""));
+	CHECK(!mqtt_pub_topic_valid("alerts/#"));
+	CHECK(!mqtt_pub_topic_valid("alerts/+/x"));
+}
+
 int main(void)
 {
 	test_good();
@@ -910,5 +971,6 @@ int main(void)
 	test_event_peek();
 	test_sim_options();
 	test_sim();
+	test_mqtt_syntax();
 	return check_done("test_sensors");
 }
