@@ -14,9 +14,9 @@
  * load: "FILE:LINE: [section] key: cause (expected ...)".
  *
  * This file uses only libc, inih and the value checks of the modules that own
- * a kind of value (MQTT URIs and topics, Kafka properties); it never logs and
- * reads no secret: password and key files are paths here; the modules that
- * need them open them.
+ * a kind of value (MQTT URIs and topics, Kafka topics and properties). It
+ * never logs and reads no secret: password and key files are paths here; the
+ * modules that need them open them.
  */
 #include "agent/config.h"
 
@@ -450,18 +450,6 @@ static int config__valid_broker(const char *s, size_t len)
 	return config__valid_hostport(s, len, 1);
 }
 
-static int config__valid_kafka_topic(const char *v)
-{
-	size_t n = strlen(v), i;
-
-	if (n == 0 || n > 249 || strcmp(v, ".") == 0 || strcmp(v, "..") == 0)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!isalnum((unsigned char)v[i]) && !strchr("._-", v[i]))
-			return 0;
-	return 1;
-}
-
 /* Elasticsearch's index name rules. */
 static int config__valid_es_index(const char *v)
 {
@@ -755,7 +743,7 @@ static int config__parse_brokers(struct config__load *ld, const struct config__k
 static int config__parse_kafka_topic(struct config__load *ld, const struct config__key *k,
 				     const char *v, const char *exp)
 {
-	return config__valid_kafka_topic(v) ? CP_TEXT : config__reject(ld, k, v, "not valid", exp);
+	return kafka_topic_valid(v) ? CP_TEXT : config__reject(ld, k, v, "not valid", exp);
 }
 
 /* Credentials in the URL get their own message: they belong in their own keys. */

@@ -9,6 +9,7 @@
  * again, where other agents would count it as lost.
  */
 #include <librdkafka/rdkafka.h>
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -310,4 +311,16 @@ int kafka_check_property(const char *name, const char *value, char *err, size_t 
 const char *kafka_library_version(void)
 {
 	return rd_kafka_version_str();
+}
+
+int kafka_topic_valid(const char *name)
+{
+	size_t n = strlen(name), i;
+
+	if (n == 0 || n > 249 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)name[i]) && !strchr("._-", name[i]))
+			return 0;
+	return 1;
 }

@@ -45,4 +45,8 @@ int kafka_check_property(const char *name, const char *value, char *err, size_t 
 /* librdkafka's version ("2.0.2"). */
 const char *kafka_library_version(void);
 
+/* 1 if name is a topic name Kafka accepts: 1 to 249 characters from
+ * A-Z a-z 0-9 . _ -, and neither "." nor ".."; 0 if not. */
+int kafka_topic_valid(const char *name);
+
 #endif

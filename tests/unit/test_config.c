@@ -2,10 +2,13 @@
  * test_config.c - the config loader (agent/config.c) against SPEC §2: every
  * key of a full config, the defaults of an empty one, the SPEC example, every
  * bad config in tests/data/config/bad/ (each names its expected error on its
- * first line, "; expect: MESSAGE"), and config_print() round trips.
+ * first line, "; expect: MESSAGE"), config_print() round trips, and the
+ * name checks of the sinks that config_load() uses (kafka_topic_valid(),
+ * es_index_valid()) at lengths a config line cannot reach.
  * Runs with cwd = tests/unit; temporary files go to a mkdtemp() directory.
  */
 #include "agent/config.h"
+#include "sinks/kafka.h"
 #include "tests/unit/check.h"
 
 #include <dirent.h>
@@ -595,6 +598,36 @@ static void test_print(struct config *a, struct config *b)
 	}
 }
 
+/* A string of n copies of ch (static buffer, one at a time). */
+static const char *repeat(char ch, size_t n)
+{
+	static char buf[512];
+
+	if (n >= sizeof buf)
+		n = sizeof buf - 1;
+	memset(buf, ch, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+/* Kafka topic names, here and not through a file: the longest line a config
+ * file may have (198 characters) is shorter than the longest topic (249). */
+static void test_kafka_topics(void)
+{
+	CHECK(kafka_topic_valid("sensor-scored"));
+	CHECK(kafka_topic_valid("a.b_c-D9"));
+	CHECK(kafka_topic_valid("..."));
+	CHECK(kafka_topic_valid(repeat('t', 249)));
+	CHECK(!kafka_topic_valid(repeat('t', 250)));
+	CHECK(!kafka_topic_valid(""));
+	CHECK(!kafka_topic_valid("."));
+	CHECK(!kafka_topic_valid(".."));
+	CHECK(!kafka_topic_valid("a b"));
+	CHECK(!kafka_topic_valid("a/b"));
+	CHECK(!kafka_topic_valid("a:b"));
+	CHECK(!kafka_topic_valid("\xC3\xA4"));
+}
+
 int main(void)
 {
 	struct config *a = malloc(sizeof *a), *b = malloc(sizeof *b);
@@ -613,6 +646,7 @@ int main(void)
 	test_io_errors(a);
 	test_values(a);
 	test_print(a, b);
+	test_kafka_topics();
 
 	CHECK_INT(rmdir(tmpdir), 0);
 	free(a);
