@@ -14,9 +14,9 @@
  * load: "FILE:LINE: [section] key: cause (expected ...)".
  *
  * This file uses only libc, inih and the value checks of the modules that own
- * a kind of value (MQTT URIs and topics, Kafka topics and properties). It
- * never logs and reads no secret: password and key files are paths here; the
- * modules that need them open them.
+ * a kind of value (MQTT URIs and topics, Kafka topics and properties,
+ * Elasticsearch index names). It never logs and reads no secret: password
+ * and key files are paths here; the modules that need them open them.
  */
 #include "agent/config.h"
 
@@ -34,6 +34,7 @@
 #include <ini.h>
 
 #include "sensors/mqtt.h"
+#include "sinks/es.h"
 #include "sinks/kafka.h"
 
 #define CONFIG_ID_MAX 128            /* bytes in gateway_id and site */
@@ -450,22 +451,6 @@ static int config__valid_broker(const char *s, size_t len)
 	return config__valid_hostport(s, len, 1);
 }
 
-/* Elasticsearch's index name rules. */
-static int config__valid_es_index(const char *v)
-{
-	size_t n = strlen(v), i;
-
-	if (n == 0 || n > 255 || strcmp(v, ".") == 0 || strcmp(v, "..") == 0 ||
-	    strchr("-_+", v[0]))
-		return 0;
-	for (i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)v[i];
-		if (isupper(ch) || isspace(ch) || ch < 0x20 || strchr("\\/*?\"<>|,#:", ch))
-			return 0;
-	}
-	return 1;
-}
-
 /* ---- storing values -------------------------------------------------- */
 
 /* Copy the size bytes at v into key k's field (of exactly that size). */
@@ -764,7 +749,7 @@ static int config__parse_url(struct config__load *ld, const struct config__key *
 static int config__parse_es_index(struct config__load *ld, const struct config__key *k,
 				  const char *v, const char *exp)
 {
-	return config__valid_es_index(v) ? CP_TEXT : config__reject(ld, k, v, "not valid", exp);
+	return es_index_valid(v) ? CP_TEXT : config__reject(ld, k, v, "not valid", exp);
 }
 
 /* host:port, or "" to disable. */

@@ -11,6 +11,7 @@
  * is recognised from the first bytes.
  */
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <curl/curl.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -504,4 +505,19 @@ void es_global_cleanup(void)
 const char *es_library_version(void)
 {
 	return curl_version_info(CURLVERSION_NOW)->version;
+}
+
+int es_index_valid(const char *name)
+{
+	size_t n = strlen(name), i;
+
+	if (n == 0 || n > 255 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
+	    strchr("-_+", name[0]))
+		return 0;
+	for (i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)name[i];
+		if (isupper(ch) || isspace(ch) || ch < 0x20 || strchr("\\/*?\"<>|,#:", ch))
+			return 0;
+	}
+	return 1;
 }

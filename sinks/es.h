@@ -62,4 +62,9 @@ void es_global_cleanup(void);
 /* libcurl's version ("7.88.1"). */
 const char *es_library_version(void);
 
+/* 1 if name is an index name Elasticsearch accepts: 1 to 255 bytes, no
+ * upper case, blank, control character or any of \ / * ? " < > | , # :,
+ * not starting with - _ +, and neither "." nor ".."; 0 if not. */
+int es_index_valid(const char *name);
+
 #endif

@@ -8,6 +8,7 @@
  * Runs with cwd = tests/unit; temporary files go to a mkdtemp() directory.
  */
 #include "agent/config.h"
+#include "sinks/es.h"
 #include "sinks/kafka.h"
 #include "tests/unit/check.h"
 
@@ -628,6 +629,28 @@ static void test_kafka_topics(void)
 	CHECK(!kafka_topic_valid("\xC3\xA4"));
 }
 
+/* Elasticsearch index names, here for the same reason: up to 255 bytes. */
+static void test_es_indexes(void)
+{
+	static const char *const bad[] = {
+		"", ".", "..", "Sensors", "-a", "_a", "+a", "a b", "a\tb", "a\\b", "a/b", "a*b",
+		"a?b", "a\"b", "a<b", "a>b", "a|b", "a,b", "a#b", "a:b", "a\001b",
+	};
+	size_t i;
+
+	CHECK(es_index_valid("sensors-scored"));
+	CHECK(es_index_valid("a-_+.b"));
+	CHECK(es_index_valid(".hidden"));
+	CHECK(es_index_valid("\xC3\xA4"));
+	CHECK(es_index_valid(repeat('i', 255)));
+	CHECK(!es_index_valid(repeat('i', 256)));
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		if (es_index_valid(bad[i]))
+			fprintf(stderr, "index '%s' accepted\n", bad[i]);
+		CHECK(!es_index_valid(bad[i]));
+	}
+}
+
 int main(void)
 {
 	struct config *a = malloc(sizeof *a), *b = malloc(sizeof *b);
@@ -647,6 +670,7 @@ int main(void)
 	test_values(a);
 	test_print(a, b);
 	test_kafka_topics();
+	test_es_indexes();
 
 	CHECK_INT(rmdir(tmpdir), 0);
 	free(a);
