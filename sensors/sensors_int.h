@@ -1,7 +1,8 @@
 /*
  * sensors_int.h - internals shared by the sensors/ module's own files: the
- * small JSON writer used by both the reading encoder (reading.c) and the
- * event encoder (event.c), and the shortest round-trip double formatter.
+ * small JSON writer (json_out.c) used by both the reading encoder (reading.c)
+ * and the event encoder (event.c), and the shortest round-trip double
+ * formatter.
  * Nothing outside sensors/ includes this file (tests may).
  */
 #ifndef FIELDGATE_SENSORS_INT_H
@@ -27,6 +28,10 @@ void sensors__out_init(struct sensors__out *o, char *buf, size_t cap);
 
 /* Append n raw bytes. */
 void sensors__out_raw(struct sensors__out *o, const char *s, size_t n);
+
+/* Append s escaped for the inside of a JSON string (no quotes). Bytes >= 0x80
+ * pass through: readings were validated as UTF-8 on the way in. */
+void sensors__out_escaped(struct sensors__out *o, const char *s);
 
 /* Append s as a JSON string literal, quotes included, escaped. */
 void sensors__out_string(struct sensors__out *o, const char *s);
