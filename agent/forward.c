@@ -49,7 +49,7 @@ struct forward {
 	char describe[512];           /* opt.describe, owned */
 	struct store *st;             /* this thread's handle on the buffer */
 	struct sink *sink;            /* owned */
-	pthread_t thread;             /* runs forward_thread() */
+	pthread_t thread;             /* runs forward__thread() */
 	int started;                  /* thread created, not joined yet */
 	int ever_started;             /* thread was created once */
 	_Atomic int stop;             /* forward_stop() called */
@@ -85,7 +85,7 @@ struct forward {
 	int64_t latency_since;        /* when the current window started (monotonic ms) */
 };
 
-static void set_error(struct forward *fw, const char *reason)
+static void forward__set_error(struct forward *fw, const char *reason)
 {
 	size_t n;
 
@@ -99,7 +99,7 @@ static void set_error(struct forward *fw, const char *reason)
 	pthread_mutex_unlock(&fw->mu);
 }
 
-static uint64_t backlog_estimate(struct forward *fw)
+static uint64_t forward__backlog_estimate(struct forward *fw)
 {
 	struct store_stats s;
 	char err[256];
@@ -118,7 +118,7 @@ void forward_on_state(void *arg, int up, const char *reason)
 
 	if (up || !reason)
 		return; /* "up" is decided by deliveries */
-	set_error(fw, reason);
+	forward__set_error(fw, reason);
 	pthread_mutex_lock(&fw->mu);
 	int was = fw->stats.up;
 	fw->stats.up = 0;
@@ -131,7 +131,7 @@ void forward_on_state(void *arg, int up, const char *reason)
 }
 
 /* The slot of seq, or NULL. Slots are sorted by seq. */
-static struct slot *find_slot(struct forward *fw, uint64_t seq)
+static struct slot *forward__find_slot(struct forward *fw, uint64_t seq)
 {
 	size_t lo = 0, hi = fw->count, cap = fw->opt.window;
 
@@ -148,7 +148,7 @@ static struct slot *find_slot(struct forward *fw, uint64_t seq)
 	return NULL;
 }
 
-static int64_t backoff_ms(struct forward *fw, int level)
+static int64_t forward__backoff_ms(struct forward *fw, int level)
 {
 	int64_t ms = BACKOFF_MIN_MS;
 
@@ -165,7 +165,7 @@ void forward_on_outcome(void *arg, uint64_t seq, enum sink_outcome o, const char
 			int64_t retry_after_ms)
 {
 	struct forward *fw = arg;
-	struct slot *s = find_slot(fw, seq);
+	struct slot *s = forward__find_slot(fw, seq);
 	int64_t now = clock_mono_ms();
 	char err[512];
 	uint64_t n;
@@ -204,12 +204,12 @@ void forward_on_outcome(void *arg, uint64_t seq, enum sink_outcome o, const char
 	if (o == SINK_RETRY) {
 		s->state = SLOT_RETRY;
 		fw->nretry++;
-		set_error(fw, reason ? reason : "retry");
+		forward__set_error(fw, reason ? reason : "retry");
 		if (now >= fw->not_before) {
 			int64_t wait;
 			if (fw->level < 30)
 				fw->level++;
-			wait = backoff_ms(fw, fw->level);
+			wait = forward__backoff_ms(fw, fw->level);
 			if (retry_after_ms > wait)
 				wait = retry_after_ms;
 			fw->not_before = now + wait;
@@ -223,7 +223,7 @@ void forward_on_outcome(void *arg, uint64_t seq, enum sink_outcome o, const char
 	}
 	s->state = SLOT_DONE;
 	if (o == SINK_REJECTED) {
-		set_error(fw, reason ? reason : "rejected");
+		forward__set_error(fw, reason ? reason : "rejected");
 		if (log_ratelimit(&fw->rl_reject, now, &n))
 			log_warn(fw->name, "event %llu rejected for its content: %s; kept in the "
 				 "dead_letter table%s", (unsigned long long)seq, reason ? reason : "?",
@@ -239,13 +239,13 @@ void forward_on_outcome(void *arg, uint64_t seq, enum sink_outcome o, const char
 	if (was == 0) {
 		log_info(fw->name, "delivering again after %.0f s; backlog %llu events, oldest first",
 			 (double)(now - fw->down_since) / 1000.0,
-			 (unsigned long long)backlog_estimate(fw));
-		set_error(fw, "");
+			 (unsigned long long)forward__backlog_estimate(fw));
+		forward__set_error(fw, "");
 	}
 }
 
 /* Pop DONE slots from the head; the position follows them. */
-static void advance(struct forward *fw)
+static void forward__advance(struct forward *fw)
 {
 	size_t cap = fw->opt.window;
 
@@ -261,7 +261,7 @@ static void advance(struct forward *fw)
 	pthread_mutex_unlock(&fw->mu);
 }
 
-static void save_position(struct forward *fw, int64_t now, int force)
+static void forward__save_position(struct forward *fw, int64_t now, int force)
 {
 	char err[512], last[256];
 	int dirty, posted;
@@ -296,7 +296,7 @@ static void save_position(struct forward *fw, int64_t now, int force)
 /* store_read() callback: append one event to the batch. Stops the read
  * (returns 1) when the batch is full or its bytes would need a bigger arena
  * while spans already point into this one. */
-static int take_event(void *ctx, uint64_t seq, int64_t ts_ms, const void *data, size_t len)
+static int forward__take_event(void *ctx, uint64_t seq, int64_t ts_ms, const void *data, size_t len)
 {
 	struct forward *fw = ctx;
 	struct event_ids ids;
@@ -357,7 +357,7 @@ static int take_event(void *ctx, uint64_t seq, int64_t ts_ms, const void *data, 
 	return fw->nbatch == fw->opt.batch;
 }
 
-static void batch_reset(struct forward *fw)
+static void forward__batch_reset(struct forward *fw)
 {
 	fw->nbatch = 0;
 	fw->arena_len = 0;
@@ -367,7 +367,7 @@ static void batch_reset(struct forward *fw)
 
 /* Read events with seq >= from, at most max, appending to the batch.
  * Returns how many were appended, or -1 (logged, backoff set). */
-static long read_more(struct forward *fw, uint64_t from, size_t max)
+static long forward__read_more(struct forward *fw, uint64_t from, size_t max)
 {
 	char err[512];
 	size_t before = fw->nbatch;
@@ -376,7 +376,7 @@ static long read_more(struct forward *fw, uint64_t from, size_t max)
 
 	if (max > fw->opt.batch - fw->nbatch)
 		max = fw->opt.batch - fw->nbatch;
-	n = store_read(fw->st, from, max, take_event, fw, err, sizeof err);
+	n = store_read(fw->st, from, max, forward__take_event, fw, err, sizeof err);
 	if (n < 0 || fw->read_failed) {
 		int64_t now = clock_mono_ms();
 		if (log_ratelimit(&fw->rl_store, now, &sup))
@@ -389,7 +389,7 @@ static long read_more(struct forward *fw, uint64_t from, size_t max)
 }
 
 /* Add a slot at the tail (the caller checked there is room). */
-static void push_slot(struct forward *fw, uint64_t seq, int64_t ts_ms)
+static void forward__push_slot(struct forward *fw, uint64_t seq, int64_t ts_ms)
 {
 	struct slot *s = &fw->win[(fw->head + fw->count) % fw->opt.window];
 
@@ -399,7 +399,7 @@ static void push_slot(struct forward *fw, uint64_t seq, int64_t ts_ms)
 	fw->count++;
 }
 
-static void count_inflight(struct forward *fw, long delta)
+static void forward__count_inflight(struct forward *fw, long delta)
 {
 	pthread_mutex_lock(&fw->mu);
 	fw->stats.inflight += (uint64_t)delta;
@@ -410,13 +410,13 @@ static void count_inflight(struct forward *fw, long delta)
  * read (the sink could not key them), then hand the rest to the sink; what
  * it does not take goes back to RETRY without a backoff. Returns how many
  * it took. */
-static long send_batch(struct forward *fw)
+static long forward__send_batch(struct forward *fw)
 {
 	char err[512];
 	size_t i, o = 0;
 	long taken;
 
-	count_inflight(fw, (long)fw->nbatch);
+	forward__count_inflight(fw, (long)fw->nbatch);
 	for (i = 0; i < fw->nbatch; i++) {
 		if (fw->batch[i].sensor_id)
 			fw->batch[o++] = fw->batch[i];
@@ -437,11 +437,11 @@ static long send_batch(struct forward *fw)
 		taken = 0;
 	}
 	for (i = (size_t)taken; i < o; i++) {
-		struct slot *s = find_slot(fw, fw->batch[i].seq);
+		struct slot *s = forward__find_slot(fw, fw->batch[i].seq);
 		if (s && s->state == SLOT_IN_FLIGHT) {
 			s->state = SLOT_RETRY;
 			fw->nretry++;
-			count_inflight(fw, -1);
+			forward__count_inflight(fw, -1);
 		}
 	}
 	if (taken < (long)o && fw->not_before < clock_mono_ms() + 5)
@@ -450,17 +450,17 @@ static long send_batch(struct forward *fw)
 }
 
 /* Send RETRY slots again, oldest first, as one batch. Returns how many were sent. */
-static long resend(struct forward *fw)
+static long forward__resend(struct forward *fw)
 {
 	size_t cap = fw->opt.window, i;
 
-	batch_reset(fw);
+	forward__batch_reset(fw);
 	for (i = 0; i < fw->count && fw->nretry && fw->nbatch < fw->opt.batch; i++) {
 		struct slot *s = &fw->win[(fw->head + i) % cap];
 		long got;
 		if (s->state != SLOT_RETRY)
 			continue;
-		got = read_more(fw, s->seq, 1);
+		got = forward__read_more(fw, s->seq, 1);
 		if (got < 0)
 			return 0;
 		if (got == 1 && fw->batch[fw->nbatch - 1].seq != s->seq) {
@@ -482,12 +482,12 @@ static long resend(struct forward *fw)
 		fw->nretry--;
 		s->state = SLOT_IN_FLIGHT;
 	}
-	return fw->nbatch ? send_batch(fw) : 0;
+	return fw->nbatch ? forward__send_batch(fw) : 0;
 }
 
 /* Read new events and send them. Returns how many were sent; sets
  * *caught_up when there was nothing new to read. */
-static long send_new(struct forward *fw, size_t max, int *caught_up)
+static long forward__send_new(struct forward *fw, size_t max, int *caught_up)
 {
 	size_t room = fw->opt.window - fw->count;
 	uint64_t last;
@@ -499,8 +499,8 @@ static long send_new(struct forward *fw, size_t max, int *caught_up)
 		*caught_up = 1;
 		return 0;
 	}
-	batch_reset(fw);
-	if (read_more(fw, fw->next_seq, room < max ? room : max) < 0)
+	forward__batch_reset(fw);
+	if (forward__read_more(fw, fw->next_seq, room < max ? room : max) < 0)
 		return 0;
 	if (fw->nbatch == 0) {
 		*caught_up = 1;
@@ -526,11 +526,11 @@ static long send_new(struct forward *fw, size_t max, int *caught_up)
 			return 0;
 	}
 	for (size_t i = 0; i < fw->nbatch; i++)
-		push_slot(fw, fw->batch[i].seq, fw->batch[i].ts_ms);
-	return send_batch(fw);
+		forward__push_slot(fw, fw->batch[i].seq, fw->batch[i].ts_ms);
+	return forward__send_batch(fw);
 }
 
-static void *forward_thread(void *arg)
+static void *forward__thread(void *arg)
 {
 	struct forward *fw = arg;
 	int64_t tokens_ms = clock_mono_ms();
@@ -542,8 +542,8 @@ static void *forward_thread(void *arg)
 		long sent = 0;
 
 		fw->sink->ops->poll(fw->sink, 0);
-		advance(fw);
-		save_position(fw, now, 0);
+		forward__advance(fw);
+		forward__save_position(fw, now, 0);
 		if (stopping && now >= atomic_load(&fw->stop_deadline))
 			break;
 		if (now >= fw->not_before) {
@@ -556,9 +556,9 @@ static void *forward_thread(void *arg)
 				max = tokens < (double)max ? (size_t)tokens : max;
 			}
 			if (fw->nretry)
-				sent = resend(fw);
+				sent = forward__resend(fw);
 			else if (max > 0)
-				sent = send_new(fw, max, &caught_up);
+				sent = forward__send_new(fw, max, &caught_up);
 			tokens -= (double)sent;
 		}
 		/* Done: replay sent its range, or a stop caught up with everything
@@ -585,8 +585,8 @@ static void *forward_thread(void *arg)
 		int64_t left = atomic_load(&fw->stop_deadline) - clock_mono_ms();
 		if (fw->sink->ops->inflight(fw->sink) > 0)
 			fw->sink->ops->flush(fw->sink, left > 0 ? (int)left : 0);
-		advance(fw);
-		save_position(fw, clock_mono_ms(), 1);
+		forward__advance(fw);
+		forward__save_position(fw, clock_mono_ms(), 1);
 	}
 	pthread_mutex_lock(&fw->mu);
 	fw->stats.done = 1;
@@ -660,8 +660,8 @@ int forward_start(struct forward *fw, struct sink *sink, char *err, size_t errle
 	if (!fw->opt.replay)
 		log_info(fw->name, "forwarding to %s from seq %llu (backlog %llu events)",
 			 fw->describe, (unsigned long long)fw->next_seq,
-			 (unsigned long long)backlog_estimate(fw));
-	if ((e = pthread_create(&fw->thread, NULL, forward_thread, fw)) != 0) {
+			 (unsigned long long)forward__backlog_estimate(fw));
+	if ((e = pthread_create(&fw->thread, NULL, forward__thread, fw)) != 0) {
 		snprintf(err, errlen, "cannot start the %s thread: %s", fw->name, strerror(e));
 		return -1;
 	}
