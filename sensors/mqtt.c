@@ -51,14 +51,14 @@ struct mqtt_client {
 	_Atomic uint64_t received, published, delivered, failed, connects; /* stats */
 };
 
-static int64_t mono_ms(void)
+static int64_t mqtt__mono_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void deadline_in(struct timespec *ts, int ms)
+static void mqtt__deadline_in(struct timespec *ts, int ms)
 {
 	clock_gettime(CLOCK_REALTIME, ts);
 	ts->tv_sec += ms / 1000;
@@ -69,7 +69,7 @@ static void deadline_in(struct timespec *ts, int ms)
 	}
 }
 
-static uint64_t splitmix64(uint64_t *s)
+static uint64_t mqtt__splitmix64(uint64_t *s)
 {
 	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -78,25 +78,25 @@ static uint64_t splitmix64(uint64_t *s)
 }
 
 /* Report a state change (outside the lock). */
-static void report(struct mqtt_client *c, enum mqtt_state st, const char *detail)
+static void mqtt__report(struct mqtt_client *c, enum mqtt_state st, const char *detail)
 {
 	if (c->on_state)
 		c->on_state(c->ctx, st, detail);
 }
 
 /* With the lock held: a failed or lost connection; plan the next attempt. */
-static void schedule_retry(struct mqtt_client *c)
+static void mqtt__schedule_retry(struct mqtt_client *c)
 {
 	int d = c->backoff_ms;
 	c->attempting = 0;
 	c->state = MQTT_DISCONNECTED;
 	/* Equal jitter: somewhere in [d/2, d], so a fleet does not reconnect in step. */
-	c->next_try_ms = mono_ms() + d / 2 + (int64_t)(splitmix64(&c->rng) % (uint64_t)(d / 2 + 1));
+	c->next_try_ms = mqtt__mono_ms() + d / 2 + (int64_t)(mqtt__splitmix64(&c->rng) % (uint64_t)(d / 2 + 1));
 	c->backoff_ms = d * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : d * 2;
 	pthread_cond_broadcast(&c->cv);
 }
 
-static void connected_now(struct mqtt_client *c)
+static void mqtt__connected_now(struct mqtt_client *c)
 {
 	char detail[512];
 	pthread_mutex_lock(&c->mu);
@@ -107,23 +107,23 @@ static void connected_now(struct mqtt_client *c)
 	pthread_mutex_unlock(&c->mu);
 	atomic_fetch_add(&c->connects, 1);
 	snprintf(detail, sizeof detail, "%s", c->uri);
-	report(c, MQTT_CONNECTED, detail);
+	mqtt__report(c, MQTT_CONNECTED, detail);
 }
 
-static void failed_now(struct mqtt_client *c, const char *why)
+static void mqtt__failed_now(struct mqtt_client *c, const char *why)
 {
 	int was;
 	pthread_mutex_lock(&c->mu);
 	was = c->state;
-	schedule_retry(c);
+	mqtt__schedule_retry(c);
 	pthread_mutex_unlock(&c->mu);
 	/* Report the first failure after a success (or the very first), not
 	 * every attempt: the caller logs state changes only. */
 	if (was != MQTT_DISCONNECTED)
-		report(c, MQTT_DISCONNECTED, why);
+		mqtt__report(c, MQTT_DISCONNECTED, why);
 }
 
-static void on_subscribe_ok(void *ctx, MQTTAsync_successData *resp)
+static void mqtt__on_subscribe_ok(void *ctx, MQTTAsync_successData *resp)
 {
 	struct mqtt_client *c = ctx;
 	int refused = 0;
@@ -134,45 +134,45 @@ static void on_subscribe_ok(void *ctx, MQTTAsync_successData *resp)
 		for (int i = 0; i < c->ntopics; i++)
 			refused |= resp->alt.qosList[i] == 0x80;
 	if (refused) {
-		failed_now(c, "the broker refused the subscription (check the topic and its ACL)");
+		mqtt__failed_now(c, "the broker refused the subscription (check the topic and its ACL)");
 		MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
 		MQTTAsync_disconnect(c->paho, &d);
 		return;
 	}
-	connected_now(c);
+	mqtt__connected_now(c);
 }
 
-static void on_subscribe_fail(void *ctx, MQTTAsync_failureData *resp)
+static void mqtt__on_subscribe_fail(void *ctx, MQTTAsync_failureData *resp)
 {
 	struct mqtt_client *c = ctx;
 	char why[300];
 	snprintf(why, sizeof why, "subscribe failed: %s",
 		 resp && resp->message ? resp->message : MQTTAsync_strerror(resp ? resp->code : -1));
-	failed_now(c, why);
+	mqtt__failed_now(c, why);
 }
 
-static void on_connect_ok(void *ctx, MQTTAsync_successData *resp)
+static void mqtt__on_connect_ok(void *ctx, MQTTAsync_successData *resp)
 {
 	struct mqtt_client *c = ctx;
 	(void)resp;
 	if (c->ntopics == 0) {
-		connected_now(c);
+		mqtt__connected_now(c);
 		return;
 	}
 	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-	ro.onSuccess = on_subscribe_ok;
-	ro.onFailure = on_subscribe_fail;
+	ro.onSuccess = mqtt__on_subscribe_ok;
+	ro.onFailure = mqtt__on_subscribe_fail;
 	ro.context = c;
 	int rc = MQTTAsync_subscribeMany(c->paho, c->ntopics, c->topics, c->qos, &ro);
 	if (rc != MQTTASYNC_SUCCESS) {
 		char why[300];
 		snprintf(why, sizeof why, "subscribe failed: %s", MQTTAsync_strerror(rc));
-		failed_now(c, why);
+		mqtt__failed_now(c, why);
 	}
 }
 
 /* Paho's CONNACK codes, in words an operator can act on. */
-static const char *connack_reason(int code)
+static const char *mqtt__connack_reason(int code)
 {
 	switch (code) {
 	case 1: return "connection refused: unacceptable protocol version";
@@ -185,7 +185,7 @@ static const char *connack_reason(int code)
 }
 
 /* OpenSSL's error queue, as Paho hands it over: keep the last line. */
-static int on_tls_error(const char *str, size_t len, void *ctx)
+static int mqtt__on_tls_error(const char *str, size_t len, void *ctx)
 {
 	struct mqtt_client *c = ctx;
 	while (len > 0 && (str[len - 1] == '\n' || str[len - 1] == '\r'))
@@ -196,11 +196,11 @@ static int on_tls_error(const char *str, size_t len, void *ctx)
 	return 0;
 }
 
-static void on_connect_fail(void *ctx, MQTTAsync_failureData *resp)
+static void mqtt__on_connect_fail(void *ctx, MQTTAsync_failureData *resp)
 {
 	struct mqtt_client *c = ctx;
 	char why[700], tls[256];
-	const char *r = resp ? connack_reason(resp->code) : NULL;
+	const char *r = resp ? mqtt__connack_reason(resp->code) : NULL;
 
 	pthread_mutex_lock(&c->mu);
 	snprintf(tls, sizeof tls, "%s", c->tls_error);
@@ -212,7 +212,7 @@ static void on_connect_fail(void *ctx, MQTTAsync_failureData *resp)
 			 strstr(tls, "certificate verify failed")
 			 ? " (the broker's certificate is not signed by [mqtt] ca_file, or its name does not match the URI)"
 			 : "");
-		failed_now(c, why);
+		mqtt__failed_now(c, why);
 		return;
 	}
 	if (r)
@@ -222,19 +222,19 @@ static void on_connect_fail(void *ctx, MQTTAsync_failureData *resp)
 			 resp && resp->message ? resp->message
 					       : (resp && resp->code ? MQTTAsync_strerror(resp->code)
 								     : "TCP/TLS connection failed"));
-	failed_now(c, why);
+	mqtt__failed_now(c, why);
 }
 
-static void on_connection_lost(void *ctx, char *cause)
+static void mqtt__on_connection_lost(void *ctx, char *cause)
 {
 	struct mqtt_client *c = ctx;
 	char why[400];
 	snprintf(why, sizeof why, "connection to %s lost: %s", c->uri,
 		 cause && *cause ? cause : "the broker closed it or the network failed");
-	failed_now(c, why);
+	mqtt__failed_now(c, why);
 }
 
-static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m)
+static int mqtt__on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m)
 {
 	struct mqtt_client *c = ctx;
 	(void)topic_len;
@@ -248,7 +248,7 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
 	return 1;
 }
 
-static void on_publish_done(void *ctx, MQTTAsync_successData *resp)
+static void mqtt__on_publish_done(void *ctx, MQTTAsync_successData *resp)
 {
 	struct mqtt_client *c = ctx;
 	(void)resp;
@@ -259,7 +259,7 @@ static void on_publish_done(void *ctx, MQTTAsync_successData *resp)
 	pthread_mutex_unlock(&c->mu);
 }
 
-static void on_publish_fail(void *ctx, MQTTAsync_failureData *resp)
+static void mqtt__on_publish_fail(void *ctx, MQTTAsync_failureData *resp)
 {
 	struct mqtt_client *c = ctx;
 	(void)resp;
@@ -271,7 +271,7 @@ static void on_publish_fail(void *ctx, MQTTAsync_failureData *resp)
 }
 
 /* Start one connection attempt (supervisor thread, lock not held). */
-static void attempt(struct mqtt_client *c)
+static void mqtt__attempt(struct mqtt_client *c)
 {
 	MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
 	MQTTAsync_SSLOptions so = MQTTAsync_SSLOptions_initializer;
@@ -284,8 +284,8 @@ static void attempt(struct mqtt_client *c)
 	co.maxInflight = c->opt.max_inflight;
 	co.connectTimeout = 10;
 	co.automaticReconnect = 0;
-	co.onSuccess = on_connect_ok;
-	co.onFailure = on_connect_fail;
+	co.onSuccess = mqtt__on_connect_ok;
+	co.onFailure = mqtt__on_connect_fail;
 	co.context = c;
 	if (c->username && *c->username) {
 		co.username = c->username;
@@ -297,7 +297,7 @@ static void attempt(struct mqtt_client *c)
 		so.privateKey = c->key_file && *c->key_file ? c->key_file : NULL;
 		so.enableServerCertAuth = 1;
 		so.verify = 1;
-		so.ssl_error_cb = on_tls_error;
+		so.ssl_error_cb = mqtt__on_tls_error;
 		so.ssl_error_context = c;
 		co.ssl = &so;
 	}
@@ -305,39 +305,39 @@ static void attempt(struct mqtt_client *c)
 	if (rc != MQTTASYNC_SUCCESS) {
 		char why[400];
 		snprintf(why, sizeof why, "cannot connect to %s: %s", c->uri, MQTTAsync_strerror(rc));
-		failed_now(c, why);
+		mqtt__failed_now(c, why);
 	}
 }
 
-static void *supervisor_main(void *arg)
+static void *mqtt__supervisor_main(void *arg)
 {
 	struct mqtt_client *c = arg;
 
 	pthread_mutex_lock(&c->mu);
 	while (!c->stopping) {
-		int64_t now = mono_ms();
+		int64_t now = mqtt__mono_ms();
 		if (c->state != MQTT_CONNECTED && !c->attempting && now >= c->next_try_ms) {
 			c->attempting = 1;
 			pthread_mutex_unlock(&c->mu);
-			attempt(c);
+			mqtt__attempt(c);
 			pthread_mutex_lock(&c->mu);
 			continue;
 		}
 		struct timespec ts;
 		int64_t wait = c->state != MQTT_CONNECTED && !c->attempting ? c->next_try_ms - now : 1000;
-		deadline_in(&ts, (int)(wait < 1 ? 1 : wait > 1000 ? 1000 : wait));
+		mqtt__deadline_in(&ts, (int)(wait < 1 ? 1 : wait > 1000 ? 1000 : wait));
 		pthread_cond_timedwait(&c->cv, &c->mu, &ts);
 	}
 	pthread_mutex_unlock(&c->mu);
 	return NULL;
 }
 
-static char *dup_or_null(const char *s)
+static char *mqtt__dup_or_null(const char *s)
 {
 	return s ? strdup(s) : NULL;
 }
 
-static void free_client(struct mqtt_client *c)
+static void mqtt__free_client(struct mqtt_client *c)
 {
 	free(c->uri);
 	free(c->client_id);
@@ -355,7 +355,7 @@ static void free_client(struct mqtt_client *c)
 }
 
 /* Split "a/+/b, c/#" into trimmed filters. Returns 0 or -1 with err. */
-static int split_topics(struct mqtt_client *c, char *err, size_t errlen)
+static int mqtt__split_topics(struct mqtt_client *c, char *err, size_t errlen)
 {
 	char *save = NULL;
 	for (char *t = strtok_r(c->topic_buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
@@ -392,19 +392,19 @@ int mqtt_client_start(struct mqtt_client **out, const struct mqtt_options *opt,
 		c->opt.max_inflight = DEFAULT_INFLIGHT;
 	if (c->opt.keepalive_s <= 0)
 		c->opt.keepalive_s = 30;
-	c->uri = dup_or_null(opt->uri);
-	c->client_id = dup_or_null(opt->client_id);
-	c->username = dup_or_null(opt->username);
-	c->password = dup_or_null(opt->password);
-	c->ca_file = dup_or_null(opt->ca_file);
-	c->cert_file = dup_or_null(opt->cert_file);
-	c->key_file = dup_or_null(opt->key_file);
+	c->uri = mqtt__dup_or_null(opt->uri);
+	c->client_id = mqtt__dup_or_null(opt->client_id);
+	c->username = mqtt__dup_or_null(opt->username);
+	c->password = mqtt__dup_or_null(opt->password);
+	c->ca_file = mqtt__dup_or_null(opt->ca_file);
+	c->cert_file = mqtt__dup_or_null(opt->cert_file);
+	c->key_file = mqtt__dup_or_null(opt->key_file);
 	c->topic_buf = strdup(opt->topics ? opt->topics : "");
 	if (!c->uri || !c->client_id || !c->topic_buf || (opt->username && !c->username) ||
 	    (opt->password && !c->password) || (opt->ca_file && !c->ca_file) ||
 	    (opt->cert_file && !c->cert_file) || (opt->key_file && !c->key_file))
 		goto oom;
-	if (split_topics(c, err, errlen) < 0)
+	if (mqtt__split_topics(c, err, errlen) < 0)
 		goto fail;
 	/* TLS files are read by OpenSSL at connect time, where a missing file
 	 * would only show as a handshake failure: check them now. */
@@ -421,7 +421,7 @@ int mqtt_client_start(struct mqtt_client **out, const struct mqtt_options *opt,
 	c->ctx = ctx;
 	c->state = MQTT_CONNECTING;
 	c->backoff_ms = BACKOFF_MIN_MS;
-	c->rng = opt->seed ^ (uint64_t)getpid() ^ (uint64_t)mono_ms();
+	c->rng = opt->seed ^ (uint64_t)getpid() ^ (uint64_t)mqtt__mono_ms();
 	cro.sendWhileDisconnected = 0;
 	rc = MQTTAsync_createWithOptions(&c->paho, c->uri, c->client_id,
 					 MQTTCLIENT_PERSISTENCE_NONE, NULL, &cro);
@@ -431,7 +431,7 @@ int mqtt_client_start(struct mqtt_client **out, const struct mqtt_options *opt,
 			 : MQTTAsync_strerror(rc));
 		goto fail;
 	}
-	rc = MQTTAsync_setCallbacks(c->paho, c, on_connection_lost, on_message, NULL);
+	rc = MQTTAsync_setCallbacks(c->paho, c, mqtt__on_connection_lost, mqtt__on_message, NULL);
 	if (rc != MQTTASYNC_SUCCESS) {
 		snprintf(err, errlen, "cannot set MQTT callbacks: %s", MQTTAsync_strerror(rc));
 		MQTTAsync_destroy(&c->paho);
@@ -439,7 +439,7 @@ int mqtt_client_start(struct mqtt_client **out, const struct mqtt_options *opt,
 	}
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
-	rc = pthread_create(&c->supervisor, NULL, supervisor_main, c);
+	rc = pthread_create(&c->supervisor, NULL, mqtt__supervisor_main, c);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot start the MQTT thread: %s", strerror(rc));
 		MQTTAsync_destroy(&c->paho);
@@ -453,7 +453,7 @@ oom:
 	snprintf(err, errlen, "out of memory");
 fail:
 	if (c)
-		free_client(c);
+		mqtt__free_client(c);
 	return -1;
 }
 
@@ -470,7 +470,7 @@ int mqtt_client_wait_connected(struct mqtt_client *c, int timeout_ms)
 {
 	struct timespec ts;
 	int rc = 0;
-	deadline_in(&ts, timeout_ms);
+	mqtt__deadline_in(&ts, timeout_ms);
 	pthread_mutex_lock(&c->mu);
 	while (c->state != MQTT_CONNECTED && rc == 0)
 		rc = pthread_cond_timedwait(&c->cv, &c->mu, &ts);
@@ -491,7 +491,7 @@ int mqtt_client_publish(struct mqtt_client *c, const char *topic, const void *pa
 		snprintf(err, errlen, "message of %zu bytes is larger than MQTT allows", len);
 		return -1;
 	}
-	deadline_in(&ts, wait_ms);
+	mqtt__deadline_in(&ts, wait_ms);
 	pthread_mutex_lock(&c->mu);
 	while (c->inflight >= c->opt.max_inflight && rc == 0 && !c->stopping)
 		rc = pthread_cond_timedwait(&c->cv, &c->mu, &ts);
@@ -507,8 +507,8 @@ int mqtt_client_publish(struct mqtt_client *c, const char *topic, const void *pa
 	m.payload = (void *)payload;
 	m.payloadlen = (int)len;
 	m.qos = qos;
-	ro.onSuccess = on_publish_done;
-	ro.onFailure = on_publish_fail;
+	ro.onSuccess = mqtt__on_publish_done;
+	ro.onFailure = mqtt__on_publish_fail;
 	ro.context = c;
 	rc = MQTTAsync_sendMessage(c->paho, topic, &m, &ro);
 	if (rc != MQTTASYNC_SUCCESS) {
@@ -527,7 +527,7 @@ long mqtt_client_flush(struct mqtt_client *c, int timeout_ms)
 	struct timespec ts;
 	long left;
 	int rc = 0;
-	deadline_in(&ts, timeout_ms);
+	mqtt__deadline_in(&ts, timeout_ms);
 	pthread_mutex_lock(&c->mu);
 	while (c->inflight > 0 && rc == 0)
 		rc = pthread_cond_timedwait(&c->cv, &c->mu, &ts);
@@ -567,7 +567,7 @@ void mqtt_client_stop(struct mqtt_client **cp, int timeout_ms)
 	MQTTAsync_destroy(&c->paho);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->cv);
-	free_client(c);
+	mqtt__free_client(c);
 	*cp = NULL;
 }
 
