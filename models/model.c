@@ -77,7 +77,7 @@ void model_free(struct model **mp)
 
 /* ---- inference ---- */
 
-static double sigmoid(double z)
+static double model__sigmoid(double z)
 {
 	if (z >= 0)
 		return 1.0 / (1.0 + exp(-z));
@@ -91,7 +91,7 @@ static double sigmoid(double z)
  * themselves), so the walks overlap in the CPU instead of waiting on each
  * other's loads and the loop has no data-dependent branch.
  */
-static inline void walk_block(const struct model *m, size_t t0, size_t nl, const double *x,
+static inline void model__walk_block(const struct model *m, size_t t0, size_t nl, const double *x,
 			      uint32_t *leaf)
 {
 	const struct model__node *nodes = m->nodes;
@@ -126,9 +126,9 @@ void model_predict(const struct model *m, const double *x, struct model_output *
 		for (size_t t = 0; t < m->ntrees; t += LANES) {
 			size_t nl = m->ntrees - t < LANES ? m->ntrees - t : LANES;
 			if (nl == LANES)
-				walk_block(m, t, LANES, x, leaf);
+				model__walk_block(m, t, LANES, x, leaf);
 			else
-				walk_block(m, t, nl, x, leaf);
+				model__walk_block(m, t, nl, x, leaf);
 			for (size_t l = 0; l < nl; l++) {
 				const double *d = m->dist + nodes[leaf[l]].leaf;
 				for (size_t c = 0; c < k; c++)
@@ -150,7 +150,7 @@ void model_predict(const struct model *m, const double *x, struct model_output *
 		double z = m->intercept;
 		for (size_t j = 0; j < m->nfeatures; j++)
 			z += m->weights[j] * x[j];
-		double p = sigmoid(z);
+		double p = model__sigmoid(z);
 		out->proba[0] = 1.0 - p;
 		out->proba[1] = p;
 		out->label = p >= m->threshold;
@@ -163,9 +163,9 @@ void model_predict(const struct model *m, const double *x, struct model_output *
 		for (size_t t = 0; t < m->ntrees; t += LANES) {
 			size_t nl = m->ntrees - t < LANES ? m->ntrees - t : LANES;
 			if (nl == LANES)
-				walk_block(m, t, LANES, x, leaf);
+				model__walk_block(m, t, LANES, x, leaf);
 			else
-				walk_block(m, t, nl, x, leaf);
+				model__walk_block(m, t, nl, x, leaf);
 			for (size_t l = 0; l < nl; l++)
 				v += m->tree_weights[t + l] * nodes[leaf[l]].value;
 		}
@@ -328,7 +328,7 @@ struct ld {
 };
 
 __attribute__((format(printf, 3, 4)))
-static int bad(struct ld *l, const char *path, const char *fmt, ...)
+static int model__bad(struct ld *l, const char *path, const char *fmt, ...)
 {
 	char msg[256];
 	va_list ap;
@@ -342,7 +342,7 @@ static int bad(struct ld *l, const char *path, const char *fmt, ...)
 	return -1;
 }
 
-static const char *type_name(const cJSON *j)
+static const char *model__type_name(const cJSON *j)
 {
 	if (cJSON_IsString(j)) return "a string";
 	if (cJSON_IsNumber(j)) return "a number";
@@ -354,20 +354,20 @@ static const char *type_name(const cJSON *j)
 }
 
 /* path.key and path[i] for messages; a path too long is cut, never overrun. */
-static void path_key(char dst[PATHMAX], const char *path, const char *key)
+static void model__path_key(char dst[PATHMAX], const char *path, const char *key)
 {
 	if (snprintf(dst, PATHMAX, "%s.%s", path, key) >= PATHMAX)
 		dst[PATHMAX - 1] = '\0';
 }
 
-static void path_index(char dst[PATHMAX], const char *path, int i)
+static void model__path_index(char dst[PATHMAX], const char *path, int i)
 {
 	if (snprintf(dst, PATHMAX, "%s[%d]", path, i) >= PATHMAX)
 		dst[PATHMAX - 1] = '\0';
 }
 
 /* Reject keys outside allowed[] and duplicate keys. */
-static int check_keys(struct ld *l, const cJSON *obj, const char *path,
+static int model__check_keys(struct ld *l, const cJSON *obj, const char *path,
 		      const char *const *allowed, size_t nallowed)
 {
 	for (const cJSON *c = obj->child; c; c = c->next) {
@@ -376,90 +376,90 @@ static int check_keys(struct ld *l, const cJSON *obj, const char *path,
 			if (strcmp(c->string, allowed[i]) == 0)
 				break;
 		if (i == nallowed)
-			return bad(l, path, "unknown key \"%s\"", c->string);
+			return model__bad(l, path, "unknown key \"%s\"", c->string);
 		for (const cJSON *p = obj->child; p != c; p = p->next)
 			if (strcmp(p->string, c->string) == 0)
-				return bad(l, path, "duplicate key \"%s\"", c->string);
+				return model__bad(l, path, "duplicate key \"%s\"", c->string);
 	}
 	return 0;
 }
 
 /* Find a required member; its path goes to kpath. */
-static int need(struct ld *l, const cJSON *obj, const char *path, const char *key,
+static int model__need(struct ld *l, const cJSON *obj, const char *path, const char *key,
 		const cJSON **out, char kpath[PATHMAX])
 {
-	path_key(kpath, path, key);
+	model__path_key(kpath, path, key);
 	*out = cJSON_GetObjectItemCaseSensitive(obj, key);
 	if (!*out)
-		return bad(l, kpath, "missing");
+		return model__bad(l, kpath, "missing");
 	return 0;
 }
 
-static int want_type(struct ld *l, const cJSON *j, const char *path, int ok, const char *what)
+static int model__want_type(struct ld *l, const cJSON *j, const char *path, int ok, const char *what)
 {
 	if (!ok)
-		return bad(l, path, "expected %s, got %s", what, type_name(j));
+		return model__bad(l, path, "expected %s, got %s", what, model__type_name(j));
 	return 0;
 }
 
-static int get_finite(struct ld *l, const cJSON *j, const char *path, double *v)
+static int model__get_finite(struct ld *l, const cJSON *j, const char *path, double *v)
 {
-	if (want_type(l, j, path, cJSON_IsNumber(j), "a number") < 0)
+	if (model__want_type(l, j, path, cJSON_IsNumber(j), "a number") < 0)
 		return -1;
 	if (!isfinite(j->valuedouble))
-		return bad(l, path, "not a finite number");
+		return model__bad(l, path, "not a finite number");
 	*v = j->valuedouble;
 	return 0;
 }
 
 /* An integer-valued number within [lo, hi]; `range` describes it. */
-static int get_int(struct ld *l, const cJSON *j, const char *path, long long lo,
+static int model__get_int(struct ld *l, const cJSON *j, const char *path, long long lo,
 		   long long hi, const char *range, long long *v)
 {
 	double d = 0;
-	if (get_finite(l, j, path, &d) < 0)
+	if (model__get_finite(l, j, path, &d) < 0)
 		return -1;
 	if (d != floor(d) || d < -9007199254740992.0 || d > 9007199254740992.0)
-		return bad(l, path, "%.17g is not an integer", d);
+		return model__bad(l, path, "%.17g is not an integer", d);
 	if ((long long)d < lo || (long long)d > hi)
-		return bad(l, path, "%lld out of range (expected %s)", (long long)d, range);
+		return model__bad(l, path, "%lld out of range (expected %s)", (long long)d, range);
 	*v = (long long)d;
 	return 0;
 }
 
-static int get_name(struct ld *l, const cJSON *j, const char *path, char dst[MODEL_NAME_MAX + 1])
+static int model__get_name(struct ld *l, const cJSON *j, const char *path, char dst[MODEL_NAME_MAX + 1])
 {
-	if (want_type(l, j, path, cJSON_IsString(j), "a string") < 0)
+	if (model__want_type(l, j, path, cJSON_IsString(j), "a string") < 0)
 		return -1;
 	size_t n = strlen(j->valuestring);
 	if (n == 0)
-		return bad(l, path, "empty name");
+		return model__bad(l, path, "empty name");
 	if (n > MODEL_NAME_MAX)
-		return bad(l, path, "name of %zu bytes (at most %d)", n, MODEL_NAME_MAX);
+		return model__bad(l, path, "name of %zu bytes (at most %d)", n, MODEL_NAME_MAX);
 	memcpy(dst, j->valuestring, n + 1);
 	return 0;
 }
 
 /* Free-form metadata: any JSON, but numbers must be finite so it saves back. */
-static int check_meta(struct ld *l, const cJSON *j, const char *path)
+static int model__check_meta(struct ld *l, const cJSON *j, const char *path)
 {
 	if (cJSON_IsNumber(j) && !isfinite(j->valuedouble))
-		return bad(l, path, "not a finite number");
+		return model__bad(l, path, "not a finite number");
 	int i = 0;
 	for (const cJSON *c = j->child; c; c = c->next, i++) {
 		char sub[PATHMAX];
 		if (cJSON_IsObject(j))
-			path_key(sub, path, c->string);
+			model__path_key(sub, path, c->string);
 		else
-			path_index(sub, path, i);
-		if (check_meta(l, c, sub) < 0)
+			model__path_index(sub, path, i);
+		if (model__check_meta(l, c, sub) < 0)
 			return -1;
 	}
 	return 0;
 }
 
 /* One tree's nodes: validate and append to m->nodes (absolute indices). */
-static int parse_tree(struct ld *l, struct model *m, const cJSON *tree, const char *tpath,
+static int model__parse_tree(struct ld *l, struct model *m, const cJSON *tree, const char *tpath,
 		      int32_t *parent)
 {
 	static const char *const tree_keys[] = {"nodes"};
@@ -471,16 +471,16 @@ static int parse_tree(struct ld *l, struct model *m, const cJSON *tree, const ch
 	int forest = m->kind == MODEL_RANDOM_FOREST;
 	const char *leaf_key = forest ? "leaf" : "value";
 
-	if (want_type(l, tree, tpath, cJSON_IsObject(tree), "an object") < 0 ||
-	    check_keys(l, tree, tpath, tree_keys, 1) < 0 ||
-	    need(l, tree, tpath, "nodes", &nodes, npath) < 0 ||
-	    want_type(l, nodes, npath, cJSON_IsArray(nodes), "an array") < 0)
+	if (model__want_type(l, tree, tpath, cJSON_IsObject(tree), "an object") < 0 ||
+	    model__check_keys(l, tree, tpath, tree_keys, 1) < 0 ||
+	    model__need(l, tree, tpath, "nodes", &nodes, npath) < 0 ||
+	    model__want_type(l, nodes, npath, cJSON_IsArray(nodes), "an array") < 0)
 		return -1;
 	int nn = cJSON_GetArraySize(nodes);
 	if (nn == 0)
-		return bad(l, npath, "empty (a tree needs at least one node)");
+		return model__bad(l, npath, "empty (a tree needs at least one node)");
 	if (nn > MODEL__MAX_TREE_NODES)
-		return bad(l, npath, "%d nodes (at most %d)", nn, MODEL__MAX_TREE_NODES);
+		return model__bad(l, npath, "%d nodes (at most %d)", nn, MODEL__MAX_TREE_NODES);
 	size_t base = m->nnodes;
 	char range[64];
 	snprintf(range, sizeof(range), "0..%zu", m->nfeatures - 1);
@@ -491,65 +491,65 @@ static int parse_tree(struct ld *l, struct model *m, const cJSON *tree, const ch
 	for (const cJSON *n = nodes->child; n; n = n->next, i++) {
 		struct model__node *nd = &m->nodes[base + (size_t)i];
 		memset(nd, 0, sizeof(*nd));
-		path_index(path, npath, i);
-		if (want_type(l, n, path, cJSON_IsObject(n), "an object") < 0)
+		model__path_index(path, npath, i);
+		if (model__want_type(l, n, path, cJSON_IsObject(n), "an object") < 0)
 			return -1;
 		if (cJSON_GetObjectItemCaseSensitive(n, leaf_key)) {
-			if (check_keys(l, n, path, forest ? forest_leaf_keys : gbt_leaf_keys, 1) < 0)
+			if (model__check_keys(l, n, path, forest ? forest_leaf_keys : gbt_leaf_keys, 1) < 0)
 				return -1;
 			j = cJSON_GetObjectItemCaseSensitive(n, leaf_key);
-			path_key(kpath, path, leaf_key);
+			model__path_key(kpath, path, leaf_key);
 			nd->feature = 0;
 			nd->left = nd->right = (uint32_t)(base + (size_t)i);
 			if (!forest) {
-				if (get_finite(l, j, kpath, &nd->value) < 0)
+				if (model__get_finite(l, j, kpath, &nd->value) < 0)
 					return -1;
 				continue;
 			}
-			if (want_type(l, j, kpath, cJSON_IsArray(j), "an array of class probabilities") < 0)
+			if (model__want_type(l, j, kpath, cJSON_IsArray(j), "an array of class probabilities") < 0)
 				return -1;
 			int nv = cJSON_GetArraySize(j);
 			if (nv != (int)m->nclasses)
-				return bad(l, kpath, "%d values (expected %zu, one per class)", nv, m->nclasses);
+				return model__bad(l, kpath, "%d values (expected %zu, one per class)", nv, m->nclasses);
 			nd->leaf = (uint32_t)m->ndist;
 			double sum = 0;
 			int c = 0;
 			for (const cJSON *v = j->child; v; v = v->next, c++) {
 				char vpath[PATHMAX];
 				double p = 0;
-				path_index(vpath, kpath, c);
-				if (get_finite(l, v, vpath, &p) < 0)
+				model__path_index(vpath, kpath, c);
+				if (model__get_finite(l, v, vpath, &p) < 0)
 					return -1;
 				if (p < 0 || p > 1)
-					return bad(l, vpath, "probability %.17g outside 0..1", p);
+					return model__bad(l, vpath, "probability %.17g outside 0..1", p);
 				sum += p;
 				m->dist[m->ndist++] = p;
 			}
 			if (fabs(sum - 1.0) > 1e-6)
-				return bad(l, kpath, "probabilities sum to %g (expected 1)", sum);
+				return model__bad(l, kpath, "probabilities sum to %g (expected 1)", sum);
 			continue;
 		}
-		if (check_keys(l, n, path, split_keys, 4) < 0)
+		if (model__check_keys(l, n, path, split_keys, 4) < 0)
 			return -1;
 		long long f, ch[2];
-		if (need(l, n, path, "feature", &j, kpath) < 0 ||
-		    get_int(l, j, kpath, 0, (long long)m->nfeatures - 1, range, &f) < 0 ||
-		    need(l, n, path, "threshold", &j, kpath) < 0 ||
-		    get_finite(l, j, kpath, &nd->value) < 0)
+		if (model__need(l, n, path, "feature", &j, kpath) < 0 ||
+		    model__get_int(l, j, kpath, 0, (long long)m->nfeatures - 1, range, &f) < 0 ||
+		    model__need(l, n, path, "threshold", &j, kpath) < 0 ||
+		    model__get_finite(l, j, kpath, &nd->value) < 0)
 			return -1;
 		nd->feature = (uint32_t)f;
 		for (int side = 0; side < 2; side++) {
 			const char *key = side ? "right" : "left";
-			if (need(l, n, path, key, &j, kpath) < 0 ||
-			    get_int(l, j, kpath, LLONG_MIN, LLONG_MAX, "", &ch[side]) < 0)
+			if (model__need(l, n, path, key, &j, kpath) < 0 ||
+			    model__get_int(l, j, kpath, LLONG_MIN, LLONG_MAX, "", &ch[side]) < 0)
 				return -1;
 			long long c = ch[side];
 			if (c < 0 || c >= nn)
-				return bad(l, kpath, "index %lld out of range (tree has %d nodes)", c, nn);
+				return model__bad(l, kpath, "index %lld out of range (tree has %d nodes)", c, nn);
 			if (c <= i)
-				return bad(l, kpath, "index %lld does not come after its parent %d (children must follow their parent)", c, i);
+				return model__bad(l, kpath, "index %lld does not come after its parent %d (children must follow their parent)", c, i);
 			if (parent[c] >= 0)
-				return bad(l, kpath, "node %lld already has a parent (node %d)", c, parent[c]);
+				return model__bad(l, kpath, "node %lld already has a parent (node %d)", c, parent[c]);
 			parent[c] = i;
 		}
 		nd->left = (uint32_t)(base + (size_t)ch[0]);
@@ -557,8 +557,8 @@ static int parse_tree(struct ld *l, struct model *m, const cJSON *tree, const ch
 	}
 	for (i = 1; i < nn; i++)
 		if (parent[i] < 0) {
-			path_index(path, npath, i);
-			return bad(l, path, "unreachable (no node links to it)");
+			model__path_index(path, npath, i);
+			return model__bad(l, path, "unreachable (no node links to it)");
 		}
 	m->roots[m->ntrees] = (uint32_t)base;
 	m->tree_nodes[m->ntrees] = (size_t)nn;
@@ -567,22 +567,22 @@ static int parse_tree(struct ld *l, struct model *m, const cJSON *tree, const ch
 	return 0;
 }
 
-static int parse_trees(struct ld *l, struct model *m, const cJSON *root)
+static int model__parse_trees(struct ld *l, struct model *m, const cJSON *root)
 {
 	const cJSON *trees;
 	char path[PATHMAX], tpath[PATHMAX];
 	int32_t *parent = NULL;
 	int rc = -1;
 
-	if (need(l, root, "$", "trees", &trees, path) < 0 ||
-	    want_type(l, trees, path, cJSON_IsArray(trees), "an array") < 0)
+	if (model__need(l, root, "$", "trees", &trees, path) < 0 ||
+	    model__want_type(l, trees, path, cJSON_IsArray(trees), "an array") < 0)
 		return -1;
 	int nt = cJSON_GetArraySize(trees);
 	if (nt == 0)
-		return bad(l, path, "empty (expected at least one tree)");
+		return model__bad(l, path, "empty (expected at least one tree)");
 	if (nt > MODEL__MAX_TREES)
-		return bad(l, path, "%d trees (at most %d)", nt, MODEL__MAX_TREES);
-	/* Size the arrays first; parse_tree checks each tree in detail. */
+		return model__bad(l, path, "%d trees (at most %d)", nt, MODEL__MAX_TREES);
+	/* Size the arrays first; model__parse_tree checks each tree in detail. */
 	size_t total = 0, biggest = 0;
 	for (const cJSON *t = trees->child; t; t = t->next) {
 		const cJSON *nodes = cJSON_GetObjectItemCaseSensitive(t, "nodes");
@@ -592,7 +592,7 @@ static int parse_trees(struct ld *l, struct model *m, const cJSON *root)
 			biggest = nn;
 	}
 	if (total > UINT32_MAX / MODEL_MAX_CLASSES)
-		return bad(l, path, "too many nodes (%zu)", total);
+		return model__bad(l, path, "too many nodes (%zu)", total);
 	m->roots = calloc((size_t)nt, sizeof(*m->roots));
 	m->tree_nodes = calloc((size_t)nt, sizeof(*m->tree_nodes));
 	m->nodes = calloc(total ? total : 1, sizeof(*m->nodes));
@@ -601,17 +601,17 @@ static int parse_trees(struct ld *l, struct model *m, const cJSON *root)
 		m->dist = calloc((total ? total : 1) * m->nclasses, sizeof(*m->dist));
 	if (!m->roots || !m->tree_nodes || !m->nodes || !parent ||
 	    (m->kind == MODEL_RANDOM_FOREST && !m->dist)) {
-		bad(l, NULL, "out of memory");
+		model__bad(l, NULL, "out of memory");
 		goto out;
 	}
 	int i = 0;
 	for (const cJSON *t = trees->child; t; t = t->next, i++) {
-		path_index(tpath, path, i);
-		if (parse_tree(l, m, t, tpath, parent) < 0)
+		model__path_index(tpath, path, i);
+		if (model__parse_tree(l, m, t, tpath, parent) < 0)
 			goto out;
 	}
 	if (model__depths(m) < 0) {
-		bad(l, NULL, "out of memory");
+		model__bad(l, NULL, "out of memory");
 		goto out;
 	}
 	rc = 0;
@@ -620,27 +620,27 @@ out:
 	return rc;
 }
 
-static int parse_number_array(struct ld *l, const cJSON *root, const char *key, size_t want,
+static int model__parse_number_array(struct ld *l, const cJSON *root, const char *key, size_t want,
 			      const char *per, double *dst)
 {
 	const cJSON *a;
 	char path[PATHMAX], ipath[PATHMAX];
-	if (need(l, root, "$", key, &a, path) < 0 ||
-	    want_type(l, a, path, cJSON_IsArray(a), "an array") < 0)
+	if (model__need(l, root, "$", key, &a, path) < 0 ||
+	    model__want_type(l, a, path, cJSON_IsArray(a), "an array") < 0)
 		return -1;
 	int n = cJSON_GetArraySize(a);
 	if ((size_t)n != want)
-		return bad(l, path, "%d values (expected %zu, one per %s)", n, want, per);
+		return model__bad(l, path, "%d values (expected %zu, one per %s)", n, want, per);
 	int i = 0;
 	for (const cJSON *v = a->child; v; v = v->next, i++) {
-		path_index(ipath, path, i);
-		if (get_finite(l, v, ipath, &dst[i]) < 0)
+		model__path_index(ipath, path, i);
+		if (model__get_finite(l, v, ipath, &dst[i]) < 0)
 			return -1;
 	}
 	return 0;
 }
 
-static int parse_root(struct ld *l, struct model *m, const cJSON *root)
+static int model__parse_root(struct ld *l, struct model *m, const cJSON *root)
 {
 	static const char *const forest_keys[] = {
 		"format", "format_version", "kind", "name", "version", "features",
@@ -655,22 +655,22 @@ static int parse_root(struct ld *l, struct model *m, const cJSON *root)
 	char path[PATHMAX], ipath[PATHMAX];
 	long long v;
 
-	if (want_type(l, root, "$", cJSON_IsObject(root), "an object") < 0)
+	if (model__want_type(l, root, "$", cJSON_IsObject(root), "an object") < 0)
 		return -1;
-	if (need(l, root, "$", "format", &j, path) < 0 ||
-	    want_type(l, j, path, cJSON_IsString(j), "a string") < 0)
+	if (model__need(l, root, "$", "format", &j, path) < 0 ||
+	    model__want_type(l, j, path, cJSON_IsString(j), "a string") < 0)
 		return -1;
 	if (strcmp(j->valuestring, MODEL__FORMAT) != 0)
-		return bad(l, path, "\"%.64s\" is not a fieldgate model (expected \"%s\")",
+		return model__bad(l, path, "\"%.64s\" is not a fieldgate model (expected \"%s\")",
 			   j->valuestring, MODEL__FORMAT);
-	if (need(l, root, "$", "format_version", &j, path) < 0 ||
-	    get_int(l, j, path, 1, LLONG_MAX, ">= 1", &v) < 0)
+	if (model__need(l, root, "$", "format_version", &j, path) < 0 ||
+	    model__get_int(l, j, path, 1, LLONG_MAX, ">= 1", &v) < 0)
 		return -1;
 	if (v != MODEL__FORMAT_VERSION)
-		return bad(l, path, "unsupported format_version %lld (this build reads %d)",
+		return model__bad(l, path, "unsupported format_version %lld (this build reads %d)",
 			   v, MODEL__FORMAT_VERSION);
-	if (need(l, root, "$", "kind", &j, path) < 0 ||
-	    want_type(l, j, path, cJSON_IsString(j), "a string") < 0)
+	if (model__need(l, root, "$", "kind", &j, path) < 0 ||
+	    model__want_type(l, j, path, cJSON_IsString(j), "a string") < 0)
 		return -1;
 	if (strcmp(j->valuestring, kind_names[MODEL_RANDOM_FOREST]) == 0)
 		m->kind = MODEL_RANDOM_FOREST;
@@ -679,92 +679,92 @@ static int parse_root(struct ld *l, struct model *m, const cJSON *root)
 	else if (strcmp(j->valuestring, kind_names[MODEL_GBT_REGRESSOR]) == 0)
 		m->kind = MODEL_GBT_REGRESSOR;
 	else
-		return bad(l, path, "unknown kind \"%.64s\" (expected random_forest_classifier, "
+		return model__bad(l, path, "unknown kind \"%.64s\" (expected random_forest_classifier, "
 			   "logistic_regression or gbt_regressor)", j->valuestring);
-	if ((m->kind == MODEL_RANDOM_FOREST && check_keys(l, root, "$", forest_keys, 10) < 0) ||
-	    (m->kind == MODEL_LOGISTIC_REGRESSION && check_keys(l, root, "$", logreg_keys, sizeof logreg_keys / sizeof logreg_keys[0]) < 0) ||
-	    (m->kind == MODEL_GBT_REGRESSOR && check_keys(l, root, "$", gbt_keys, 11) < 0))
+	if ((m->kind == MODEL_RANDOM_FOREST && model__check_keys(l, root, "$", forest_keys, 10) < 0) ||
+	    (m->kind == MODEL_LOGISTIC_REGRESSION && model__check_keys(l, root, "$", logreg_keys, sizeof logreg_keys / sizeof logreg_keys[0]) < 0) ||
+	    (m->kind == MODEL_GBT_REGRESSOR && model__check_keys(l, root, "$", gbt_keys, 11) < 0))
 		return -1;
-	if (need(l, root, "$", "name", &j, path) < 0 || get_name(l, j, path, m->name) < 0)
+	if (model__need(l, root, "$", "name", &j, path) < 0 || model__get_name(l, j, path, m->name) < 0)
 		return -1;
-	if (need(l, root, "$", "version", &j, path) < 0 ||
-	    get_int(l, j, path, 1, INT32_MAX, ">= 1", &v) < 0)
+	if (model__need(l, root, "$", "version", &j, path) < 0 ||
+	    model__get_int(l, j, path, 1, INT32_MAX, ">= 1", &v) < 0)
 		return -1;
 	m->version = (int)v;
 
-	if (need(l, root, "$", "features", &j, path) < 0 ||
-	    want_type(l, j, path, cJSON_IsArray(j), "an array of names") < 0)
+	if (model__need(l, root, "$", "features", &j, path) < 0 ||
+	    model__want_type(l, j, path, cJSON_IsArray(j), "an array of names") < 0)
 		return -1;
 	int nf = cJSON_GetArraySize(j);
 	if (nf < 1 || nf > MODEL_MAX_FEATURES)
-		return bad(l, path, "%d features (expected 1..%d)", nf, MODEL_MAX_FEATURES);
+		return model__bad(l, path, "%d features (expected 1..%d)", nf, MODEL_MAX_FEATURES);
 	m->nfeatures = (size_t)nf;
 	int i = 0;
 	for (const cJSON *f = j->child; f; f = f->next, i++) {
-		path_index(ipath, path, i);
-		if (get_name(l, f, ipath, m->features[i]) < 0)
+		model__path_index(ipath, path, i);
+		if (model__get_name(l, f, ipath, m->features[i]) < 0)
 			return -1;
 		for (int k = 0; k < i; k++)
 			if (strcmp(m->features[k], m->features[i]) == 0)
-				return bad(l, ipath, "duplicate feature \"%s\"", m->features[i]);
+				return model__bad(l, ipath, "duplicate feature \"%s\"", m->features[i]);
 	}
 
-	if (need(l, root, "$", "hyperparameters", &j, path) < 0 ||
-	    want_type(l, j, path, cJSON_IsObject(j), "an object") < 0 ||
-	    check_meta(l, j, path) < 0)
+	if (model__need(l, root, "$", "hyperparameters", &j, path) < 0 ||
+	    model__want_type(l, j, path, cJSON_IsObject(j), "an object") < 0 ||
+	    model__check_meta(l, j, path) < 0)
 		return -1;
 	if (!(m->hyperparameters = cJSON_Duplicate(j, 1)))
-		return bad(l, NULL, "out of memory");
+		return model__bad(l, NULL, "out of memory");
 	const cJSON *tr;
-	if (need(l, root, "$", "training", &tr, path) < 0 ||
-	    want_type(l, tr, path, cJSON_IsObject(tr), "an object") < 0 ||
-	    check_meta(l, tr, path) < 0 ||
-	    need(l, tr, path, "rows", &j, ipath) < 0 ||
-	    get_int(l, j, ipath, 0, LLONG_MAX, ">= 0", &v) < 0)
+	if (model__need(l, root, "$", "training", &tr, path) < 0 ||
+	    model__want_type(l, tr, path, cJSON_IsObject(tr), "an object") < 0 ||
+	    model__check_meta(l, tr, path) < 0 ||
+	    model__need(l, tr, path, "rows", &j, ipath) < 0 ||
+	    model__get_int(l, j, ipath, 0, LLONG_MAX, ">= 0", &v) < 0)
 		return -1;
 	j = cJSON_GetObjectItemCaseSensitive(tr, "data_source");
-	path_key(ipath, path, "data_source");
-	if (j && want_type(l, j, ipath, cJSON_IsString(j), "a string") < 0)
+	model__path_key(ipath, path, "data_source");
+	if (j && model__want_type(l, j, ipath, cJSON_IsString(j), "a string") < 0)
 		return -1;
 	if (!(m->training = cJSON_Duplicate(tr, 1)))
-		return bad(l, NULL, "out of memory");
+		return model__bad(l, NULL, "out of memory");
 
 	switch (m->kind) {
 	case MODEL_RANDOM_FOREST:
-		if (need(l, root, "$", "classes", &j, path) < 0 ||
-		    get_int(l, j, path, 2, MODEL_MAX_CLASSES, "2..8", &v) < 0)
+		if (model__need(l, root, "$", "classes", &j, path) < 0 ||
+		    model__get_int(l, j, path, 2, MODEL_MAX_CLASSES, "2..8", &v) < 0)
 			return -1;
 		m->nclasses = (size_t)v;
-		return parse_trees(l, m, root);
+		return model__parse_trees(l, m, root);
 	case MODEL_LOGISTIC_REGRESSION:
-		if (need(l, root, "$", "classes", &j, path) < 0 ||
-		    get_int(l, j, path, 2, 2, "2: logistic regression is binary", &v) < 0)
+		if (model__need(l, root, "$", "classes", &j, path) < 0 ||
+		    model__get_int(l, j, path, 2, 2, "2: logistic regression is binary", &v) < 0)
 			return -1;
 		m->nclasses = 2;
-		if (need(l, root, "$", "intercept", &j, path) < 0 ||
-		    get_finite(l, j, path, &m->intercept) < 0)
+		if (model__need(l, root, "$", "intercept", &j, path) < 0 ||
+		    model__get_finite(l, j, path, &m->intercept) < 0)
 			return -1;
 		m->threshold = 0.5;
 		if ((j = cJSON_GetObjectItemCaseSensitive(root, "threshold"))) {
-			path_key(path, "$", "threshold");
-			if (get_finite(l, j, path, &m->threshold) < 0)
+			model__path_key(path, "$", "threshold");
+			if (model__get_finite(l, j, path, &m->threshold) < 0)
 				return -1;
 			if (!(m->threshold > 0 && m->threshold < 1))
-				return bad(l, path, "%.17g outside (0, 1)", m->threshold);
+				return model__bad(l, path, "%.17g outside (0, 1)", m->threshold);
 		}
-		return parse_number_array(l, root, "weights", m->nfeatures, "feature", m->weights);
+		return model__parse_number_array(l, root, "weights", m->nfeatures, "feature", m->weights);
 	case MODEL_GBT_REGRESSOR:
-		if (need(l, root, "$", "init", &j, path) < 0 ||
-		    get_finite(l, j, path, &m->init) < 0)
+		if (model__need(l, root, "$", "init", &j, path) < 0 ||
+		    model__get_finite(l, j, path, &m->init) < 0)
 			return -1;
-		if (parse_trees(l, m, root) < 0)
+		if (model__parse_trees(l, m, root) < 0)
 			return -1;
 		m->tree_weights = calloc(m->ntrees, sizeof(*m->tree_weights));
 		if (!m->tree_weights)
-			return bad(l, NULL, "out of memory");
-		return parse_number_array(l, root, "tree_weights", m->ntrees, "tree", m->tree_weights);
+			return model__bad(l, NULL, "out of memory");
+		return model__parse_number_array(l, root, "tree_weights", m->ntrees, "tree", m->tree_weights);
 	}
-	return bad(l, "$.kind", "unknown kind");
+	return model__bad(l, "$.kind", "unknown kind");
 }
 
 int model_parse(struct model **out, const char *json, size_t len,
@@ -781,13 +781,13 @@ int model_parse(struct model **out, const char *json, size_t len,
 		if (json[i] != ' ' && json[i] != '\t' && json[i] != '\n' && json[i] != '\r')
 			break;
 	if (i == len) {
-		bad(&l, NULL, len ? "not JSON: only white space" : "empty file");
+		model__bad(&l, NULL, len ? "not JSON: only white space" : "empty file");
 		goto fail;
 	}
 	/* cJSON wants the terminating NUL inside the length to accept the end. */
 	buf = malloc(len + 1);
 	if (!buf) {
-		bad(&l, NULL, "out of memory");
+		model__bad(&l, NULL, "out of memory");
 		goto fail;
 	}
 	memcpy(buf, json, len);
@@ -797,17 +797,17 @@ int model_parse(struct model **out, const char *json, size_t len,
 	if (!root) {
 		size_t at = end ? (size_t)(end - buf) : 0;
 		if (at >= len)
-			bad(&l, NULL, "not JSON: unexpected end of input at byte %zu (truncated?)", len);
+			model__bad(&l, NULL, "not JSON: unexpected end of input at byte %zu (truncated?)", len);
 		else
-			bad(&l, NULL, "not JSON: parse error near byte %zu", at);
+			model__bad(&l, NULL, "not JSON: parse error near byte %zu", at);
 		goto fail;
 	}
 	m = calloc(1, sizeof(*m));
 	if (!m) {
-		bad(&l, NULL, "out of memory");
+		model__bad(&l, NULL, "out of memory");
 		goto fail;
 	}
-	if (parse_root(&l, m, root) < 0)
+	if (model__parse_root(&l, m, root) < 0)
 		goto fail;
 	cJSON_Delete(root);
 	free(buf);
@@ -881,7 +881,7 @@ struct sbuf {
 	int oom;      /* an allocation failed; the text is incomplete */
 };
 
-static void sb_put(struct sbuf *s, const char *t, size_t n)
+static void model__sb_put(struct sbuf *s, const char *t, size_t n)
 {
 	if (s->oom)
 		return;
@@ -902,13 +902,13 @@ static void sb_put(struct sbuf *s, const char *t, size_t n)
 	s->p[s->len] = '\0';
 }
 
-static void sb_str(struct sbuf *s, const char *t)
+static void model__sb_str(struct sbuf *s, const char *t)
 {
-	sb_put(s, t, strlen(t));
+	model__sb_put(s, t, strlen(t));
 }
 
 /* Shortest "%.Ng" (N = 15..17) that strtod reads back as exactly d. */
-static void format_double(char out[40], double d)
+static void model__format_double(char out[40], double d)
 {
 	if (d == floor(d) && fabs(d) < 1e15) {
 		snprintf(out, 40, "%.0f", d);
@@ -921,90 +921,90 @@ static void format_double(char out[40], double d)
 	}
 }
 
-static void emit_string(struct sbuf *s, const char *t)
+static void model__emit_string(struct sbuf *s, const char *t)
 {
-	sb_put(s, "\"", 1);
+	model__sb_put(s, "\"", 1);
 	for (; *t; t++) {
 		unsigned char c = (unsigned char)*t;
 		char esc[8];
 		if (c == '"' || c == '\\') {
 			esc[0] = '\\';
 			esc[1] = (char)c;
-			sb_put(s, esc, 2);
+			model__sb_put(s, esc, 2);
 		} else if (c == '\n') {
-			sb_str(s, "\\n");
+			model__sb_str(s, "\\n");
 		} else if (c == '\t') {
-			sb_str(s, "\\t");
+			model__sb_str(s, "\\t");
 		} else if (c < 0x20) {
 			snprintf(esc, sizeof(esc), "\\u%04x", c);
-			sb_str(s, esc);
+			model__sb_str(s, esc);
 		} else {
-			sb_put(s, t, 1);
+			model__sb_put(s, t, 1);
 		}
 	}
-	sb_put(s, "\"", 1);
+	model__sb_put(s, "\"", 1);
 }
 
-static void emit_compact(struct sbuf *s, const cJSON *j)
+static void model__emit_compact(struct sbuf *s, const cJSON *j)
 {
 	if (cJSON_IsNumber(j)) {
 		char num[40];
-		format_double(num, j->valuedouble);
-		sb_str(s, num);
+		model__format_double(num, j->valuedouble);
+		model__sb_str(s, num);
 	} else if (cJSON_IsString(j)) {
-		emit_string(s, j->valuestring);
+		model__emit_string(s, j->valuestring);
 	} else if (cJSON_IsBool(j)) {
-		sb_str(s, cJSON_IsTrue(j) ? "true" : "false");
+		model__sb_str(s, cJSON_IsTrue(j) ? "true" : "false");
 	} else if (cJSON_IsArray(j) || cJSON_IsObject(j)) {
 		int obj = cJSON_IsObject(j);
-		sb_str(s, obj ? "{" : "[");
+		model__sb_str(s, obj ? "{" : "[");
 		for (const cJSON *c = j->child; c; c = c->next) {
 			if (obj) {
-				emit_string(s, c->string);
-				sb_str(s, ":");
+				model__emit_string(s, c->string);
+				model__sb_str(s, ":");
 			}
-			emit_compact(s, c);
+			model__emit_compact(s, c);
 			if (c->next)
-				sb_str(s, ",");
+				model__sb_str(s, ",");
 		}
-		sb_str(s, obj ? "}" : "]");
+		model__sb_str(s, obj ? "}" : "]");
 	} else {
-		sb_str(s, "null");
+		model__sb_str(s, "null");
 	}
 }
 
 /* Containers that fit on a line stay on one line (one tree node per line). */
-static void emit_pretty(struct sbuf *s, const cJSON *j, int indent)
+static void model__emit_pretty(struct sbuf *s, const cJSON *j, int indent)
 {
 	struct sbuf one = {0};
-	emit_compact(&one, j);
+	model__emit_compact(&one, j);
 	if (one.oom) {
 		s->oom = 1;
 	} else if (!(cJSON_IsArray(j) || cJSON_IsObject(j)) || !j->child ||
 		   one.len + (size_t)indent <= 100) {
-		sb_put(s, one.p, one.len);
+		model__sb_put(s, one.p, one.len);
 	} else {
 		int obj = cJSON_IsObject(j);
-		sb_str(s, obj ? "{\n" : "[\n");
+		model__sb_str(s, obj ? "{\n" : "[\n");
 		for (const cJSON *c = j->child; c; c = c->next) {
 			for (int i = 0; i < indent + 2; i++)
-				sb_put(s, " ", 1);
+				model__sb_put(s, " ", 1);
 			if (obj) {
-				emit_string(s, c->string);
-				sb_str(s, ": ");
+				model__emit_string(s, c->string);
+				model__sb_str(s, ": ");
 			}
-			emit_pretty(s, c, indent + 2);
-			sb_str(s, c->next ? ",\n" : "\n");
+			model__emit_pretty(s, c, indent + 2);
+			model__sb_str(s, c->next ? ",\n" : "\n");
 		}
 		for (int i = 0; i < indent; i++)
-			sb_put(s, " ", 1);
-		sb_str(s, obj ? "}" : "]");
+			model__sb_put(s, " ", 1);
+		model__sb_str(s, obj ? "}" : "]");
 	}
 	free(one.p);
 }
 
 /* The model as a cJSON tree in the file's key order. */
-static cJSON *to_json(const struct model *m)
+static cJSON *model__to_json(const struct model *m)
 {
 	cJSON *root = cJSON_CreateObject(), *a, *o;
 	int ok = root != NULL;
@@ -1078,13 +1078,13 @@ int model_save(const struct model *m, const char *path, char *err, size_t errlen
 	char *tmp = NULL;
 	int fd = -1, rc = -1;
 
-	root = to_json(m);
+	root = model__to_json(m);
 	if (!root) {
 		snprintf(err, errlen, "%s: out of memory", path);
 		goto fail;
 	}
-	emit_pretty(&s, root, 0);
-	sb_str(&s, "\n");
+	model__emit_pretty(&s, root, 0);
+	model__sb_str(&s, "\n");
 	if (s.oom) {
 		snprintf(err, errlen, "%s: out of memory", path);
 		goto fail;
