@@ -28,7 +28,7 @@ void logreg_params_default(struct logreg_params *p)
 /* Order of (probability, label) pairs: probability descending, then label. */
 struct scored { double p; double y; };
 
-static int scored_desc(const void *a, const void *b)
+static int logreg__scored_desc(const void *a, const void *b)
 {
 	const struct scored *x = a, *y = b;
 	if (x->p != y->p)
@@ -42,7 +42,7 @@ static int scored_desc(const void *a, const void *b)
  * and put the threshold midway between the last row in and the first out.
  * Returns 0.5 when no cut predicts any positive usefully. -1 when out of memory.
  */
-static int tune_threshold(const struct model *m, const struct model_data *d, double *out)
+static int logreg__tune_threshold(const struct model *m, const struct model_data *d, double *out)
 {
 	size_t n = d->n, pos = 0, tp = 0, best_i = 0;
 	double best_f1 = 0;
@@ -57,7 +57,7 @@ static int tune_threshold(const struct model *m, const struct model_data *d, dou
 		s[i].y = d->y[i];
 		pos += d->y[i] == 1;
 	}
-	qsort(s, n, sizeof *s, scored_desc);
+	qsort(s, n, sizeof *s, logreg__scored_desc);
 	for (size_t i = 0; i < n; i++) {
 		tp += s[i].y == 1;
 		if (i + 1 < n && s[i + 1].p == s[i].p)
@@ -76,12 +76,12 @@ static int tune_threshold(const struct model *m, const struct model_data *d, dou
 }
 
 /* log(1 + e^z) without overflow. */
-static double log1pexp(double z)
+static double logreg__log1pexp(double z)
 {
 	return z > 0 ? z + log1p(exp(-z)) : log1p(exp(z));
 }
 
-static double sigmoid(double z)
+static double logreg__sigmoid(double z)
 {
 	if (z >= 0)
 		return 1.0 / (1.0 + exp(-z));
@@ -99,7 +99,7 @@ struct lr {
 };
 
 /* Objective at theta = (b, w[0..k)). */
-static double objective(const struct lr *s, const double *th)
+static double logreg__objective(const struct lr *s, const double *th)
 {
 	double loss = 0, reg = 0;
 	for (size_t i = 0; i < s->n; i++) {
@@ -107,7 +107,7 @@ static double objective(const struct lr *s, const double *th)
 		double eta = th[0];
 		for (size_t a = 0; a < s->k; a++)
 			eta += th[a + 1] * zi[a];
-		loss += log1pexp(eta) - s->y[i] * eta;
+		loss += logreg__log1pexp(eta) - s->y[i] * eta;
 	}
 	for (size_t a = 0; a < s->k; a++)
 		reg += th[a + 1] * th[a + 1];
@@ -116,7 +116,7 @@ static double objective(const struct lr *s, const double *th)
 
 /* Solve H d = g in place by Cholesky (H symmetric positive definite, size m);
  * returns -1 when H is not positive definite. */
-static int cholesky_solve(double h[P1][P1], double *g, size_t m)
+static int logreg__cholesky_solve(double h[P1][P1], double *g, size_t m)
 {
 	for (size_t j = 0; j < m; j++) {
 		double s = h[j][j];
@@ -217,7 +217,7 @@ int logreg_train(struct model **out, const struct model_info *info,
 		}
 
 	size_t dim = s.k + 1;
-	double f = objective(&s, th);
+	double f = logreg__objective(&s, th);
 	for (iter = 0; iter < p->max_iter; iter++) {
 		memset(g, 0, sizeof(g));
 		memset(h, 0, sizeof(h));
@@ -230,7 +230,7 @@ int logreg_train(struct model **out, const struct model_info *info,
 				v[a + 1] = zi[a];
 				eta += th[a + 1] * zi[a];
 			}
-			double pr = sigmoid(eta), r = pr - d->y[i], wgt = pr * (1 - pr);
+			double pr = logreg__sigmoid(eta), r = pr - d->y[i], wgt = pr * (1 - pr);
 			for (size_t a = 0; a < dim; a++) {
 				g[a] += r * v[a];
 				for (size_t c = 0; c <= a; c++)
@@ -256,7 +256,7 @@ int logreg_train(struct model **out, const struct model_info *info,
 			h[a][a] += 1e-12;
 		double step[P1];
 		memcpy(step, g, sizeof(step));
-		if (cholesky_solve(h, step, dim) < 0) {
+		if (logreg__cholesky_solve(h, step, dim) < 0) {
 			snprintf(err, errlen, "logistic regression: singular Hessian at iteration %d", iter);
 			goto fail;
 		}
@@ -267,7 +267,7 @@ int logreg_train(struct model **out, const struct model_info *info,
 		for (int ls = 0; ls < 50; ls++, t /= 2) {
 			for (size_t a = 0; a < dim; a++)
 				trial[a] = th[a] - t * step[a];
-			ft = objective(&s, trial);
+			ft = logreg__objective(&s, trial);
 			if (ft <= f - 1e-4 * t * slope)
 				break;
 		}
@@ -295,7 +295,7 @@ int logreg_train(struct model **out, const struct model_info *info,
 	}
 
 	m->threshold = 0.5;
-	if (p->tune_threshold && tune_threshold(m, d, &m->threshold) < 0) {
+	if (p->tune_threshold && logreg__tune_threshold(m, d, &m->threshold) < 0) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
