@@ -17,7 +17,7 @@
 
 /* ---- PRNG ---- */
 
-static uint64_t splitmix64(uint64_t *x)
+static uint64_t model__splitmix64(uint64_t *x)
 {
 	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -29,12 +29,12 @@ void model__rng_seed(struct model__rng *r, uint64_t seed)
 {
 	uint64_t x = seed;
 	for (int i = 0; i < 4; i++)
-		r->s[i] = splitmix64(&x);
+		r->s[i] = model__splitmix64(&x);
 	if (!(r->s[0] | r->s[1] | r->s[2] | r->s[3]))
 		r->s[0] = 1;
 }
 
-static uint64_t rotl(uint64_t x, int k)
+static uint64_t model__rotl(uint64_t x, int k)
 {
 	return (x << k) | (x >> (64 - k));
 }
@@ -42,14 +42,14 @@ static uint64_t rotl(uint64_t x, int k)
 uint64_t model__rng_next(struct model__rng *r)
 {
 	uint64_t *s = r->s;
-	uint64_t result = rotl(s[1] * 5, 7) * 9;
+	uint64_t result = model__rotl(s[1] * 5, 7) * 9;
 	uint64_t t = s[1] << 17;
 	s[2] ^= s[0];
 	s[3] ^= s[1];
 	s[1] ^= s[2];
 	s[0] ^= s[3];
 	s[2] ^= t;
-	s[3] = rotl(s[3], 45);
+	s[3] = model__rotl(s[3], 45);
 	return result;
 }
 
@@ -85,14 +85,14 @@ unsigned model__rng_poisson1(struct model__rng *r)
 
 /* ---- binning ---- */
 
-static int cmp_double(const void *a, const void *b)
+static int model__cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
 	return (x > y) - (x < y);
 }
 
 /* First index in sorted v[0..n) whose value is > key. */
-static size_t upper_bound(const double *v, size_t n, double key)
+static size_t model__upper_bound(const double *v, size_t n, double key)
 {
 	size_t lo = 0, hi = n;
 	while (lo < hi) {
@@ -106,7 +106,7 @@ static size_t upper_bound(const double *v, size_t n, double key)
 }
 
 /* A threshold strictly between a and b (a < b) that sends a left, b right. */
-static double between(double a, double b)
+static double model__between(double a, double b)
 {
 	double t = a / 2 + b / 2;
 	if (!(t >= a && t < b))
@@ -146,7 +146,7 @@ int model__bin(struct model__binned *b, const struct model_data *d, int max_bins
 	for (size_t f = 0; f < nf; f++) {
 		for (size_t i = 0; i < n; i++)
 			col[i] = d->x[i * nf + f];
-		qsort(col, n, sizeof(*col), cmp_double);
+		qsort(col, n, sizeof(*col), model__cmp_double);
 		b->thr[f] = malloc((size_t)max_bins * sizeof(double));
 		if (!b->thr[f])
 			goto nomem;
@@ -158,7 +158,7 @@ int model__bin(struct model__binned *b, const struct model_data *d, int max_bins
 			/* Few values: one threshold between each adjacent pair. */
 			for (size_t i = 1; i < n; i++)
 				if (col[i] != col[i - 1])
-					b->thr[f][k++] = between(col[i - 1], col[i]);
+					b->thr[f][k++] = model__between(col[i - 1], col[i]);
 		} else {
 			/* Quantiles: the value at rank q/max_bins, then the gap above it. */
 			for (int q = 1; q < max_bins; q++) {
@@ -166,10 +166,10 @@ int model__bin(struct model__binned *b, const struct model_data *d, int max_bins
 				if (pos >= n)
 					pos = n - 1;
 				double v = col[pos];
-				size_t j = upper_bound(col, n, v);
+				size_t j = model__upper_bound(col, n, v);
 				if (j >= n)
 					continue;
-				double t = between(v, col[j]);
+				double t = model__between(v, col[j]);
 				if (k == 0 || t > b->thr[f][k - 1])
 					b->thr[f][k++] = t;
 			}
@@ -225,7 +225,7 @@ struct grow {
 	size_t stat;                         /* doubles per bin: nclasses, or 2 (w, w*y) */
 };
 
-static int builder_node(struct model__builder *b, uint32_t *idx)
+static int model__builder_node(struct model__builder *b, uint32_t *idx)
 {
 	if (b->nnodes == b->capnodes) {
 		size_t cap = b->capnodes ? 2 * b->capnodes : 256;
@@ -242,12 +242,12 @@ static int builder_node(struct model__builder *b, uint32_t *idx)
 	return 0;
 }
 
-static double weight_of(const struct grow *g, uint32_t r)
+static double model__weight_of(const struct grow *g, uint32_t r)
 {
 	return g->w ? g->w[r] : 1.0;
 }
 
-static double gini(const double *c, size_t k, double w)
+static double model__gini(const double *c, size_t k, double w)
 {
 	double s = 0;
 	for (size_t i = 0; i < k; i++)
@@ -255,7 +255,7 @@ static double gini(const double *c, size_t k, double w)
 	return 1.0 - s;
 }
 
-static int make_leaf(struct grow *g, uint32_t node, const double *tot, double wsum)
+static int model__make_leaf(struct grow *g, uint32_t node, const double *tot, double wsum)
 {
 	struct model__builder *b = g->b;
 	struct model__node *nd = &b->nodes[node];
@@ -287,7 +287,7 @@ static int make_leaf(struct grow *g, uint32_t node, const double *tot, double ws
 	return 0;
 }
 
-static int grow_node(struct grow *g, uint32_t node, size_t lo, size_t hi, int depth)
+static int model__grow_node(struct grow *g, uint32_t node, size_t lo, size_t hi, int depth)
 {
 	const struct model__binned *bd = g->bd;
 	const struct model__tree_params *p = g->p;
@@ -297,7 +297,7 @@ static int grow_node(struct grow *g, uint32_t node, size_t lo, size_t hi, int de
 
 	for (size_t i = lo; i < hi; i++) {
 		uint32_t r = g->rows[i];
-		double w = weight_of(g, r), y = g->y[r];
+		double w = model__weight_of(g, r), y = g->y[r];
 		wsum += w;
 		if (k) {
 			tot[(size_t)y] += w;
@@ -312,7 +312,7 @@ static int grow_node(struct grow *g, uint32_t node, size_t lo, size_t hi, int de
 	}
 	assert(wsum > 0);
 	if (depth >= p->max_depth || ymin == ymax)
-		return make_leaf(g, node, tot, wsum);
+		return model__make_leaf(g, node, tot, wsum);
 
 	/* The features this node may split on: all, or a sorted random subset. */
 	size_t feats[MODEL_MAX_FEATURES], nsel = nf;
@@ -339,7 +339,7 @@ static int grow_node(struct grow *g, uint32_t node, size_t lo, size_t hi, int de
 		memset(g->hist + s * fstride, 0, (size_t)(bd->nthr[feats[s]] + 1) * S * sizeof(double));
 	for (size_t i = lo; i < hi; i++) {
 		uint32_t r = g->rows[i];
-		double w = weight_of(g, r), y = g->y[r];
+		double w = model__weight_of(g, r), y = g->y[r];
 		const uint8_t *rb = bd->bins + (size_t)r * nf;
 		if (k) {
 			size_t c = (size_t)y;
@@ -354,7 +354,7 @@ static int grow_node(struct grow *g, uint32_t node, size_t lo, size_t hi, int de
 		}
 	}
 
-	double parent = k ? gini(tot, k, wsum) : 0;
+	double parent = k ? model__gini(tot, k, wsum) : 0;
 	double best = 0;
 	size_t best_f = 0;
 	int best_bin = -1;
@@ -376,7 +376,7 @@ static int grow_node(struct grow *g, uint32_t node, size_t lo, size_t hi, int de
 				wr = wsum - wl;
 				if (wl <= 0 || wr <= 0)
 					continue;
-				gain = parent - wl / wsum * gini(left, k, wl) - wr / wsum * gini(right, k, wr);
+				gain = parent - wl / wsum * model__gini(left, k, wl) - wr / wsum * model__gini(right, k, wr);
 			} else {
 				wl = left[0];
 				wr = wsum - wl;
@@ -395,10 +395,10 @@ static int grow_node(struct grow *g, uint32_t node, size_t lo, size_t hi, int de
 	/* Rounding can make a useless split look a hair better than none. */
 	double floor_gain = k ? 1e-12 * parent : 1e-12 * fmax(fabs(ymax), fabs(ymin)) * fmax(fabs(ymax), fabs(ymin));
 	if (best_bin < 0 || best <= floor_gain)
-		return make_leaf(g, node, tot, wsum);
+		return model__make_leaf(g, node, tot, wsum);
 
 	uint32_t l, r;
-	if (builder_node(g->b, &l) < 0 || builder_node(g->b, &r) < 0)
+	if (model__builder_node(g->b, &l) < 0 || model__builder_node(g->b, &r) < 0)
 		return -1;
 	struct model__node *nd = &g->b->nodes[node];
 	nd->feature = (uint32_t)best_f;
@@ -417,9 +417,9 @@ static int grow_node(struct grow *g, uint32_t node, size_t lo, size_t hi, int de
 		}
 	}
 	assert(i > lo && i < hi);
-	if (grow_node(g, l, lo, i, depth + 1) < 0)
+	if (model__grow_node(g, l, lo, i, depth + 1) < 0)
 		return -1;
-	return grow_node(g, r, i, hi, depth + 1);
+	return model__grow_node(g, r, i, hi, depth + 1);
 }
 
 int model__grow(struct model__builder *b, const struct model__binned *bd,
@@ -458,7 +458,7 @@ int model__grow(struct model__builder *b, const struct model__binned *bd,
 		b->tree_nodes = nt;
 		b->captrees = cap;
 	}
-	if (builder_node(b, &root) < 0 || grow_node(&g, root, 0, m, 0) < 0)
+	if (model__builder_node(b, &root) < 0 || model__grow_node(&g, root, 0, m, 0) < 0)
 		goto nomem;
 	b->roots[b->ntrees] = root;
 	b->tree_nodes[b->ntrees] = b->nnodes - first;
