@@ -51,7 +51,7 @@ struct es_sink {
 	char curl_err[CURL_ERROR_SIZE]; /* libcurl's detail for the last failure */
 };
 
-static int buf_reserve(struct es_buf *b, size_t more)
+static int es__buf_reserve(struct es_buf *b, size_t more)
 {
 	size_t cap;
 	char *n;
@@ -68,9 +68,9 @@ static int buf_reserve(struct es_buf *b, size_t more)
 	return 0;
 }
 
-static int buf_add(struct es_buf *b, const void *p, size_t n)
+static int es__buf_add(struct es_buf *b, const void *p, size_t n)
 {
-	if (buf_reserve(b, n + 1) < 0)
+	if (es__buf_reserve(b, n + 1) < 0)
 		return -1;
 	memcpy(b->p + b->len, p, n);
 	b->len += n;
@@ -78,16 +78,16 @@ static int buf_add(struct es_buf *b, const void *p, size_t n)
 	return 0;
 }
 
-static size_t on_body(char *p, size_t size, size_t n, void *ctx)
+static size_t es__on_body(char *p, size_t size, size_t n, void *ctx)
 {
 	struct es_sink *es = ctx;
 
-	if (buf_add(&es->resp, p, size * n) < 0)
+	if (es__buf_add(&es->resp, p, size * n) < 0)
 		return 0; /* out of memory: libcurl fails the transfer */
 	return size * n;
 }
 
-static size_t on_header(char *p, size_t size, size_t n, void *ctx)
+static size_t es__on_header(char *p, size_t size, size_t n, void *ctx)
 {
 	struct es_sink *es = ctx;
 	size_t len = size * n;
@@ -100,7 +100,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ctx)
 	return len;
 }
 
-static int on_progress(void *ctx, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+static int es__on_progress(void *ctx, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
 {
 	struct es_sink *es = ctx;
 
@@ -112,7 +112,7 @@ static int on_progress(void *ctx, curl_off_t a, curl_off_t b, curl_off_t c, curl
  * One request on the kept connection. Returns the HTTP status (the body is
  * in es->resp), or -1 when no response came (err says why).
  */
-static long es_request(struct es_sink *es, const char *method, const char *url,
+static long es__request(struct es_sink *es, const char *method, const char *url,
 		       struct curl_slist *hdrs, const char *body, size_t len,
 		       char *err, size_t errlen)
 {
@@ -134,7 +134,7 @@ static long es_request(struct es_sink *es, const char *method, const char *url,
 		return -1;
 	}
 	curl_easy_getinfo(es->curl, CURLINFO_RESPONSE_CODE, &status);
-	if (!es->resp.p && buf_add(&es->resp, "", 0) < 0) {
+	if (!es->resp.p && es__buf_add(&es->resp, "", 0) < 0) {
 		sinks__seterr(err, errlen, "out of memory");
 		return -1;
 	}
@@ -142,7 +142,7 @@ static long es_request(struct es_sink *es, const char *method, const char *url,
 }
 
 /* "type: reason" of an ES error object, or of a whole error response. */
-static void es_error_text(const cJSON *error, long status, char *out, size_t cap)
+static void es__error_text(const cJSON *error, long status, char *out, size_t cap)
 {
 	const cJSON *type = cJSON_GetObjectItemCaseSensitive(error, "type");
 	const cJSON *reason = cJSON_GetObjectItemCaseSensitive(error, "reason");
@@ -157,27 +157,27 @@ static void es_error_text(const cJSON *error, long status, char *out, size_t cap
 }
 
 /* The reason in a non-2xx response body, for logs and positions. */
-static void es_response_text(struct es_sink *es, long status, char *out, size_t cap)
+static void es__response_text(struct es_sink *es, long status, char *out, size_t cap)
 {
 	cJSON *j = cJSON_ParseWithLength(es->resp.p, es->resp.len);
 	const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
 
 	if (e)
-		es_error_text(e, status, out, cap);
+		es__error_text(e, status, out, cap);
 	else
 		snprintf(out, cap, "HTTP %ld%s%.200s", status, es->resp.len ? ": " : "",
 			 es->resp.len ? es->resp.p : "");
 	cJSON_Delete(j);
 }
 
-static void state_down(struct es_sink *es, const char *reason)
+static void es__state_down(struct es_sink *es, const char *reason)
 {
 	if (es->base.on_state)
 		es->base.on_state(es->base.ctx, 0, reason);
 }
 
 /* Every event of the batch gets the same outcome. */
-static void all_outcome(struct es_sink *es, const struct sink_event *ev, size_t n,
+static void es__all_outcome(struct es_sink *es, const struct sink_event *ev, size_t n,
 			enum sink_outcome o, const char *reason, int64_t retry_after_ms)
 {
 	for (size_t i = 0; i < n; i++)
@@ -186,9 +186,9 @@ static void all_outcome(struct es_sink *es, const struct sink_event *ev, size_t 
 
 /* Install the index template. Returns 0, or -1 with the reason in err and
  * how long to wait in *pause_ms (0 = the usual backoff). */
-static int es_install_template(struct es_sink *es, char *err, size_t errlen, int64_t *pause_ms)
+static int es__install_template(struct es_sink *es, char *err, size_t errlen, int64_t *pause_ms)
 {
-	long status = es_request(es, "PUT", es->template_url, es->json_hdrs, es->template_json,
+	long status = es__request(es, "PUT", es->template_url, es->json_hdrs, es->template_json,
 				 strlen(es->template_json), err, errlen);
 	char text[512];
 
@@ -199,7 +199,7 @@ static int es_install_template(struct es_sink *es, char *err, size_t errlen, int
 		es->template_ok = 1;
 		return 0;
 	}
-	es_response_text(es, status, text, sizeof text);
+	es__response_text(es, status, text, sizeof text);
 	if (status == 401 || status == 403) {
 		sinks__seterr(err, errlen, "%s: Elasticsearch refused the credentials; check [elasticsearch] "
 			  "username/password_file or api_key_file (the user needs to write the index and "
@@ -214,7 +214,7 @@ static int es_install_template(struct es_sink *es, char *err, size_t errlen, int
 }
 
 /* Outcomes from a 200 bulk response. */
-static void es_items(struct es_sink *es, const struct sink_event *ev, size_t n)
+static void es__items(struct es_sink *es, const struct sink_event *ev, size_t n)
 {
 	cJSON *j, *items, *it;
 	size_t i = 0;
@@ -224,14 +224,14 @@ static void es_items(struct es_sink *es, const struct sink_event *ev, size_t n)
 	{
 		const char *e = strstr(es->resp.p, "\"errors\":");
 		if (e && e - es->resp.p < 64 && strncmp(e + 9, "false", 5) == 0) {
-			all_outcome(es, ev, n, SINK_DELIVERED, NULL, 0);
+			es__all_outcome(es, ev, n, SINK_DELIVERED, NULL, 0);
 			return;
 		}
 	}
 	j = cJSON_ParseWithLength(es->resp.p, es->resp.len);
 	items = cJSON_GetObjectItemCaseSensitive(j, "items");
 	if (!cJSON_IsArray(items) || (size_t)cJSON_GetArraySize(items) != n) {
-		all_outcome(es, ev, n, SINK_RETRY, "Elasticsearch sent a bulk response without one "
+		es__all_outcome(es, ev, n, SINK_RETRY, "Elasticsearch sent a bulk response without one "
 			    "item per document", 0);
 		cJSON_Delete(j);
 		return;
@@ -244,7 +244,7 @@ static void es_items(struct es_sink *es, const struct sink_event *ev, size_t n)
 		if ((status >= 200 && status < 300) || status == 409) {
 			es->base.on_outcome(es->base.ctx, ev[i].seq, SINK_DELIVERED, NULL, 0);
 		} else {
-			es_error_text(cJSON_GetObjectItemCaseSensitive(r, "error"), status, reason,
+			es__error_text(cJSON_GetObjectItemCaseSensitive(r, "error"), status, reason,
 				      sizeof reason);
 			es->base.on_outcome(es->base.ctx, ev[i].seq,
 					    status == 429 || status >= 500 || status == 0
@@ -255,7 +255,7 @@ static void es_items(struct es_sink *es, const struct sink_event *ev, size_t n)
 	cJSON_Delete(j);
 }
 
-static long es_send(struct sink *s, const struct sink_event *ev, size_t n, char *err, size_t errlen)
+static long es__send(struct sink *s, const struct sink_event *ev, size_t n, char *err, size_t errlen)
 {
 	struct es_sink *es = (struct es_sink *)s;
 	char why[768];
@@ -266,9 +266,9 @@ static long es_send(struct sink *s, const struct sink_event *ev, size_t n, char 
 		return 0;
 	if (!es->template_ok) {
 		int64_t pause;
-		if (es_install_template(es, why, sizeof why, &pause) < 0) {
-			state_down(es, why);
-			all_outcome(es, ev, n, SINK_RETRY, why, pause);
+		if (es__install_template(es, why, sizeof why, &pause) < 0) {
+			es__state_down(es, why);
+			es__all_outcome(es, ev, n, SINK_RETRY, why, pause);
 			return (long)n;
 		}
 	}
@@ -279,34 +279,34 @@ static long es_send(struct sink *s, const struct sink_event *ev, size_t n, char 
 		size_t need = e->len + e->event_id_json_len + 32;
 		if (take && es->body.len + need > es->opt.max_batch_bytes)
 			break;
-		if (buf_add(&es->body, "{\"create\":{\"_id\":\"", 18) < 0 ||
-		    buf_add(&es->body, e->event_id_json, e->event_id_json_len) < 0 ||
-		    buf_add(&es->body, "\"}}\n", 4) < 0 || buf_add(&es->body, e->data, e->len) < 0 ||
-		    buf_add(&es->body, "\n", 1) < 0) {
+		if (es__buf_add(&es->body, "{\"create\":{\"_id\":\"", 18) < 0 ||
+		    es__buf_add(&es->body, e->event_id_json, e->event_id_json_len) < 0 ||
+		    es__buf_add(&es->body, "\"}}\n", 4) < 0 || es__buf_add(&es->body, e->data, e->len) < 0 ||
+		    es__buf_add(&es->body, "\n", 1) < 0) {
 			sinks__seterr(err, errlen, "out of memory for a bulk request");
 			return -1;
 		}
 		take++;
 	}
-	status = es_request(es, "POST", es->bulk_url, es->bulk_hdrs, es->body.p, es->body.len,
+	status = es__request(es, "POST", es->bulk_url, es->bulk_hdrs, es->body.p, es->body.len,
 			    why, sizeof why);
 	if (status < 0) {
-		state_down(es, why);
-		all_outcome(es, ev, take, SINK_RETRY, why, 0);
+		es__state_down(es, why);
+		es__all_outcome(es, ev, take, SINK_RETRY, why, 0);
 		return (long)take;
 	}
 	if (status == 200) {
-		es_items(es, ev, take);
+		es__items(es, ev, take);
 		return (long)take;
 	}
-	es_response_text(es, status, why, sizeof why);
+	es__response_text(es, status, why, sizeof why);
 	if (status == 413) {
 		if (take == 1) {
-			all_outcome(es, ev, 1, SINK_REJECTED, "413: the event alone is larger than "
+			es__all_outcome(es, ev, 1, SINK_REJECTED, "413: the event alone is larger than "
 				    "Elasticsearch accepts (http.max_content_length)", 0);
 		} else {
 			es->max_events = take / 2;
-			all_outcome(es, ev, take, SINK_RETRY, "413 request too large: sending smaller "
+			es__all_outcome(es, ev, take, SINK_RETRY, "413 request too large: sending smaller "
 				    "batches", 0);
 		}
 		return (long)take;
@@ -316,37 +316,37 @@ static long es_send(struct sink *s, const struct sink_event *ev, size_t n, char 
 		snprintf(msg, sizeof msg, "%s: Elasticsearch refused the credentials; check "
 			 "[elasticsearch] username/password_file or api_key_file; nothing is dropped, "
 			 "retrying every %d s", why, ES_AUTH_PAUSE_MS / 1000);
-		state_down(es, msg);
-		all_outcome(es, ev, take, SINK_RETRY, why, ES_AUTH_PAUSE_MS);
+		es__state_down(es, msg);
+		es__all_outcome(es, ev, take, SINK_RETRY, why, ES_AUTH_PAUSE_MS);
 		return (long)take;
 	}
 	/* 429 (overloaded: not down), 5xx, and anything else about the request
 	 * rather than an event. */
 	if (status != 429)
-		state_down(es, why);
-	all_outcome(es, ev, take, SINK_RETRY, why, es->retry_after_ms);
+		es__state_down(es, why);
+	es__all_outcome(es, ev, take, SINK_RETRY, why, es->retry_after_ms);
 	return (long)take;
 }
 
-static int es_poll(struct sink *s, int timeout_ms)
+static int es__poll(struct sink *s, int timeout_ms)
 {
 	(void)s, (void)timeout_ms;
 	return 0; /* send() is synchronous */
 }
 
-static size_t es_flush(struct sink *s, int timeout_ms)
+static size_t es__flush(struct sink *s, int timeout_ms)
 {
 	(void)s, (void)timeout_ms;
 	return 0;
 }
 
-static size_t es_inflight(const struct sink *s)
+static size_t es__inflight(const struct sink *s)
 {
 	(void)s;
 	return 0;
 }
 
-static void es_destroy(struct sink *s)
+static void es__destroy(struct sink *s)
 {
 	struct es_sink *es = (struct es_sink *)s;
 
@@ -365,8 +365,8 @@ static void es_destroy(struct sink *s)
 }
 
 static const struct sink_ops es_ops = {
-	.send = es_send, .poll = es_poll, .flush = es_flush,
-	.inflight = es_inflight, .destroy = es_destroy,
+	.send = es__send, .poll = es__poll, .flush = es__flush,
+	.inflight = es__inflight, .destroy = es__destroy,
 };
 
 void es_template_name(const char *index, char *out, size_t cap)
@@ -376,7 +376,7 @@ void es_template_name(const char *index, char *out, size_t cap)
 
 /* malloc'd printf. */
 __attribute__((format(printf, 1, 2)))
-static char *es_strf(const char *fmt, ...)
+static char *es__strf(const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -393,7 +393,7 @@ static char *es_strf(const char *fmt, ...)
 	return p;
 }
 
-static struct curl_slist *es_headers(const char *content_type, const char *api_key, int *ok)
+static struct curl_slist *es__headers(const char *content_type, const char *api_key, int *ok)
 {
 	struct curl_slist *h = NULL, *t;
 	char line[1024];
@@ -441,16 +441,16 @@ int es_sink_create(struct sink **out, const struct es_sink_options *opt, char *e
 	while (url_len && url_end[-1] == '/')
 		url_len--, url_end--;
 	es_template_name(opt->index, name, sizeof name);
-	es->bulk_url = es_strf("%.*s/%s/_bulk", (int)url_len, opt->url, opt->index);
-	es->template_url = es_strf("%.*s/_index_template/%s", (int)url_len, opt->url, name);
-	es->template_json = es_strf("{\"index_patterns\":[\"%s\",\"%s-*\"],\"priority\":200,"
+	es->bulk_url = es__strf("%.*s/%s/_bulk", (int)url_len, opt->url, opt->index);
+	es->template_url = es__strf("%.*s/_index_template/%s", (int)url_len, opt->url, name);
+	es->template_json = es__strf("{\"index_patterns\":[\"%s\",\"%s-*\"],\"priority\":200,"
 				    "\"_meta\":{\"managed_by\":\"fieldgate\",\"version\":\"%s\"},"
 				    "\"template\":%s}", opt->index, opt->index,
 				    opt->version ? opt->version : "", opt->template_body);
 	if (!es->bulk_url || !es->template_url || !es->template_json)
 		goto oom;
-	es->bulk_hdrs = es_headers("application/x-ndjson", opt->api_key, &ok);
-	es->json_hdrs = es_headers("application/json", opt->api_key, &ok);
+	es->bulk_hdrs = es__headers("application/x-ndjson", opt->api_key, &ok);
+	es->json_hdrs = es__headers("application/json", opt->api_key, &ok);
 	if (!ok || !(es->curl = curl_easy_init()))
 		goto oom;
 	curl_easy_setopt(es->curl, CURLOPT_NOSIGNAL, 1L);
@@ -458,11 +458,11 @@ int es_sink_create(struct sink **out, const struct es_sink_options *opt, char *e
 	curl_easy_setopt(es->curl, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(es->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)ES_CONNECT_TIMEOUT_MS);
 	curl_easy_setopt(es->curl, CURLOPT_TIMEOUT_MS, (long)es->opt.timeout_ms);
-	curl_easy_setopt(es->curl, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(es->curl, CURLOPT_WRITEFUNCTION, es__on_body);
 	curl_easy_setopt(es->curl, CURLOPT_WRITEDATA, es);
-	curl_easy_setopt(es->curl, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(es->curl, CURLOPT_HEADERFUNCTION, es__on_header);
 	curl_easy_setopt(es->curl, CURLOPT_HEADERDATA, es);
-	curl_easy_setopt(es->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(es->curl, CURLOPT_XFERINFOFUNCTION, es__on_progress);
 	curl_easy_setopt(es->curl, CURLOPT_XFERINFODATA, es);
 	curl_easy_setopt(es->curl, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(es->curl, CURLOPT_ERRORBUFFER, es->curl_err);
@@ -482,7 +482,7 @@ int es_sink_create(struct sink **out, const struct es_sink_options *opt, char *e
 	return 0;
 oom:
 	sinks__seterr(err, errlen, "out of memory");
-	es_destroy(es ? &es->base : NULL);
+	es__destroy(es ? &es->base : NULL);
 	return -1;
 }
 
