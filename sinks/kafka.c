@@ -33,7 +33,7 @@ struct kafka_sink {
 };
 
 /* Errors that retrying cannot fix: the event itself is refused. */
-static int kafka_permanent(rd_kafka_resp_err_t e)
+static int kafka__permanent(rd_kafka_resp_err_t e)
 {
 	switch (e) {
 	case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
@@ -45,7 +45,7 @@ static int kafka_permanent(rd_kafka_resp_err_t e)
 	}
 }
 
-static void kafka_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+static void kafka__dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
 	struct kafka_sink *ks = opaque;
 	uint64_t seq = (uint64_t)(uintptr_t)m->_private;
@@ -61,11 +61,11 @@ static void kafka_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		return;
 	}
 	snprintf(reason, sizeof reason, "%s (%s)", rd_kafka_err2str(m->err), rd_kafka_err2name(m->err));
-	ks->base.on_outcome(ks->base.ctx, seq, kafka_permanent(m->err) ? SINK_REJECTED : SINK_RETRY,
+	ks->base.on_outcome(ks->base.ctx, seq, kafka__permanent(m->err) ? SINK_REJECTED : SINK_RETRY,
 			    reason, 0);
 }
 
-static void kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+static void kafka__error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
 	struct kafka_sink *ks = opaque;
 	char text[768];
@@ -95,14 +95,14 @@ static void kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaqu
 }
 
 /* librdkafka would print to stderr; the agent decides what operators see,
- * and everything worth seeing also arrives through kafka_error(). */
-static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+ * and everything worth seeing also arrives through kafka__error(). */
+static void kafka__log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
 	(void)rk, (void)level, (void)fac, (void)buf;
 }
 
 /* Build rk and rkt from a copy of ks->conf. Returns 0 or -1. */
-static int kafka_build(struct kafka_sink *ks, char *err, size_t errlen)
+static int kafka__build(struct kafka_sink *ks, char *err, size_t errlen)
 {
 	char errstr[512];
 	rd_kafka_conf_t *c = rd_kafka_conf_dup(ks->conf);
@@ -129,7 +129,7 @@ static int kafka_build(struct kafka_sink *ks, char *err, size_t errlen)
 }
 
 /* Drop the producer; what it held is reported SINK_RETRY unless muted. */
-static void kafka_teardown(struct kafka_sink *ks)
+static void kafka__teardown(struct kafka_sink *ks)
 {
 	if (!ks->rk)
 		return;
@@ -144,7 +144,7 @@ static void kafka_teardown(struct kafka_sink *ks)
 	ks->inflight = 0;
 }
 
-static long kafka_send(struct sink *s, const struct sink_event *ev, size_t n,
+static long kafka__send(struct sink *s, const struct sink_event *ev, size_t n,
 		       char *err, size_t errlen)
 {
 	struct kafka_sink *ks = (struct kafka_sink *)s;
@@ -176,21 +176,21 @@ static long kafka_send(struct sink *s, const struct sink_event *ev, size_t n,
 		snprintf(reason, sizeof reason, "%s (%s)", rd_kafka_err2str(r), rd_kafka_err2name(r));
 		if (r == RD_KAFKA_RESP_ERR__FATAL)
 			ks->need_rebuild = 1;
-		s->on_outcome(s->ctx, e->seq, kafka_permanent(r) ? SINK_REJECTED : SINK_RETRY, reason, 0);
+		s->on_outcome(s->ctx, e->seq, kafka__permanent(r) ? SINK_REJECTED : SINK_RETRY, reason, 0);
 	}
 	return (long)i;
 }
 
-static int kafka_poll(struct sink *s, int timeout_ms)
+static int kafka__poll(struct sink *s, int timeout_ms)
 {
 	struct kafka_sink *ks = (struct kafka_sink *)s;
 	char err[512];
 
 	if (ks->need_rebuild) {
 		ks->need_rebuild = 0;
-		kafka_teardown(ks);
+		kafka__teardown(ks);
 		ks->muted = 0;
-		if (kafka_build(ks, err, sizeof err) < 0 && s->on_state)
+		if (kafka__build(ks, err, sizeof err) < 0 && s->on_state)
 			s->on_state(s->ctx, 0, err);
 		return 0;
 	}
@@ -199,7 +199,7 @@ static int kafka_poll(struct sink *s, int timeout_ms)
 	return 0;
 }
 
-static size_t kafka_flush(struct sink *s, int timeout_ms)
+static size_t kafka__flush(struct sink *s, int timeout_ms)
 {
 	struct kafka_sink *ks = (struct kafka_sink *)s;
 
@@ -208,19 +208,19 @@ static size_t kafka_flush(struct sink *s, int timeout_ms)
 	return ks->inflight;
 }
 
-static size_t kafka_inflight(const struct sink *s)
+static size_t kafka__inflight(const struct sink *s)
 {
 	return ((const struct kafka_sink *)s)->inflight;
 }
 
-static void kafka_destroy(struct sink *s)
+static void kafka__destroy(struct sink *s)
 {
 	struct kafka_sink *ks = (struct kafka_sink *)s;
 
 	if (!ks)
 		return;
 	ks->muted = 1;
-	kafka_teardown(ks);
+	kafka__teardown(ks);
 	if (ks->conf)
 		rd_kafka_conf_destroy(ks->conf);
 	free(ks->topic);
@@ -228,12 +228,12 @@ static void kafka_destroy(struct sink *s)
 }
 
 static const struct sink_ops kafka_ops = {
-	.send = kafka_send, .poll = kafka_poll, .flush = kafka_flush,
-	.inflight = kafka_inflight, .destroy = kafka_destroy,
+	.send = kafka__send, .poll = kafka__poll, .flush = kafka__flush,
+	.inflight = kafka__inflight, .destroy = kafka__destroy,
 };
 
 /* Set one property; on failure name it as the config file does. */
-static int conf_set(rd_kafka_conf_t *c, const char *name, const char *value,
+static int kafka__conf_set(rd_kafka_conf_t *c, const char *name, const char *value,
 		    char *err, size_t errlen)
 {
 	char errstr[512];
@@ -259,24 +259,24 @@ int kafka_sink_create(struct sink **out, const struct kafka_sink_options *opt,
 	sinks__init(&ks->base, &kafka_ops, "kafka", opt->on_outcome, opt->on_state, opt->ctx);
 	ks->max_inflight = opt->max_inflight ? opt->max_inflight : 10000;
 	/* The guarantees of SPEC §5 first; the user's properties may refine them. */
-	if (conf_set(ks->conf, "bootstrap.servers", opt->brokers, err, errlen) < 0 ||
-	    conf_set(ks->conf, "client.id", opt->client_id ? opt->client_id : "fieldgate", err, errlen) < 0 ||
-	    conf_set(ks->conf, "enable.idempotence", "true", err, errlen) < 0 ||
-	    conf_set(ks->conf, "acks", "all", err, errlen) < 0)
+	if (kafka__conf_set(ks->conf, "bootstrap.servers", opt->brokers, err, errlen) < 0 ||
+	    kafka__conf_set(ks->conf, "client.id", opt->client_id ? opt->client_id : "fieldgate", err, errlen) < 0 ||
+	    kafka__conf_set(ks->conf, "enable.idempotence", "true", err, errlen) < 0 ||
+	    kafka__conf_set(ks->conf, "acks", "all", err, errlen) < 0)
 		goto fail;
 	for (i = 0; i < opt->nprops; i++)
-		if (conf_set(ks->conf, opt->prop_names[i], opt->prop_values[i], err, errlen) < 0)
+		if (kafka__conf_set(ks->conf, opt->prop_names[i], opt->prop_values[i], err, errlen) < 0)
 			goto fail;
 	rd_kafka_conf_set_opaque(ks->conf, ks);
-	rd_kafka_conf_set_dr_msg_cb(ks->conf, kafka_dr);
-	rd_kafka_conf_set_error_cb(ks->conf, kafka_error);
-	rd_kafka_conf_set_log_cb(ks->conf, kafka_log);
-	if (kafka_build(ks, err, errlen) < 0)
+	rd_kafka_conf_set_dr_msg_cb(ks->conf, kafka__dr);
+	rd_kafka_conf_set_error_cb(ks->conf, kafka__error);
+	rd_kafka_conf_set_log_cb(ks->conf, kafka__log);
+	if (kafka__build(ks, err, errlen) < 0)
 		goto fail;
 	*out = &ks->base;
 	return 0;
 fail:
-	kafka_destroy(ks ? &ks->base : NULL);
+	kafka__destroy(ks ? &ks->base : NULL);
 	return -1;
 }
 
