@@ -40,7 +40,7 @@ struct http {
 };
 
 /* Queue a response with a copy of body. */
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned code, const char *type,
+static enum MHD_Result http__reply(struct MHD_Connection *c, unsigned code, const char *type,
 			     const char *body, size_t len)
 {
 	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body,
@@ -58,7 +58,7 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned code, const char
 	return rc;
 }
 
-static enum MHD_Result http_handler(void *cls, struct MHD_Connection *c, const char *url,
+static enum MHD_Result http__handler(void *cls, struct MHD_Connection *c, const char *url,
 				    const char *method, const char *version,
 				    const char *upload_data, size_t *upload_data_size,
 				    void **req_cls)
@@ -73,22 +73,22 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *c, const c
 	(void)upload_data_size;
 	(void)req_cls;
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-		return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain; charset=utf-8",
+		return http__reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain; charset=utf-8",
 			     "only GET and HEAD\n", 18);
 	if (strcmp(url, "/metrics") == 0)
 		metrics = 1;
 	else if (strcmp(url, "/healthz") == 0)
 		metrics = 0;
 	else
-		return reply(c, MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8",
+		return http__reply(c, MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8",
 			     "not found: try /metrics or /healthz\n", 36);
 	pthread_mutex_lock(&h->mu);
 	if (metrics && h->metrics)
-		rc = reply(c, MHD_HTTP_OK, METRICS_TYPE, h->metrics, h->metrics_len);
+		rc = http__reply(c, MHD_HTTP_OK, METRICS_TYPE, h->metrics, h->metrics_len);
 	else if (!metrics && h->health)
-		rc = reply(c, (unsigned)h->health_code, HEALTH_TYPE, h->health, h->health_len);
+		rc = http__reply(c, (unsigned)h->health_code, HEALTH_TYPE, h->health, h->health_len);
 	else
-		rc = reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, metrics ? "text/plain; charset=utf-8" :
+		rc = http__reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, metrics ? "text/plain; charset=utf-8" :
 			   HEALTH_TYPE, metrics ? "starting\n" : starting,
 			   metrics ? 9 : sizeof starting - 1);
 	pthread_mutex_unlock(&h->mu);
@@ -97,7 +97,7 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *c, const c
 
 /* MHD's own complaints (a connection it had to drop, ...): for debugging. */
 __attribute__((format(printf, 2, 0)))
-static void http_logger(void *cls, const char *fmt, va_list ap)
+static void http__logger(void *cls, const char *fmt, va_list ap)
 {
 	char line[512];
 	size_t n;
@@ -111,7 +111,7 @@ static void http_logger(void *cls, const char *fmt, va_list ap)
 }
 
 /* Split "host:port" or "[v6]:port" into host and port. Returns 0 or -1. */
-static int split_addr(const char *addr, char *host, size_t hostcap, char *port, size_t portcap)
+static int http__split_addr(const char *addr, char *host, size_t hostcap, char *port, size_t portcap)
 {
 	const char *colon;
 	size_t n;
@@ -142,14 +142,14 @@ static int split_addr(const char *addr, char *host, size_t hostcap, char *port, 
 }
 
 /* Make the listening socket. Returns the fd, or -1 with a reason in err. */
-static int http_socket(const char *addr, int *v6, char *err, size_t errlen)
+static int http__socket(const char *addr, int *v6, char *err, size_t errlen)
 {
 	struct addrinfo hints = { .ai_flags = AI_PASSIVE | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM };
 	struct addrinfo *ai = NULL;
 	char host[256], port[8];
 	int fd = -1, one = 1, rc;
 
-	if (split_addr(addr, host, sizeof host, port, sizeof port) < 0) {
+	if (http__split_addr(addr, host, sizeof host, port, sizeof port) < 0) {
 		snprintf(err, errlen, "'%s' is not host:port or [address]:port", addr);
 		return -1;
 	}
@@ -203,15 +203,15 @@ int http_start(struct http **out, const char *addr, char *err, size_t errlen)
 		return -1;
 	}
 	pthread_mutex_init(&h->mu, NULL);
-	if ((fd = http_socket(addr, &v6, err, errlen)) < 0)
+	if ((fd = http__socket(addr, &v6, err, errlen)) < 0)
 		goto fail;
 	h->daemon = MHD_start_daemon(MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
 				     (v6 ? MHD_USE_IPv6 : 0),
-				     0, NULL, NULL, http_handler, h,
+				     0, NULL, NULL, http__handler, h,
 				     MHD_OPTION_LISTEN_SOCKET, fd,
 				     MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTIONS,
 				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S,
-				     MHD_OPTION_EXTERNAL_LOGGER, http_logger, NULL,
+				     MHD_OPTION_EXTERNAL_LOGGER, http__logger, NULL,
 				     MHD_OPTION_END);
 	if (!h->daemon) {
 		/* Not closed here: whether MHD already closed fd on this path
