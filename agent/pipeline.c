@@ -95,7 +95,7 @@ struct pipeline {
 	_Atomic int st_healthy;       /* 0 while commits fail */
 };
 
-static void timespec_in(struct timespec *ts, int ms)
+static void pipeline__timespec_in(struct timespec *ts, int ms)
 {
 	clock_gettime(CLOCK_REALTIME, ts);
 	ts->tv_sec += ms / 1000;
@@ -106,16 +106,16 @@ static void timespec_in(struct timespec *ts, int ms)
 	}
 }
 
-static char *item_bytes(struct item *it)
+static char *pipeline__item_bytes(struct item *it)
 {
 	return it->heap ? it->heap : it->inline_buf;
 }
 
 /* Append one item to the open group. Returns 0 or a negative STORE_E*. */
-static int write_item(struct pipeline *p, struct item *it, struct pending *pend,
+static int pipeline__write_item(struct pipeline *p, struct item *it, struct pending *pend,
 		      char *err, size_t errlen)
 {
-	char *b = item_bytes(it);
+	char *b = pipeline__item_bytes(it);
 	int rc;
 
 	if (it->kind == ITEM_QUARANTINE) {
@@ -159,7 +159,7 @@ static int write_item(struct pipeline *p, struct item *it, struct pending *pend,
 	return rc < 0 ? rc : 0;
 }
 
-static void release(struct pipeline *p, uint64_t upto)
+static void pipeline__release(struct pipeline *p, uint64_t upto)
 {
 	pthread_mutex_lock(&p->mu);
 	for (uint64_t i = p->tail; i < upto; i++) {
@@ -173,7 +173,7 @@ static void release(struct pipeline *p, uint64_t upto)
 	pthread_mutex_unlock(&p->mu);
 }
 
-static void enforce_limits(struct pipeline *p, struct store_drops *last)
+static void pipeline__enforce_limits(struct pipeline *p, struct store_drops *last)
 {
 	struct store_drops d;
 	char err[512];
@@ -200,7 +200,7 @@ static void enforce_limits(struct pipeline *p, struct store_drops *last)
  * would wait for the write lock that the open group holds for up to
  * commit_ms, again and again (hundreds of ms under load).
  */
-static void apply_positions(struct pipeline *p)
+static void pipeline__apply_positions(struct pipeline *p)
 {
 	struct { char sink[STORE_SINK_NAME_MAX]; uint64_t seq; char last_error[256]; } todo[STORE_SINK_MAX];
 	size_t n = 0, i;
@@ -248,7 +248,7 @@ static void apply_positions(struct pipeline *p)
  * waiting, stopping, or `force`). Returns 0, or a negative STORE_E* after
  * rolling back: the items stay queued and the writer retries them.
  */
-static int drain(struct pipeline *p, int force)
+static int pipeline__drain(struct pipeline *p, int force)
 {
 	uint64_t head, processed = atomic_load(&p->processed), tail;
 	int stopping, rc = 0;
@@ -268,7 +268,7 @@ static int drain(struct pipeline *p, int force)
 			p->txn_start = now;
 		}
 		for (; rc == 0 && processed < head; processed++)
-			rc = write_item(p, &p->ring[processed % QUEUE_SLOTS], &p->pend, p->err, sizeof p->err);
+			rc = pipeline__write_item(p, &p->ring[processed % QUEUE_SLOTS], &p->pend, p->err, sizeof p->err);
 		atomic_store(&p->processed, processed);
 	}
 	if (rc == 0 && p->in_txn &&
@@ -292,7 +292,7 @@ static int drain(struct pipeline *p, int force)
 			p->backoff_ms = BACKOFF_MIN_MS;
 			atomic_store(&p->st_healthy, 1);
 			/* Last: it wakes the waiters, who may read the stats at once. */
-			release(p, processed);
+			pipeline__release(p, processed);
 		}
 	}
 	if (rc < 0) {
@@ -307,7 +307,7 @@ static int drain(struct pipeline *p, int force)
 	return rc;
 }
 
-static void *writer_main(void *arg)
+static void *pipeline__writer_main(void *arg)
 {
 	struct pipeline *p = arg;
 	struct store_drops drops = { 0 };
@@ -316,7 +316,7 @@ static void *writer_main(void *arg)
 	uint64_t limit_every = p->opt.max_bytes > 0 ? (uint64_t)p->opt.max_bytes / 8 : UINT64_MAX;
 
 	pthread_mutex_lock(&p->store_mu);
-	enforce_limits(p, &drops);
+	pipeline__enforce_limits(p, &drops);
 	pthread_mutex_unlock(&p->store_mu);
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
@@ -326,7 +326,7 @@ static void *writer_main(void *arg)
 
 		/* Sleep until there is work: new items, a stop, a caller waiting
 		 * on what the open group holds, or a commit or limits check due.
-		 * txn_start is only read as a hint here; drain() decides. */
+		 * txn_start is only read as a hint here; pipeline__drain() decides. */
 		while (p->head == atomic_load(&p->processed) && !p->stopping &&
 		       !atomic_load(&p->pos_dirty) &&
 		       !(atomic_load(&p->in_txn) && atomic_load(&p->waiters))) {
@@ -335,10 +335,10 @@ static void *writer_main(void *arg)
 			struct timespec ts;
 			if (wait_ms <= 0)
 				break;
-			timespec_in(&ts, wait_ms);
+			pipeline__timespec_in(&ts, wait_ms);
 			if (pthread_cond_timedwait(&p->not_empty, &p->mu, &ts) == ETIMEDOUT) {
 				/* Idle only if nothing came: pushes into an open
-				 * group do not wake us (see push()). */
+				 * group do not wake us (see pipeline__push()). */
 				idle = in_txn && p->head == atomic_load(&p->processed);
 				break;
 			}
@@ -347,7 +347,7 @@ static void *writer_main(void *arg)
 		if (p->stopping && p->head == p->tail && !atomic_load(&p->in_txn)) {
 			pthread_mutex_unlock(&p->mu);
 			pthread_mutex_lock(&p->store_mu);
-			apply_positions(p);
+			pipeline__apply_positions(p);
 			pthread_mutex_unlock(&p->store_mu);
 			pthread_mutex_lock(&p->mu);
 			break;
@@ -361,11 +361,11 @@ static void *writer_main(void *arg)
 
 		pthread_mutex_lock(&p->store_mu);
 		now = clock_mono_ms();
-		rc = drain(p, idle);
+		rc = pipeline__drain(p, idle);
 		if (rc == 0 && !p->in_txn)
-			apply_positions(p);
+			pipeline__apply_positions(p);
 		if (rc == 0 && !p->in_txn && (now >= next_limits || p->written >= limit_every)) {
-			enforce_limits(p, &drops);
+			pipeline__enforce_limits(p, &drops);
 			next_limits = now + LIMITS_EVERY_MS;
 			p->written = 0;
 		}
@@ -388,7 +388,7 @@ static void *writer_main(void *arg)
 			pthread_mutex_lock(&p->mu);
 			if (!p->stopping || now < p->drain_deadline) {
 				struct timespec ts;
-				timespec_in(&ts, backoff);
+				pipeline__timespec_in(&ts, backoff);
 				pthread_cond_timedwait(&p->not_empty, &p->mu, &ts);
 			}
 			pthread_mutex_unlock(&p->mu);
@@ -421,7 +421,7 @@ int pipeline_start(struct pipeline **out, const struct pipeline_options *opt,
 	pthread_cond_init(&p->not_full, NULL);
 	pthread_cond_init(&p->not_empty, NULL);
 	pthread_cond_init(&p->committed, NULL);
-	rc = pthread_create(&p->thread, NULL, writer_main, p);
+	rc = pthread_create(&p->thread, NULL, pipeline__writer_main, p);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot start the store writer thread: %s", strerror(rc));
 		pthread_mutex_destroy(&p->mu);
@@ -445,7 +445,7 @@ fail:
 }
 
 /* Copy up to three parts into the next slot, waiting for space. */
-static int push(struct pipeline *p, enum item_kind kind, int64_t ts_ms,
+static int pipeline__push(struct pipeline *p, enum item_kind kind, int64_t ts_ms,
 		const void *a, size_t alen, const void *b, size_t blen,
 		const void *c, size_t clen, uint64_t *ticket)
 {
@@ -471,7 +471,7 @@ static int push(struct pipeline *p, enum item_kind kind, int64_t ts_ms,
 	it->kind = (uint8_t)kind;
 	it->ts_ms = ts_ms;
 	it->heap = heap;
-	dst = item_bytes(it);
+	dst = pipeline__item_bytes(it);
 	memcpy(dst, a, alen);
 	if (kind == ITEM_EVENT) {
 		it->keylen = (uint16_t)alen;
@@ -502,14 +502,14 @@ static int push(struct pipeline *p, enum item_kind kind, int64_t ts_ms,
 int pipeline_push_event(struct pipeline *p, const void *key, size_t keylen,
 			int64_t ts_ms, const char *body, size_t len, uint64_t *ticket)
 {
-	return push(p, ITEM_EVENT, ts_ms, key, keylen, body, len, NULL, 0, ticket);
+	return pipeline__push(p, ITEM_EVENT, ts_ms, key, keylen, body, len, NULL, 0, ticket);
 }
 
 int pipeline_push_quarantine(struct pipeline *p, int64_t ts_ms, const char *origin,
 			     const char *reason, const void *raw, size_t len,
 			     uint64_t *ticket)
 {
-	return push(p, ITEM_QUARANTINE, ts_ms, origin, strlen(origin) + 1, reason,
+	return pipeline__push(p, ITEM_QUARANTINE, ts_ms, origin, strlen(origin) + 1, reason,
 		    strlen(reason) + 1, raw, len, ticket);
 }
 
@@ -527,10 +527,10 @@ int pipeline_wait(struct pipeline *p, uint64_t ticket, int timeout_ms)
 	 * waking the writer and sleeping until it is done. */
 	atomic_fetch_add(&p->waiters, 1);
 	if (!atomic_load(&p->failing) && pthread_mutex_trylock(&p->store_mu) == 0) {
-		drain(p, 1);
+		pipeline__drain(p, 1);
 		pthread_mutex_unlock(&p->store_mu);
 	}
-	timespec_in(&ts, timeout_ms);
+	pipeline__timespec_in(&ts, timeout_ms);
 	pthread_mutex_lock(&p->mu);
 	if (p->tail < ticket)
 		pthread_cond_signal(&p->not_empty); /* not ours to commit now: the writer's */
@@ -581,9 +581,9 @@ int pipeline_wait_events(struct pipeline *p, uint64_t after, int timeout_ms)
 
 	if (atomic_load(&p->st_last_seq) > after)
 		return 1;
-	timespec_in(&ts, timeout_ms);
+	pipeline__timespec_in(&ts, timeout_ms);
 	pthread_mutex_lock(&p->mu);
-	/* st_last_seq is stored before release() broadcasts under mu: no lost wake-up. */
+	/* st_last_seq is stored before pipeline__release() broadcasts under mu: no lost wake-up. */
 	while (!(found = atomic_load(&p->st_last_seq) > after) && !p->stopping)
 		if (pthread_cond_timedwait(&p->committed, &p->mu, &ts) == ETIMEDOUT)
 			break;
