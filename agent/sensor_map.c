@@ -22,7 +22,7 @@ struct sensor_map {
 	size_t used;          /* occupied slots */
 };
 
-static uint64_t hash_id(const char *s)
+static uint64_t sensor_map__hash_id(const char *s)
 {
 	uint64_t h = 1469598103934665603ULL;
 	for (; *s; s++) {
@@ -32,9 +32,9 @@ static uint64_t hash_id(const char *s)
 	return h;
 }
 
-static unsigned char *probe(unsigned char *slots, size_t slot_size, size_t cap, const char *id)
+static unsigned char *sensor_map__probe(unsigned char *slots, size_t slot_size, size_t cap, const char *id)
 {
-	size_t i = hash_id(id) & (cap - 1);
+	size_t i = sensor_map__hash_id(id) & (cap - 1);
 	while (slots[i * slot_size] && strcmp((char *)slots + i * slot_size, id) != 0)
 		i = (i + 1) & (cap - 1);
 	return slots + i * slot_size;
@@ -71,7 +71,7 @@ size_t sensor_map_count(const struct sensor_map *m)
 	return m->used;
 }
 
-static int grow(struct sensor_map *m)
+static int sensor_map__grow(struct sensor_map *m)
 {
 	size_t cap = m->capacity * 2;
 	unsigned char *slots = calloc(cap, m->slot_size);
@@ -80,7 +80,7 @@ static int grow(struct sensor_map *m)
 	for (size_t i = 0; i < m->capacity; i++) {
 		unsigned char *s = m->slots + i * m->slot_size;
 		if (*s)
-			memcpy(probe(slots, m->slot_size, cap, (char *)s), s, m->slot_size);
+			memcpy(sensor_map__probe(slots, m->slot_size, cap, (char *)s), s, m->slot_size);
 	}
 	free(m->slots);
 	m->slots = slots;
@@ -97,15 +97,15 @@ void *sensor_map_get(struct sensor_map *m, const char *id, int create, int *crea
 		*created = 0;
 	if (n == 0 || n >= ID_BYTES)
 		return NULL;
-	s = probe(m->slots, m->slot_size, m->capacity, id);
+	s = sensor_map__probe(m->slots, m->slot_size, m->capacity, id);
 	if (*s)
 		return s + VALUE_OFF;
 	if (!create)
 		return NULL;
 	if ((m->used + 1) * 2 > m->capacity) {
-		if (grow(m) < 0)
+		if (sensor_map__grow(m) < 0)
 			return NULL;
-		s = probe(m->slots, m->slot_size, m->capacity, id);
+		s = sensor_map__probe(m->slots, m->slot_size, m->capacity, id);
 	}
 	memcpy(s, id, n + 1);
 	m->used++;
