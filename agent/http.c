@@ -41,7 +41,7 @@ struct http {
 
 /* Queue a response with a copy of body. */
 static enum MHD_Result http__reply(struct MHD_Connection *c, unsigned code, const char *type,
-			     const char *body, size_t len)
+				   const char *body, size_t len)
 {
 	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body,
 								 MHD_RESPMEM_MUST_COPY);
@@ -59,9 +59,9 @@ static enum MHD_Result http__reply(struct MHD_Connection *c, unsigned code, cons
 }
 
 static enum MHD_Result http__handler(void *cls, struct MHD_Connection *c, const char *url,
-				    const char *method, const char *version,
-				    const char *upload_data, size_t *upload_data_size,
-				    void **req_cls)
+				     const char *method, const char *version,
+				     const char *upload_data, size_t *upload_data_size,
+				     void **req_cls)
 {
 	static const char starting[] = "{\"status\":\"starting\"}\n";
 	struct http *h = cls;
@@ -74,14 +74,14 @@ static enum MHD_Result http__handler(void *cls, struct MHD_Connection *c, const 
 	(void)req_cls;
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
 		return http__reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain; charset=utf-8",
-			     "only GET and HEAD\n", 18);
+				   "only GET and HEAD\n", 18);
 	if (strcmp(url, "/metrics") == 0)
 		metrics = 1;
 	else if (strcmp(url, "/healthz") == 0)
 		metrics = 0;
 	else
 		return http__reply(c, MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8",
-			     "not found: try /metrics or /healthz\n", 36);
+				   "not found: try /metrics or /healthz\n", 36);
 	pthread_mutex_lock(&h->mu);
 	if (metrics && h->metrics)
 		rc = http__reply(c, MHD_HTTP_OK, METRICS_TYPE, h->metrics, h->metrics_len);
@@ -89,8 +89,8 @@ static enum MHD_Result http__handler(void *cls, struct MHD_Connection *c, const 
 		rc = http__reply(c, (unsigned)h->health_code, HEALTH_TYPE, h->health, h->health_len);
 	else
 		rc = http__reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, metrics ? "text/plain; charset=utf-8" :
-			   HEALTH_TYPE, metrics ? "starting\n" : starting,
-			   metrics ? 9 : sizeof starting - 1);
+				 HEALTH_TYPE, metrics ? "starting\n" : starting,
+				 metrics ? 9 : sizeof starting - 1);
 	pthread_mutex_unlock(&h->mu);
 	return rc;
 }

@@ -113,7 +113,7 @@ static char *pipeline__item_bytes(struct item *it)
 
 /* Append one item to the open group. Returns 0 or a negative STORE_E*. */
 static int pipeline__write_item(struct pipeline *p, struct item *it, struct pending *pend,
-		      char *err, size_t errlen)
+				char *err, size_t errlen)
 {
 	char *b = pipeline__item_bytes(it);
 	int rc;
@@ -446,8 +446,8 @@ fail:
 
 /* Copy up to three parts into the next slot, waiting for space. */
 static int pipeline__push(struct pipeline *p, enum item_kind kind, int64_t ts_ms,
-		const void *a, size_t alen, const void *b, size_t blen,
-		const void *c, size_t clen, uint64_t *ticket)
+			  const void *a, size_t alen, const void *b, size_t blen,
+			  const void *c, size_t clen, uint64_t *ticket)
 {
 	size_t total = alen + blen + clen;
 	char *heap = NULL, *dst;
@@ -510,7 +510,7 @@ int pipeline_push_quarantine(struct pipeline *p, int64_t ts_ms, const char *orig
 			     uint64_t *ticket)
 {
 	return pipeline__push(p, ITEM_QUARANTINE, ts_ms, origin, strlen(origin) + 1, reason,
-		    strlen(reason) + 1, raw, len, ticket);
+			      strlen(reason) + 1, raw, len, ticket);
 }
 
 int pipeline_wait(struct pipeline *p, uint64_t ticket, int timeout_ms)

@@ -92,7 +92,7 @@ static double model__sigmoid(double z)
  * other's loads and the loop has no data-dependent branch.
  */
 static inline void model__walk_block(const struct model *m, size_t t0, size_t nl, const double *x,
-			      uint32_t *leaf)
+				     uint32_t *leaf)
 {
 	const struct model__node *nodes = m->nodes;
 	uint32_t steps = 0;
@@ -368,7 +368,7 @@ static void model__path_index(char dst[PATHMAX], const char *path, int i)
 
 /* Reject keys outside allowed[] and duplicate keys. */
 static int model__check_keys(struct ld *l, const cJSON *obj, const char *path,
-		      const char *const *allowed, size_t nallowed)
+			     const char *const *allowed, size_t nallowed)
 {
 	for (const cJSON *c = obj->child; c; c = c->next) {
 		size_t i;
@@ -386,7 +386,7 @@ static int model__check_keys(struct ld *l, const cJSON *obj, const char *path,
 
 /* Find a required member; its path goes to kpath. */
 static int model__need(struct ld *l, const cJSON *obj, const char *path, const char *key,
-		const cJSON **out, char kpath[PATHMAX])
+		       const cJSON **out, char kpath[PATHMAX])
 {
 	model__path_key(kpath, path, key);
 	*out = cJSON_GetObjectItemCaseSensitive(obj, key);
@@ -414,7 +414,7 @@ static int model__get_finite(struct ld *l, const cJSON *j, const char *path, dou
 
 /* An integer-valued number within [lo, hi]; `range` describes it. */
 static int model__get_int(struct ld *l, const cJSON *j, const char *path, long long lo,
-		   long long hi, const char *range, long long *v)
+			  long long hi, const char *range, long long *v)
 {
 	double d = 0;
 	if (model__get_finite(l, j, path, &d) < 0)
@@ -460,7 +460,7 @@ static int model__check_meta(struct ld *l, const cJSON *j, const char *path)
 
 /* One tree's nodes: validate and append to m->nodes (absolute indices). */
 static int model__parse_tree(struct ld *l, struct model *m, const cJSON *tree, const char *tpath,
-		      int32_t *parent)
+			     int32_t *parent)
 {
 	static const char *const tree_keys[] = {"nodes"};
 	static const char *const split_keys[] = {"feature", "threshold", "left", "right"};
@@ -621,7 +621,7 @@ out:
 }
 
 static int model__parse_number_array(struct ld *l, const cJSON *root, const char *key, size_t want,
-			      const char *per, double *dst)
+				     const char *per, double *dst)
 {
 	const cJSON *a;
 	char path[PATHMAX], ipath[PATHMAX];
@@ -662,13 +662,13 @@ static int model__parse_root(struct ld *l, struct model *m, const cJSON *root)
 		return -1;
 	if (strcmp(j->valuestring, MODEL__FORMAT) != 0)
 		return model__bad(l, path, "\"%.64s\" is not a fieldgate model (expected \"%s\")",
-			   j->valuestring, MODEL__FORMAT);
+				  j->valuestring, MODEL__FORMAT);
 	if (model__need(l, root, "$", "format_version", &j, path) < 0 ||
 	    model__get_int(l, j, path, 1, LLONG_MAX, ">= 1", &v) < 0)
 		return -1;
 	if (v != MODEL__FORMAT_VERSION)
 		return model__bad(l, path, "unsupported format_version %lld (this build reads %d)",
-			   v, MODEL__FORMAT_VERSION);
+				  v, MODEL__FORMAT_VERSION);
 	if (model__need(l, root, "$", "kind", &j, path) < 0 ||
 	    model__want_type(l, j, path, cJSON_IsString(j), "a string") < 0)
 		return -1;
@@ -680,7 +680,7 @@ static int model__parse_root(struct ld *l, struct model *m, const cJSON *root)
 		m->kind = MODEL_GBT_REGRESSOR;
 	else
 		return model__bad(l, path, "unknown kind \"%.64s\" (expected random_forest_classifier, "
-			   "logistic_regression or gbt_regressor)", j->valuestring);
+				  "logistic_regression or gbt_regressor)", j->valuestring);
 	if ((m->kind == MODEL_RANDOM_FOREST && model__check_keys(l, root, "$", forest_keys, 10) < 0) ||
 	    (m->kind == MODEL_LOGISTIC_REGRESSION && model__check_keys(l, root, "$", logreg_keys, sizeof logreg_keys / sizeof logreg_keys[0]) < 0) ||
 	    (m->kind == MODEL_GBT_REGRESSOR && model__check_keys(l, root, "$", gbt_keys, 11) < 0))

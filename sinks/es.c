@@ -113,8 +113,8 @@ static int es__on_progress(void *ctx, curl_off_t a, curl_off_t b, curl_off_t c, 
  * in es->resp), or -1 when no response came (err says why).
  */
 static long es__request(struct es_sink *es, const char *method, const char *url,
-		       struct curl_slist *hdrs, const char *body, size_t len,
-		       char *err, size_t errlen)
+			struct curl_slist *hdrs, const char *body, size_t len,
+			char *err, size_t errlen)
 {
 	CURLcode rc;
 	long status = 0;
@@ -178,7 +178,7 @@ static void es__state_down(struct es_sink *es, const char *reason)
 
 /* Every event of the batch gets the same outcome. */
 static void es__all_outcome(struct es_sink *es, const struct sink_event *ev, size_t n,
-			enum sink_outcome o, const char *reason, int64_t retry_after_ms)
+			    enum sink_outcome o, const char *reason, int64_t retry_after_ms)
 {
 	for (size_t i = 0; i < n; i++)
 		es->base.on_outcome(es->base.ctx, ev[i].seq, o, reason, retry_after_ms);
@@ -189,7 +189,7 @@ static void es__all_outcome(struct es_sink *es, const struct sink_event *ev, siz
 static int es__install_template(struct es_sink *es, char *err, size_t errlen, int64_t *pause_ms)
 {
 	long status = es__request(es, "PUT", es->template_url, es->json_hdrs, es->template_json,
-				 strlen(es->template_json), err, errlen);
+				  strlen(es->template_json), err, errlen);
 	char text[512];
 
 	*pause_ms = 0;
@@ -232,7 +232,7 @@ static void es__items(struct es_sink *es, const struct sink_event *ev, size_t n)
 	items = cJSON_GetObjectItemCaseSensitive(j, "items");
 	if (!cJSON_IsArray(items) || (size_t)cJSON_GetArraySize(items) != n) {
 		es__all_outcome(es, ev, n, SINK_RETRY, "Elasticsearch sent a bulk response without one "
-			    "item per document", 0);
+				"item per document", 0);
 		cJSON_Delete(j);
 		return;
 	}
@@ -245,7 +245,7 @@ static void es__items(struct es_sink *es, const struct sink_event *ev, size_t n)
 			es->base.on_outcome(es->base.ctx, ev[i].seq, SINK_DELIVERED, NULL, 0);
 		} else {
 			es__error_text(cJSON_GetObjectItemCaseSensitive(r, "error"), status, reason,
-				      sizeof reason);
+				       sizeof reason);
 			es->base.on_outcome(es->base.ctx, ev[i].seq,
 					    status == 429 || status >= 500 || status == 0
 					    ? SINK_RETRY : SINK_REJECTED, reason, es->retry_after_ms);
@@ -289,7 +289,7 @@ static long es__send(struct sink *s, const struct sink_event *ev, size_t n, char
 		take++;
 	}
 	status = es__request(es, "POST", es->bulk_url, es->bulk_hdrs, es->body.p, es->body.len,
-			    why, sizeof why);
+			     why, sizeof why);
 	if (status < 0) {
 		es__state_down(es, why);
 		es__all_outcome(es, ev, take, SINK_RETRY, why, 0);
@@ -303,11 +303,11 @@ static long es__send(struct sink *s, const struct sink_event *ev, size_t n, char
 	if (status == 413) {
 		if (take == 1) {
 			es__all_outcome(es, ev, 1, SINK_REJECTED, "413: the event alone is larger than "
-				    "Elasticsearch accepts (http.max_content_length)", 0);
+					"Elasticsearch accepts (http.max_content_length)", 0);
 		} else {
 			es->max_events = take / 2;
 			es__all_outcome(es, ev, take, SINK_RETRY, "413 request too large: sending smaller "
-				    "batches", 0);
+					"batches", 0);
 		}
 		return (long)take;
 	}
@@ -444,9 +444,9 @@ int es_sink_create(struct sink **out, const struct es_sink_options *opt, char *e
 	es->bulk_url = es__strf("%.*s/%s/_bulk", (int)url_len, opt->url, opt->index);
 	es->template_url = es__strf("%.*s/_index_template/%s", (int)url_len, opt->url, name);
 	es->template_json = es__strf("{\"index_patterns\":[\"%s\",\"%s-*\"],\"priority\":200,"
-				    "\"_meta\":{\"managed_by\":\"fieldgate\",\"version\":\"%s\"},"
-				    "\"template\":%s}", opt->index, opt->index,
-				    opt->version ? opt->version : "", opt->template_body);
+				     "\"_meta\":{\"managed_by\":\"fieldgate\",\"version\":\"%s\"},"
+				     "\"template\":%s}", opt->index, opt->index,
+				     opt->version ? opt->version : "", opt->template_body);
 	if (!es->bulk_url || !es->template_url || !es->template_json)
 		goto oom;
 	es->bulk_hdrs = es__headers("application/x-ndjson", opt->api_key, &ok);

@@ -145,7 +145,7 @@ static void kafka__teardown(struct kafka_sink *ks)
 }
 
 static long kafka__send(struct sink *s, const struct sink_event *ev, size_t n,
-		       char *err, size_t errlen)
+			char *err, size_t errlen)
 {
 	struct kafka_sink *ks = (struct kafka_sink *)s;
 	size_t i;
@@ -234,7 +234,7 @@ static const struct sink_ops kafka_ops = {
 
 /* Set one property; on failure name it as the config file does. */
 static int kafka__conf_set(rd_kafka_conf_t *c, const char *name, const char *value,
-		    char *err, size_t errlen)
+			   char *err, size_t errlen)
 {
 	char errstr[512];
 
