@@ -663,6 +663,7 @@ int forward_start(struct forward *fw, struct sink *sink, char *err, size_t errle
 			 (unsigned long long)forward__backlog_estimate(fw));
 	if ((e = pthread_create(&fw->thread, NULL, forward__thread, fw)) != 0) {
 		snprintf(err, errlen, "cannot start the %s thread: %s", fw->name, strerror(e));
+		fw->sink = NULL; /* the caller's again: this start failed */
 		return -1;
 	}
 	fw->started = fw->ever_started = 1;

@@ -66,8 +66,9 @@ void forward_on_outcome(void *fw, uint64_t seq, enum sink_outcome o, const char 
 			int64_t retry_after_ms);
 void forward_on_state(void *fw, int up, const char *reason);
 
-/* Take the sink (owned from now on) and start the thread. Returns 0, or -1
- * with a reason in err (the sink is then destroyed). */
+/* Take the sink and start the thread. Returns 0 (the forwarder owns the
+ * sink from now on), or -1 with a reason in err (the sink stays the
+ * caller's). */
 int forward_start(struct forward *fw, struct sink *sink, char *err, size_t errlen);
 
 /* Wait for a replay to finish (the thread ends by itself then). */

@@ -109,7 +109,9 @@ enum sink_setup_rc sink_setup_start(struct forward **out, const char *name, cons
 		rc = sink_setup__es(&sink, *out, cfg, err, errlen);
 	if (rc == SINK_SETUP_OK && forward_start(*out, sink, err, errlen) < 0)
 		rc = SINK_SETUP_FAILED;
-	if (rc != SINK_SETUP_OK)
+	if (rc != SINK_SETUP_OK) {
+		sink_destroy(&sink); /* NULL when it was never made */
 		forward_stop(out, 0);
+	}
 	return rc;
 }
