@@ -19,6 +19,7 @@ int cmd_score(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
+int cmd_models(int argc, char **argv);
 
 /* True if arg is -h or --help. */
 int cli_is_help(const char *arg);

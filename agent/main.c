@@ -19,6 +19,7 @@ static const struct {
 	{ "train", cmd_train, "train the three models from labelled readings" },
 	{ "eval", cmd_eval, "accuracy, confusion matrices, RMSE of models on labelled readings" },
 	{ "replay", cmd_replay, "resend buffered events to the sinks" },
+	{ "models", cmd_models, "the model lifecycle: features, check, swap model sets" },
 	{ "version", cmd_version, "versions of fieldgate and its libraries" },
 };
 

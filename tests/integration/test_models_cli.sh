@@ -60,4 +60,28 @@ assert all("prediction" in e and "models" in e for e in ev)
 PY
 head -100 "$T/test.jsonl" | "$FG" score --models "$top/models/default" >/dev/null; expect "score exits 0 on clean input" $? 0
 "$FG" train --data "$T/nope" --out "$T/x" 2>/dev/null; expect "train on a missing file exits 1" $? 1
+
+# models features: the catalogue, and the features of each reading as CSV,
+# computed as the agent does (each sensor's window holds its previous readings).
+expect "models features lists the catalogue" "$("$FG" models features | wc -l)" 18
+"$FG" models features | grep -qx temp_ewma_abs_dev || fail "catalogue lacks temp_ewma_abs_dev"
+head -300 "$T/test.jsonl" >"$T/f.jsonl"; echo 'not json' >>"$T/f.jsonl"
+"$FG" models features --data "$T/f.jsonl" --out "$T/f.csv" 2>"$T/err"; expect "models features --data exits 0" $? 0
+grep -q "f.jsonl:301: skipped" "$T/err" || fail "features: bad line not reported: $(cat "$T/err")"
+/usr/bin/python3 - "$T/f.jsonl" "$T/f.csv" "$($FG models features | paste -sd,)" <<'PY' || fail "models features CSV"
+import csv, json, sys, statistics
+readings = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+rows = list(csv.DictReader(open(sys.argv[2])))
+assert list(rows[0].keys()) == ["sensor_id", "timestamp"] + sys.argv[3].split(",") + ["status_flag", "is_anomaly"]
+assert len(rows) == len(readings) == 300
+hist = {}
+for r, row in zip(readings, rows):
+    assert row["sensor_id"] == r["sensor_id"] and float(row["temperature"]) == r["temperature"]
+    assert row["status_flag"] == str(r["status_flag"]) and row["is_anomaly"] == str(r["is_anomaly"])
+    prev = hist.setdefault(r["sensor_id"], [])
+    want = statistics.fmean(prev[-10:]) if prev else r["temperature"]
+    assert abs(float(row["temp_mean_10"]) - want) < 1e-9, (row, want)
+    prev.append(r["temperature"])
+PY
+"$FG" models nope 2>/dev/null; expect "models with an unknown subcommand exits 2" $? 2
 finish
