@@ -34,7 +34,7 @@ CFLAGS ?= -O2 -g
 WARN := -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Werror
 DEPFLAGS = -MMD -MP
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-LDLIBS := -lsqlite3 -lcjson -linih -lpaho-mqtt3as -lrdkafka -lcurl -lmicrohttpd -lsystemd -lpthread -lm
+LDLIBS := -lsqlite3 -lcjson -linih -lpaho-mqtt3as -lrdkafka -lcurl -lmicrohttpd -lsystemd -lcrypto -lpthread -lm
 
 # Every module is a set of .c files; agent/main.c holds only main().
 LIB_SRC := $(wildcard agent/*.c sensors/*.c models/*.c store/*.c sinks/*.c)
@@ -147,7 +147,7 @@ models: build/fieldgate
 install: all
 	install -D -m 0755 build/fieldgate $(DESTDIR)$(PREFIX)/bin/fieldgate
 	install -d $(DESTDIR)$(PREFIX)/share/fieldgate/models
-	install -m 0644 models/default/*.json $(DESTDIR)$(PREFIX)/share/fieldgate/models/
+	install -m 0644 models/default/*.json models/default/SHA256SUMS $(DESTDIR)$(PREFIX)/share/fieldgate/models/
 
 clean:
 	rm -rf build var

@@ -6,6 +6,8 @@
  *       the feature catalogue; with --data, every catalogue feature of every
  *       reading as CSV, computed exactly as the agent does (file order, per
  *       sensor history), with the labels: what to train an external model on
+ *   models seal DIR
+ *       write DIR/SHA256SUMS for a set assembled or edited by hand
  *
  * The subcommands share cmd_models.c's view of readings: JSON lines, one
  * feature vector per reading through features_compute().
@@ -19,6 +21,7 @@
 #include "agent/cli.h"
 #include "agent/cli_int.h"
 #include "agent/features.h"
+#include "agent/scorer.h"
 #include "sensors/reading.h"
 
 /* ---- models features ---- */
@@ -162,6 +165,32 @@ done:
 	return rc;
 }
 
+/* ---- models seal ---- */
+
+static int lifecycle__seal(int argc, char **argv)
+{
+	char err[1024];
+
+	if (argc == 2 && cli_is_help(argv[1])) {
+		printf("usage: fieldgate models seal DIR\n"
+		       "Write DIR/SHA256SUMS with the SHA-256 of the set's three model files\n"
+		       "(sha256sum -c SHA256SUMS checks it by hand). The agent refuses a sealed\n"
+		       "set whose files do not match, so a half-copied set never goes live.\n"
+		       "fieldgate train seals what it writes; seal a set you assembled yourself.\n");
+		return 0;
+	}
+	if (argc != 2) {
+		fprintf(stderr, "usage: fieldgate models seal DIR\n");
+		return EXIT_USAGE;
+	}
+	if (scorer_seal(argv[1], err, sizeof err) < 0) {
+		fprintf(stderr, "fieldgate models seal: %s\n", err);
+		return EXIT_RUNTIME;
+	}
+	printf("sealed %s/%s\n", argv[1], SCORER_MANIFEST);
+	return 0;
+}
+
 /* ---- the group ---- */
 
 static const struct {
@@ -170,6 +199,7 @@ static const struct {
 	const char *summary;               /* one line for `fieldgate models help` */
 } lifecycle__commands[] = {
 	{ "features", lifecycle__features, "the feature catalogue; --data: features as CSV" },
+	{ "seal", lifecycle__seal, "write a set's SHA256SUMS (the agent refuses a set that does not match)" },
 };
 
 static void lifecycle__usage(FILE *f)

@@ -113,7 +113,8 @@ static void train__usage(FILE *f)
 	fprintf(f, "usage: fieldgate train --data FILE --out DIR [--seed S] [--source TEXT]\n"
 		"Train the three models from labelled readings (JSON lines with status_flag and\n"
 		"is_anomaly) and write status_predictor.json, anomaly_detector.json and\n"
-		"humidity_regressor.json into DIR. Same data and seed give the same files.\n"
+		"humidity_regressor.json into DIR, sealed by DIR/SHA256SUMS (the agent refuses\n"
+		"a set that does not match it). Same data and seed give the same files.\n"
 		"  --trees N      random-forest trees (20)     --depth N   tree depth (5)\n"
 		"  --iterations N GBT iterations (10)          --reg X     logistic L2 regParam (0.1)\n"
 		"  --bins N       tree split candidates per feature (128)\n"
@@ -224,6 +225,10 @@ int cmd_train(int argc, char **argv)
 			goto out;
 		}
 		printf("%s: trained on %zu rows -> %s\n", sp->name, d.n, path);
+	}
+	if (scorer_seal(outdir, err, sizeof err) < 0) {
+		fprintf(stderr, "%s\n", err);
+		goto out;
 	}
 	rc = 0;
 	goto out;

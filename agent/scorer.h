@@ -5,8 +5,15 @@
  *
  * The directory holds status_predictor.json (random forest, 3 classes),
  * anomaly_detector.json (logistic regression) and humidity_regressor.json
- * (GBT regressor). A scorer is immutable once loaded: SIGHUP loads a new one
- * and the source thread swaps it in between two readings.
+ * (GBT regressor): a model set. A set may be sealed by a SHA256SUMS file
+ * (sha256sum(1) format; `fieldgate train` writes one): then every model file
+ * must match it, so a set caught half-copied is refused rather than loaded
+ * as a mix of old and new files. The three files are read through one
+ * handle on the directory, so a directory (or symlink) swapped while the
+ * set loads cannot mix two sets either.
+ *
+ * A scorer is immutable once loaded: SIGHUP loads a new one and the source
+ * thread swaps it in between two readings.
  */
 #ifndef FIELDGATE_AGENT_SCORER_H
 #define FIELDGATE_AGENT_SCORER_H
@@ -21,6 +28,7 @@
 #define SCORER_STATUS_FILE "status_predictor.json"
 #define SCORER_ANOMALY_FILE "anomaly_detector.json"
 #define SCORER_HUMIDITY_FILE "humidity_regressor.json"
+#define SCORER_MANIFEST "SHA256SUMS"  /* the seal of a set */
 
 /* Which model of the three. */
 enum scorer_slot { SCORER_STATUS, SCORER_ANOMALY, SCORER_HUMIDITY, SCORER_NMODELS };
@@ -36,10 +44,18 @@ struct scorer {
 
 /*
  * Load the three models from dir and check each is of the expected kind
- * and declares only catalogue features. Returns 0 and a new scorer, or -1
- * with one line in err naming the file and the problem.
+ * and declares only catalogue features, and (when dir has SHA256SUMS) that
+ * each matches the seal. Returns 0 and a new scorer, or -1 with one line in
+ * err naming the file and the problem.
  */
 int scorer_load(struct scorer **out, const char *dir, char *err, size_t errlen);
+
+/*
+ * Seal the set in dir: write SHA256SUMS (atomically: temp file + rename)
+ * with the hashes of its three model files. Returns 0, or -1 with one line
+ * in err.
+ */
+int scorer_seal(const char *dir, char *err, size_t errlen);
 
 /* Free and clear; accepts NULL. */
 void scorer_free(struct scorer **s);

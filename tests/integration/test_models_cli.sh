@@ -21,10 +21,12 @@ data=$(sed -n 's/^MODEL_DATA := //p' "$top/Makefile")
 "$FG" simulate $data --out "$T/train.jsonl" || fail "simulate training data"
 "$FG" train --data "$T/train.jsonl" --out "$T/m1" --seed 7 --source "fieldgate simulate $data" >/dev/null \
 	|| fail "train exits 0"
-for f in status_predictor anomaly_detector humidity_regressor; do
-	cmp -s "$T/m1/$f.json" "$top/models/default/$f.json" && pass "models/default/$f.json reproduced byte for byte" \
-		|| fail "models/default/$f.json differs from a fresh 'make models' (run make models and commit)"
+for f in status_predictor.json anomaly_detector.json humidity_regressor.json SHA256SUMS; do
+	cmp -s "$T/m1/$f" "$top/models/default/$f" && pass "models/default/$f reproduced byte for byte" \
+		|| fail "models/default/$f differs from a fresh 'make models' (run make models and commit)"
 done
+(cd "$top/models/default" && sha256sum --quiet -c SHA256SUMS) && pass "sha256sum -c accepts the seal" \
+	|| fail "sha256sum -c rejects models/default/SHA256SUMS"
 
 # Held-out evaluation of the shipped models (another seed, another week).
 "$FG" simulate --sensors 100 --rate 0.01 --count 50000 --seed 99 --start 2026-02-02T00:00:00Z --out "$T/test.jsonl"

@@ -405,6 +405,60 @@ out:
 	free(t);
 }
 
+/* A copy of models/default in dir/name; returns its path in out. */
+static void copy_set(const char *dir, const char *name, char *out, size_t cap)
+{
+	char cmd[2200];
+
+	snprintf(out, cap, "%s/%s", dir, name);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s' && cp ../../models/default/*.json '%s'/",
+		 out, out, out);
+	CHECK_INT(system(cmd), 0);
+}
+
+/* A sealed set loads; a file that no longer matches its seal, or that the
+ * seal does not list, is refused with the file named; an unsealed set loads. */
+static void test_scorer_seal(const char *dir)
+{
+	char set[600], cmd[1400], err[1024];
+	_Static_assert(sizeof cmd > 2 * sizeof set, "room for the commands");
+	struct scorer *sc = NULL;
+
+	copy_set(dir, "set", set, sizeof set);
+	CHECK_INT(scorer_load(&sc, set, err, sizeof err), 0);
+	scorer_free(&sc);
+	CHECK_INT(scorer_seal(set, err, sizeof err), 0);
+	snprintf(cmd, sizeof cmd, "cd '%s' && sha256sum --quiet -c SHA256SUMS", set);
+	CHECK_INT(system(cmd), 0);
+	CHECK_INT(scorer_load(&sc, set, err, sizeof err), 0);
+	CHECK(sc != NULL);
+	scorer_free(&sc);
+	/* Another valid model file in place of the sealed one: a mixed set. */
+	snprintf(cmd, sizeof cmd, "sed -i 's/\"version\": 1/\"version\": 2/' '%s/anomaly_detector.json'", set);
+	CHECK_INT(system(cmd), 0);
+	CHECK_INT(scorer_load(&sc, set, err, sizeof err), -1);
+	CHECK(sc == NULL);
+	CHECK(strstr(err, "/anomaly_detector.json: does not match SHA256SUMS") != NULL);
+	/* A seal that does not list a file. */
+	CHECK_INT(scorer_seal(set, err, sizeof err), 0);
+	snprintf(cmd, sizeof cmd, "sed -i '/humidity_regressor/d' '%s/SHA256SUMS'", set);
+	CHECK_INT(system(cmd), 0);
+	CHECK_INT(scorer_load(&sc, set, err, sizeof err), -1);
+	CHECK(strstr(err, "/humidity_regressor.json: not listed in") != NULL);
+	/* Without a seal the set loads as it is. */
+	snprintf(cmd, sizeof cmd, "rm '%s/SHA256SUMS'", set);
+	CHECK_INT(system(cmd), 0);
+	CHECK_INT(scorer_load(&sc, set, err, sizeof err), 0);
+	scorer_free(&sc);
+	/* A missing directory, a missing file. */
+	CHECK_INT(scorer_load(&sc, "/nonexistent/models", err, sizeof err), -1);
+	CHECK(strstr(err, "/nonexistent/models: cannot open the model directory") != NULL);
+	snprintf(cmd, sizeof cmd, "rm '%s/status_predictor.json'", set);
+	CHECK_INT(system(cmd), 0);
+	CHECK_INT(scorer_load(&sc, set, err, sizeof err), -1);
+	CHECK(strstr(err, "/status_predictor.json: cannot open: No such file") != NULL);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/fieldgate-test-agent.XXXXXX";
@@ -416,6 +470,7 @@ int main(void)
 		return 1;
 	}
 	test_pipeline_and_ingest(dir);
+	test_scorer_seal(dir);
 	test_pipeline_disk_full(dir);
 	test_pipeline_untracked(dir);
 	test_forwarder(dir);
