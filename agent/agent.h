@@ -25,6 +25,7 @@
 #include "agent/ingest.h"
 #include "agent/log.h"
 #include "agent/metrics.h"
+#include "agent/modelset.h"
 #include "agent/pipeline.h"
 #include "agent/scorer.h"
 #include "agent/sink_setup.h"
@@ -65,6 +66,14 @@ struct agent {
 	struct alerts *alerts;              /* [alerts] enabled, or NULL */
 	struct mqtt_client *alert_client;   /* simulator source: alerts' own connection */
 	struct ingest_counters ctr;         /* the sources' counters */
+
+	/* Model reloads: SIGHUP, or [models] watch. */
+	struct modelset_sig models_sig;     /* the set on disk as last loaded or refused */
+	struct modelset_sig models_seen;    /* as the watch last saw it */
+	int64_t models_seen_ms;             /* when the watch saw it change (monotonic) */
+	uint64_t reloads;                   /* sets loaded since start, after the first */
+	uint64_t reloads_refused;           /* sets refused since start */
+	char reload_error[1024];            /* why the last reload was refused, "" if it loaded */
 
 	/* For the reports. */
 	struct agent_models models;         /* the models in use */

@@ -39,6 +39,8 @@
 #define SINK_FLUSH_MS 5000 /* how long a stop may spend delivering what is in flight */
 #define REPORT_EVERY_MS 1000 /* the state file, drift and /metrics */
 #define ALERT_CLIENT_STOP_MS 2000 /* time given to the alerts' own MQTT disconnect */
+#define WATCH_EVERY_MS 250 /* [models] watch: how often the set on disk is looked at */
+#define WATCH_SETTLE_MS 1000 /* ... and how long it must be still before it is loaded */
 
 /* One status line: readings/s and predictions since the last one, the buffer, the sinks. */
 static void run__status_line(struct agent *a, uint64_t prev[4], double secs)
@@ -99,6 +101,8 @@ static int run__prepare(struct agent *a)
 		log_error("agent", "cannot create data_dir %s: %s", cfg->data_dir, strerror(errno));
 		return EXIT_RUNTIME;
 	}
+	modelset_signature(cfg->models_dir, &a->models_sig);
+	a->models_seen = a->models_sig;
 	if (scorer_load(&a->scorer, cfg->models_dir, err, sizeof err) < 0) {
 		log_error("models", "%s", err);
 		return EXIT_RUNTIME;
@@ -268,26 +272,62 @@ static int run__start_source(struct agent *a)
 	return 0;
 }
 
-/* SIGHUP: load the models again; the source swaps them in between two
- * readings. A set that does not load leaves the current one serving. */
-static void run__reload_models(struct agent *a)
+/* The running source's ingest context. */
+static struct ingest *run__ingest(struct agent *a)
 {
+	return a->msrc ? mqtt_source_ingest(a->msrc) : sim_source_ingest(a->sim);
+}
+
+/* Load the set in [models] dir again (SIGHUP, or the watch saw it change;
+ * `why` says which) and offer it to the source, which swaps it in between
+ * two readings. A set that does not load leaves the current one serving. */
+static void run__reload_models(struct agent *a, const char *why)
+{
+	const char *dir = a->cfg->models_dir;
+	struct agent_models *m = &a->models;
+	struct modelset_sig sig;
 	struct scorer *fresh = NULL;
 	char err[1024];
 
 	notify_reloading();
-	if (scorer_load(&fresh, a->cfg->models_dir, err, sizeof err) < 0) {
-		log_error("models", "reload failed, keeping the current models: %s", err);
+	/* The signature before loading: a change while it loads is seen again. */
+	modelset_signature(dir, &sig);
+	a->models_sig = a->models_seen = sig;
+	if (scorer_load(&fresh, dir, err, sizeof err) < 0) {
+		a->reloads_refused++;
+		snprintf(a->reload_error, sizeof a->reload_error, "%s", err);
+		log_error("models", "reload failed, keeping the current models: %s (%s; still serving "
+			  "%s, %s, %s)", err, why, m->label[SCORER_STATUS], m->label[SCORER_ANOMALY],
+			  m->label[SCORER_HUMIDITY]);
 	} else {
-		log_info("models", "reloaded: %s, %s, %s", fresh->names.status,
-			 fresh->names.anomaly, fresh->names.humidity);
-		run__take_models(&a->models, fresh);
-		if (a->msrc)
-			mqtt_source_offer_scorer(a->msrc, fresh);
-		else
-			sim_source_offer_scorer(a->sim, fresh);
+		a->reloads++;
+		a->reload_error[0] = '\0';
+		log_info("models", "reloaded: %s, %s, %s from %s (%s; were %s, %s, %s)",
+			 fresh->names.status, fresh->names.anomaly, fresh->names.humidity, dir, why,
+			 m->label[SCORER_STATUS], m->label[SCORER_ANOMALY], m->label[SCORER_HUMIDITY]);
+		run__take_models(m, fresh);
+		ingest_offer_scorer(run__ingest(a), fresh);
 	}
 	notify_ready();
+}
+
+/* [models] watch: reload once the set on disk has changed and then been
+ * still for WATCH_SETTLE_MS (a copy in progress is not loaded half-way). */
+static void run__watch_models(struct agent *a, int64_t now)
+{
+	struct modelset_sig sig;
+
+	modelset_signature(a->cfg->models_dir, &sig);
+	if (!modelset_sig_equal(&sig, &a->models_seen)) {
+		a->models_seen = sig;
+		a->models_seen_ms = now;
+		return;
+	}
+	if (now - a->models_seen_ms >= WATCH_SETTLE_MS && !modelset_sig_equal(&sig, &a->models_sig)) {
+		char why[CONFIG_PATH_MAX + 32];
+		snprintf(why, sizeof why, "%s changed", a->cfg->models_dir);
+		run__reload_models(a, why);
+	}
 }
 
 /* Stage 7: the main thread until SIGTERM or SIGINT. */
@@ -295,7 +335,7 @@ static int run__loop(struct agent *a)
 {
 	int interval_ms = isatty(STDERR_FILENO) ? 1000 : 60000;
 	struct log_ratelimit ckpt_rl = { .interval_ms = 60000 };
-	int64_t last_line, last_report = 0, last_ckpt = 0;
+	int64_t last_line, last_report = 0, last_ckpt = 0, last_watch = 0;
 	uint64_t prev[4] = { 0 };
 	char err[1024];
 
@@ -317,7 +357,16 @@ static int run__loop(struct agent *a)
 			return 0;
 		}
 		if (sig == SIGHUP)
-			run__reload_models(a);
+			run__reload_models(a, "SIGHUP");
+		if (a->cfg->models_watch && now - last_watch >= WATCH_EVERY_MS) {
+			run__watch_models(a, now);
+			last_watch = now;
+		}
+		{
+			/* The set a reload replaced, freed here rather than on the hot path. */
+			struct scorer *old = ingest_take_retired(run__ingest(a));
+			scorer_free(&old);
+		}
 		if (now - last_line >= interval_ms) {
 			run__status_line(a, prev, (double)(now - last_line) / 1000.0);
 			last_line = now;

@@ -330,11 +330,23 @@ static const char *status__num(const struct state *st, const char *key)
 	return v && *v ? v : "null";
 }
 
+/* A text from the state file as a JSON string into q (null when absent or empty). */
+static const char *status__str(const struct state *st, const char *key, char *q, size_t cap)
+{
+	const char *v = state_get(st, key);
+	return v && *v && event_json_string(v, q, cap) >= 0 ? q : "null";
+}
+
 static void status__models_drift_json(const struct state *st)
 {
-	printf(",\"models\":{\"status\":\"%s\",\"anomaly\":\"%s\",\"humidity\":\"%s\"}",
+	char dir[1200], why[1200];
+
+	printf(",\"models\":{\"status\":\"%s\",\"anomaly\":\"%s\",\"humidity\":\"%s\",\"dir\":%s,"
+	       "\"reloads\":%s,\"reloads_refused\":%s,\"reload_error\":%s}",
 	       state_value(st, "models.status", ""), state_value(st, "models.anomaly", ""),
-	       state_value(st, "models.humidity", ""));
+	       state_value(st, "models.humidity", ""), status__str(st, "models.dir", dir, sizeof dir),
+	       status__num(st, "models.reloads"), status__num(st, "models.reloads_refused"),
+	       status__str(st, "models.reload_error", why, sizeof why));
 	printf(",\"drift\":{\"window_s\":%s,\"readings\":%s,\"humidity_rmse\":%s,"
 	       "\"humidity_rmse_trained\":%s,\"status_labelled\":%s,\"status_accuracy\":%s,"
 	       "\"status_accuracy_trained\":%s,\"anomaly_labelled\":%s,\"anomaly_accuracy\":%s,"
@@ -352,8 +364,12 @@ static void status__models_drift_text(const struct state *st)
 {
 	const char *rmse = state_get(st, "drift.humidity_rmse");
 
-	printf("models:     %s, %s, %s\n", state_value(st, "models.status", "?"),
-	       state_value(st, "models.anomaly", "?"), state_value(st, "models.humidity", "?"));
+	printf("models:     %s, %s, %s from %s (reloaded %s times, %s refused)\n",
+	       state_value(st, "models.status", "?"), state_value(st, "models.anomaly", "?"),
+	       state_value(st, "models.humidity", "?"), state_value(st, "models.dir", "?"),
+	       state_value(st, "models.reloads", "0"), state_value(st, "models.reloads_refused", "0"));
+	if (state_get(st, "models.reload_error"))
+		printf("            the last reload was refused: %s\n", state_get(st, "models.reload_error"));
 	printf("drift:      last %s s, %s readings: humidity residual RMSE %s %% RH (trained %s)",
 	       state_value(st, "drift.window_s", "0"), state_value(st, "drift.readings", "0"),
 	       rmse ? rmse : "-", state_value(st, "drift.humidity_rmse_trained", "-"));

@@ -121,6 +121,7 @@ static const struct config__key config__keys[] = {
 	{ "mqtt", "sensor_id_topic_level", CT_TOPIC_LEVEL, CONFIG__F(mqtt_sensor_id_topic_level),
 	  -1, CONFIG_TOPIC_LEVEL_MAX, NULL, "off or a topic level from 0 to 63" },
 	{ "models", "dir", CT_PATH, CONFIG__F(models_dir), 0, 0, NULL, NULL },
+	{ "models", "watch", CT_BOOL, CONFIG__F(models_watch), 0, 0, NULL, NULL },
 	{ "buffer", "path", CT_PATH, CONFIG__F(buffer_path), 0, 0, NULL, NULL },
 	{ "buffer", "max_mb", CT_MB, CONFIG__F(buffer_max_bytes), 1, 1048576, NULL, NULL },
 	{ "buffer", "retention", CT_DURATION_MS, CONFIG__F(buffer_retention_ms), 0, 3650LL * 86400,

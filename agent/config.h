@@ -64,6 +64,7 @@ struct config {
 
 	/* [models] */
 	char models_dir[CONFIG_PATH_MAX];    /* default /usr/share/fieldgate/models */
+	int models_watch;                    /* reload when the set on disk changes; default 0 */
 
 	/* [buffer] */
 	char buffer_path[CONFIG_PATH_MAX];   /* default buffer.db; absolute after load */

@@ -36,6 +36,7 @@ int ingest_init(struct ingest *in, struct scorer *scorer, struct pipeline *pipe,
 		return -1;
 	in->scorer = scorer;
 	atomic_store(&in->offered, NULL);
+	atomic_store(&in->retired, NULL);
 	in->pipe = pipe;
 	in->ctr = ctr;
 	return 0;
@@ -44,6 +45,8 @@ int ingest_init(struct ingest *in, struct scorer *scorer, struct pipeline *pipe,
 void ingest_cleanup(struct ingest *in)
 {
 	struct scorer *s = atomic_exchange(&in->offered, NULL);
+	scorer_free(&s);
+	s = atomic_exchange(&in->retired, NULL);
 	scorer_free(&s);
 	scorer_free(&in->scorer);
 	features_free(&in->features);
@@ -54,6 +57,11 @@ void ingest_offer_scorer(struct ingest *in, struct scorer *s)
 	struct scorer *old = atomic_exchange(&in->offered, s);
 	/* A scorer offered earlier and never taken is simply replaced. */
 	scorer_free(&old);
+}
+
+struct scorer *ingest_take_retired(struct ingest *in)
+{
+	return atomic_exchange(&in->retired, NULL);
 }
 
 size_t ingest_key(const struct reading *r, unsigned char *key)
@@ -97,7 +105,10 @@ int ingest_score(struct ingest *in, const struct reading *r, int64_t received_ms
 	if (atomic_load_explicit(&in->offered, memory_order_relaxed)) {
 		struct scorer *s = atomic_exchange(&in->offered, NULL);
 		if (s) {
-			scorer_free(&in->scorer);
+			/* The old set goes back to the loading thread; one it has not
+			 * collected yet (two swaps within its tick) is freed here. */
+			struct scorer *old = atomic_exchange(&in->retired, in->scorer);
+			scorer_free(&old);
 			in->scorer = s;
 		}
 	}

@@ -5,8 +5,11 @@
  * by every source (simulator, MQTT) and, without a pipeline, by `score`.
  *
  * An ingest context belongs to one thread: it owns the per-sensor feature
- * state and the current scorer. A new scorer (SIGHUP) is offered through
- * ingest_offer_scorer() from any thread and taken between two readings.
+ * state and the current scorer. A new scorer (SIGHUP) is loaded by another
+ * thread, offered through ingest_offer_scorer() and taken between two
+ * readings; the set it replaces is handed back through
+ * ingest_take_retired(), so that freeing it costs the scoring thread nothing.
+ * Every reading is scored by exactly one set, whole.
  */
 #ifndef FIELDGATE_AGENT_INGEST_H
 #define FIELDGATE_AGENT_INGEST_H
@@ -64,6 +67,7 @@ struct ingest {
 	struct features *features;          /* per-sensor state, owned */
 	struct scorer *scorer;              /* current models, owned */
 	_Atomic(struct scorer *) offered;   /* a newer scorer waiting to be taken */
+	_Atomic(struct scorer *) retired;   /* one swapped out, for the loading thread to free */
 	struct pipeline *pipe;              /* where events go (NULL for `score`) */
 	struct ingest_counters *ctr;        /* shared counters (not owned) */
 	struct alerts *alerts;              /* alerts for scored readings, or NULL (not owned) */
@@ -75,11 +79,16 @@ struct ingest {
 int ingest_init(struct ingest *in, struct scorer *scorer, struct pipeline *pipe,
 		struct ingest_counters *ctr);
 
-/* Free what the context owns (features, scorer, an offered scorer). */
+/* Free what the context owns (features, scorer, an offered or retired scorer). */
 void ingest_cleanup(struct ingest *in);
 
-/* Offer a freshly loaded scorer (any thread); the context frees the old one. */
+/* Offer a freshly loaded scorer (any thread); taken before the next reading.
+ * An earlier offer not yet taken is freed here. */
 void ingest_offer_scorer(struct ingest *in, struct scorer *s);
+
+/* The scorer the context stopped using when it took an offer, or NULL; the
+ * caller frees it (scorer_free). Call from the thread that offers. */
+struct scorer *ingest_take_retired(struct ingest *in);
 
 /*
  * Score r (arrived at received_ms): fill the event body into in->body and

@@ -125,6 +125,11 @@ static void metrics__render_models(FILE *f, const struct metrics_snapshot *s)
 		metrics__put_escaped(f, s->model[m], 0);
 		fputs("\"} 1\n", f);
 	}
+	metrics__labelled(f, "fieldgate_model_reloads_total", "counter",
+			  "Model sets loaded again (SIGHUP, [models] watch) since the agent started, and "
+			  "sets refused (broken, half-copied, incompatible: the current set kept serving).",
+			  "result", 2, (const char *const[]){ "loaded", "refused" },
+			  (const uint64_t[]){ s->reloads, s->reloads_refused });
 	metrics__family(f, "fieldgate_model_inference_seconds", "histogram",
 			"Time one model takes to score one reading, sampled on 1 reading in 64.");
 	for (int m = 0; m < SCORER_NMODELS; m++) {

@@ -59,6 +59,7 @@ struct metrics_snapshot {
 	uint64_t warnings, faults, anomalies;  /* predictions */
 	struct metrics_infer infer[SCORER_NMODELS]; /* sampled inference time */
 	char model[SCORER_NMODELS][METRICS_NAME_MAX]; /* "status_predictor@1" */
+	uint64_t reloads, reloads_refused; /* model sets loaded / refused since start */
 	/* The writer, this process. */
 	struct pipeline_stats pipe; /* committed, duplicates, commits, healthy */
 	/* The buffer file. */

@@ -62,6 +62,8 @@ void metrics_report_publish(struct agent *a)
 		m->drift_trained[i] = a->models.trained[i];
 	}
 	memcpy(m->model, a->models.label, sizeof m->model);
+	m->reloads = a->reloads;
+	m->reloads_refused = a->reloads_refused;
 	metrics_take_ingest(m, &a->ctr);
 	pipeline_get_stats(a->pipe, &m->pipe);
 	m->have_store = store_stats(a->ro, &m->store, err, sizeof err) == 0;

@@ -177,9 +177,9 @@ int mqtt_source_start(struct mqtt_source **out, const struct config *cfg,
 	return 0;
 }
 
-void mqtt_source_offer_scorer(struct mqtt_source *s, struct scorer *scorer)
+struct ingest *mqtt_source_ingest(struct mqtt_source *s)
 {
-	ingest_offer_scorer(&s->ingest, scorer);
+	return &s->ingest;
 }
 
 void mqtt_source_state(struct mqtt_source *s, struct state *st)

@@ -33,8 +33,9 @@ int mqtt_source_start(struct mqtt_source **out, const struct config *cfg,
 		      struct ingest_counters *ctr, struct alerts *alerts,
 		      char *err, size_t errlen);
 
-/* Offer freshly loaded models (SIGHUP). */
-void mqtt_source_offer_scorer(struct mqtt_source *s, struct scorer *scorer);
+/* The source's ingest context, for offering it new models (ingest.h says
+ * which of its parts other threads may touch). */
+struct ingest *mqtt_source_ingest(struct mqtt_source *s);
 
 /* Add the connection state to a state snapshot (source_* keys). */
 void mqtt_source_state(struct mqtt_source *s, struct state *st);

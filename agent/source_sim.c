@@ -75,9 +75,9 @@ fail:
 	return -1;
 }
 
-void sim_source_offer_scorer(struct sim_source *s, struct scorer *scorer)
+struct ingest *sim_source_ingest(struct sim_source *s)
 {
-	ingest_offer_scorer(&s->ingest, scorer);
+	return &s->ingest;
 }
 
 void sim_source_stop(struct sim_source **sp, int drain_ms)

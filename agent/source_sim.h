@@ -25,8 +25,9 @@ int sim_source_start(struct sim_source **out, const struct config *cfg, struct p
 		     struct scorer *scorer, struct ingest_counters *ctr, struct alerts *alerts,
 		     char *err, size_t errlen);
 
-/* Offer freshly loaded models (SIGHUP); taken between two readings. */
-void sim_source_offer_scorer(struct sim_source *s, struct scorer *scorer);
+/* The source's ingest context, for offering it new models (ingest.h says
+ * which of its parts other threads may touch). */
+struct ingest *sim_source_ingest(struct sim_source *s);
 
 /*
  * Stop the thread and free the source. A thread blocked on a full queue

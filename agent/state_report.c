@@ -100,6 +100,11 @@ void state_report_write(struct agent *a)
 	state_set(&s, "models.status", "%s", a->models.label[SCORER_STATUS]);
 	state_set(&s, "models.anomaly", "%s", a->models.label[SCORER_ANOMALY]);
 	state_set(&s, "models.humidity", "%s", a->models.label[SCORER_HUMIDITY]);
+	state_set(&s, "models.dir", "%s", a->cfg->models_dir);
+	state_set(&s, "models.reloads", "%llu", (unsigned long long)a->reloads);
+	state_set(&s, "models.reloads_refused", "%llu", (unsigned long long)a->reloads_refused);
+	if (a->reload_error[0])
+		state_set(&s, "models.reload_error", "%s", a->reload_error);
 	if (a->have_drift)
 		state_report__drift(&s, &a->drift, a->models.trained);
 	if (a->alerts) {

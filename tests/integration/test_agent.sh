@@ -54,8 +54,12 @@ sleep 1.2
 /usr/bin/python3 - "$T/status.json" <<'PY' || fail "status: models or drift wrong: $(cat "$T/status.json")"
 import json, sys
 s = json.load(open(sys.argv[1]))
-assert s["models"] == {"status": "status_predictor@2", "anomaly": "anomaly_detector@1",
-                       "humidity": "humidity_regressor@1"}, s["models"]
+m = s["models"]
+assert {k: m[k] for k in ("status", "anomaly", "humidity")} == {"status": "status_predictor@2",
+        "anomaly": "anomaly_detector@1", "humidity": "humidity_regressor@1"}, m
+# One reload loaded, one refused, and why.
+assert m["reloads"] == 1 and m["reloads_refused"] == 1, m
+assert m["reload_error"].endswith("humidity_regressor.json: not JSON: unexpected end of input at byte 2 (truncated?)"), m
 d = s["drift"]
 assert d["readings"] > 0 and d["status_labelled"] == d["readings"] == d["anomaly_labelled"], d
 assert 0.5 < d["humidity_rmse"] / d["humidity_rmse_trained"] < 2, d
