@@ -158,7 +158,7 @@ int scorer_load(struct scorer **out, const char *dir, char *err, size_t errlen)
 			}
 			if (strcmp(want, got) != 0) {
 				snprintf(err, errlen, "%s: does not match %s (a set half-copied, or a "
-					 "file changed after the set was sealed); refused", path,
+					 "file changed after the set was sealed)", path,
 					 SCORER_MANIFEST);
 				goto fail;
 			}
