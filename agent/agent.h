@@ -40,6 +40,21 @@ struct agent_models {
 	double trained[SCORER_NMODELS];               /* training accuracy / RMSE, NAN = unknown */
 };
 
+/* One model set as the main thread loads, watches and reports it: the live
+ * set ([models] dir) and the shadow set ([models] shadow_dir). */
+struct agent_set {
+	const char *name;                   /* "live", "shadow": for messages */
+	const char *dir;                    /* where it is loaded from; NULL: not configured */
+	int loaded;                         /* 1 once a set was loaded and offered */
+	struct agent_models models;         /* the set in use (when loaded) */
+	struct modelset_sig sig;            /* the set on disk as last loaded or refused */
+	struct modelset_sig seen;           /* as the watch last saw it */
+	int64_t seen_ms;                    /* when the watch saw it change (monotonic) */
+	uint64_t reloads;                   /* sets loaded since start, after the first */
+	uint64_t refused;                   /* sets refused since start */
+	char error[1024];                   /* why the last load was refused, "" if it loaded */
+};
+
 struct agent {
 	const struct config *cfg;           /* the site's settings (not owned) */
 	int64_t started_ms;                 /* wall clock when the loop began */
@@ -67,16 +82,12 @@ struct agent {
 	struct mqtt_client *alert_client;   /* simulator source: alerts' own connection */
 	struct ingest_counters ctr;         /* the sources' counters */
 
-	/* Model reloads: SIGHUP, or [models] watch. */
-	struct modelset_sig models_sig;     /* the set on disk as last loaded or refused */
-	struct modelset_sig models_seen;    /* as the watch last saw it */
-	int64_t models_seen_ms;             /* when the watch saw it change (monotonic) */
-	uint64_t reloads;                   /* sets loaded since start, after the first */
-	uint64_t reloads_refused;           /* sets refused since start */
-	char reload_error[1024];            /* why the last reload was refused, "" if it loaded */
+	/* The model sets (INGEST_LIVE, INGEST_SHADOW): loaded at start, again
+	 * on SIGHUP or when [models] watch sees them change. */
+	struct agent_set set[INGEST_NSETS];
+	struct scorer *shadow;              /* the shadow set, until the source takes it */
 
 	/* For the reports. */
-	struct agent_models models;         /* the models in use */
 	struct drift_window drift_window;   /* the drift window's memory */
 	struct drift_report drift;          /* the latest drift figures */
 	int have_drift;                     /* drift holds a report */

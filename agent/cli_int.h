@@ -22,4 +22,9 @@ typedef int (*cli_line_fn)(void *ctx, char *line, size_t len, long lineno);
  * a read error (reported on stderr with `name`). */
 int cli_foreach_line(FILE *in, const char *name, cli_line_fn fn, void *ctx);
 
+struct state;
+/* The "shadow: ..." lines of `fieldgate status` from a live agent's state
+ * (nothing when it has no shadow set). */
+void status_print_shadow(const struct state *st);
+
 #endif

@@ -8,20 +8,32 @@
  *       sensor history), with the labels: what to train an external model on
  *   models seal DIR
  *       write DIR/SHA256SUMS for a set assembled or edited by hand
+ *   models promote -c SITE.conf [--dry-run]
+ *       the shadow set becomes the live set: installed into [models] dir
+ *       with one atomic rename (the old set kept for rollback), and the
+ *       running agent told to reload
+ *   models rollback -c SITE.conf
+ *       the set promote replaced goes live again
  *
  * The subcommands share cmd_models.c's view of readings: JSON lines, one
  * feature vector per reading through features_compute().
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "agent/cli.h"
 #include "agent/cli_int.h"
+#include "agent/clock.h"
+#include "agent/config.h"
 #include "agent/features.h"
+#include "agent/modelset.h"
 #include "agent/scorer.h"
+#include "agent/state.h"
 #include "sensors/reading.h"
 
 /* ---- models features ---- */
@@ -191,6 +203,178 @@ static int lifecycle__seal(int argc, char **argv)
 	return 0;
 }
 
+/* ---- models promote / rollback ---- */
+
+#define LIFECYCLE__RELOAD_WAIT_MS 10000 /* how long to wait for the agent to take the set */
+
+/* -c FILE [--dry-run] into *cfg. Returns 0, -1 after --help, or an exit status. */
+static int lifecycle__site_args(int argc, char **argv, const char *usage, int *dry_run,
+				struct config **cfg)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' }, { "dry-run", no_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 },
+	};
+	const char *path = NULL;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': path = optarg; break;
+		case 'n': if (dry_run) { *dry_run = 1; break; } /* fall through */
+		default: fprintf(stderr, "%s", usage); return EXIT_USAGE;
+		case 'h': printf("%s", usage); return -1;
+		}
+	}
+	if (!path || optind != argc) {
+		fprintf(stderr, "%s", usage);
+		return EXIT_USAGE;
+	}
+	return cli_load_config(path, cfg);
+}
+
+/* [models] dir must be a set this site owns: the packaged one is replaced
+ * by upgrades. Returns 0, or EXIT_USAGE after saying what to do. */
+static int lifecycle__own_dir(const struct config *cfg, const char *cmd)
+{
+	if (strncmp(cfg->models_dir, "/usr/", 5) != 0)
+		return 0;
+	fprintf(stderr, "fieldgate models %s: %s: [models] dir = %s is the packaged set, which "
+		"package upgrades replace; copy it to a directory of the site's (cp -a %s "
+		"/var/lib/fieldgate/%s/models), set [models] dir to it, restart, then %s again\n",
+		cmd, cfg->file, cfg->models_dir, cfg->models_dir, cfg->site, cmd);
+	return EXIT_USAGE;
+}
+
+/* Tell a running agent to reload (SIGHUP) and wait until its state file
+ * shows `want` as the live status model. Returns 0 when it does (or no agent
+ * runs), 1 otherwise (said on stderr). */
+static int lifecycle__reload_agent(const struct config *cfg, const char *want)
+{
+	struct state st;
+	int64_t end;
+	long pid;
+
+	if (state_read(&st, cfg->data_dir) != 0 || !state_is_live(&st, clock_wall_ms(), 10000)) {
+		printf("the agent of site %s is not running: it loads the new set when it starts\n",
+		       cfg->site);
+		return 0;
+	}
+	pid = strtol(state_value(&st, "pid", "0"), NULL, 10);
+	if (!cfg->models_watch && kill((pid_t)pid, SIGHUP) != 0) {
+		fprintf(stderr, "cannot signal the agent (pid %ld): %s; reload it yourself "
+			"(systemctl reload fieldgate@%s)\n", pid, strerror(errno), cfg->site);
+		return 1;
+	}
+	for (end = clock_mono_ms() + LIFECYCLE__RELOAD_WAIT_MS; clock_mono_ms() < end;) {
+		struct timespec ts = { 0, 100 * 1000000L };
+		nanosleep(&ts, NULL);
+		if (state_read(&st, cfg->data_dir) == 0 &&
+		    strcmp(state_value(&st, "models.status", ""), want) == 0) {
+			printf("the running agent (pid %ld) now serves the new set\n", pid);
+			return 0;
+		}
+	}
+	fprintf(stderr, "the running agent (pid %ld) has not taken the new set after %d s: "
+		"see its log (journalctl -u fieldgate@%s)\n", pid, LIFECYCLE__RELOAD_WAIT_MS / 1000,
+		cfg->site);
+	return 1;
+}
+
+static int lifecycle__promote(int argc, char **argv)
+{
+	static const char usage[] =
+		"usage: fieldgate models promote -c SITE.conf [--dry-run]\n"
+		"Make the shadow set ([models] shadow_dir) the live set ([models] dir): show how\n"
+		"it did beside the live set (from the running agent), copy it into place with one\n"
+		"atomic rename (an agent loading at that moment sees the old set or the new one),\n"
+		"keep the set it replaces as DIR.previous (fieldgate models rollback brings it\n"
+		"back), and tell the running agent to reload.\n"
+		"  --dry-run   show the evidence and what would be installed; change nothing\n";
+	struct config *cfg = NULL;
+	struct scorer *cand = NULL;
+	struct state st;
+	char err[1024], prev[4200];
+	int dry = 0, rc = lifecycle__site_args(argc, argv, usage, &dry, &cfg);
+
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	rc = EXIT_USAGE;
+	if (!cfg->models_shadow_dir[0]) {
+		fprintf(stderr, "fieldgate models promote: %s has no [models] shadow_dir: nothing to "
+			"promote\n", cfg->file);
+		goto out;
+	}
+	if ((rc = lifecycle__own_dir(cfg, "promote")) != 0)
+		goto out;
+	rc = EXIT_RUNTIME;
+	if (scorer_load(&cand, cfg->models_shadow_dir, err, sizeof err) < 0) {
+		fprintf(stderr, "fieldgate models promote: the shadow set does not load: %s\n", err);
+		goto out;
+	}
+	if (state_read(&st, cfg->data_dir) == 0 && state_is_live(&st, clock_wall_ms(), 10000)) {
+		printf("live:       %s, %s, %s\n", state_value(&st, "models.status", "?"),
+		       state_value(&st, "models.anomaly", "?"), state_value(&st, "models.humidity", "?"));
+		status_print_shadow(&st);
+	} else {
+		printf("the agent is not running: no figures of the shadow set beside the live one\n");
+	}
+	printf("%s %s, %s, %s from %s into %s\n", dry ? "would promote" : "promoting",
+	       cand->names.status, cand->names.anomaly, cand->names.humidity,
+	       cfg->models_shadow_dir, cfg->models_dir);
+	if (dry) {
+		rc = 0;
+		goto out;
+	}
+	if (modelset_install(cfg->models_shadow_dir, cfg->models_dir, prev, sizeof prev,
+			     err, sizeof err) < 0) {
+		fprintf(stderr, "fieldgate models promote: %s (nothing changed)\n", err);
+		goto out;
+	}
+	printf("promoted; the set it replaced is kept in %s (fieldgate models rollback -c %s "
+	       "brings it back)\n", prev, cfg->file);
+	rc = lifecycle__reload_agent(cfg, cand->names.status) ? EXIT_RUNTIME : 0;
+out:
+	scorer_free(&cand);
+	free(cfg);
+	return rc;
+}
+
+static int lifecycle__rollback(int argc, char **argv)
+{
+	static const char usage[] =
+		"usage: fieldgate models rollback -c SITE.conf\n"
+		"Put back the set the last `fieldgate models promote` replaced ([models] dir's\n"
+		"DIR.previous, swapped in with one atomic rename; the promoted set becomes\n"
+		"DIR.previous), and tell the running agent to reload.\n";
+	struct config *cfg = NULL;
+	struct scorer *now = NULL;
+	char err[1024];
+	int rc = lifecycle__site_args(argc, argv, usage, NULL, &cfg);
+
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	if ((rc = lifecycle__own_dir(cfg, "rollback")) != 0)
+		goto out;
+	rc = EXIT_RUNTIME;
+	if (modelset_rollback(cfg->models_dir, err, sizeof err) < 0) {
+		fprintf(stderr, "fieldgate models rollback: %s (nothing changed)\n", err);
+		goto out;
+	}
+	if (scorer_load(&now, cfg->models_dir, err, sizeof err) < 0) {
+		fprintf(stderr, "fieldgate models rollback: %s\n", err);
+		goto out;
+	}
+	printf("rolled back: %s holds %s, %s, %s again\n", cfg->models_dir, now->names.status,
+	       now->names.anomaly, now->names.humidity);
+	rc = lifecycle__reload_agent(cfg, now->names.status) ? EXIT_RUNTIME : 0;
+out:
+	scorer_free(&now);
+	free(cfg);
+	return rc;
+}
+
 /* ---- the group ---- */
 
 static const struct {
@@ -200,6 +384,8 @@ static const struct {
 } lifecycle__commands[] = {
 	{ "features", lifecycle__features, "the feature catalogue; --data: features as CSV" },
 	{ "seal", lifecycle__seal, "write a set's SHA256SUMS (the agent refuses a set that does not match)" },
+	{ "promote", lifecycle__promote, "make the shadow set the live set (-c SITE.conf)" },
+	{ "rollback", lifecycle__rollback, "put back the set the last promote replaced" },
 };
 
 static void lifecycle__usage(FILE *f)

@@ -83,6 +83,45 @@ static void run__take_models(struct agent_models *m, const struct scorer *s)
 	}
 }
 
+/* Load set st from its directory into *out; why is NULL at start (the
+ * error is then the start's), else the reload's reason for the log line.
+ * Returns 0, or -1 (logged, st->error set). */
+static int run__load_set(struct agent_set *st, struct scorer **out, const char *why)
+{
+	const struct agent_models *m = &st->models;
+	char err[1024];
+
+	/* The signature before loading: a change while it loads is seen again. */
+	modelset_signature(st->dir, &st->sig);
+	st->seen = st->sig;
+	if (scorer_load(out, st->dir, err, sizeof err) < 0) {
+		snprintf(st->error, sizeof st->error, "%s", err);
+		if (!why && !strcmp(st->name, "live"))
+			log_error("models", "%s", err);
+		else if (!why)
+			log_error("models", "shadow set not loaded, the live set serves alone: %s", err);
+		else
+			log_error("models", "%sreload failed, keeping the current models: %s (%s; still "
+				  "serving %s, %s, %s)", strcmp(st->name, "live") ? "shadow " : "", err,
+				  why, m->label[SCORER_STATUS], m->label[SCORER_ANOMALY],
+				  m->label[SCORER_HUMIDITY]);
+		if (why)
+			st->refused++;
+		return -1;
+	}
+	if (why) {
+		log_info("models", "%sreloaded: %s, %s, %s from %s (%s; were %s, %s, %s)",
+			 strcmp(st->name, "live") ? "shadow " : "", (*out)->names.status,
+			 (*out)->names.anomaly, (*out)->names.humidity, st->dir, why,
+			 m->label[SCORER_STATUS], m->label[SCORER_ANOMALY], m->label[SCORER_HUMIDITY]);
+		st->reloads++;
+	}
+	st->error[0] = '\0';
+	st->loaded = 1;
+	run__take_models(&st->models, *out);
+	return 0;
+}
+
 /* Stage 1: libcurl's global state, data_dir, the models. */
 static int run__prepare(struct agent *a)
 {
@@ -101,13 +140,13 @@ static int run__prepare(struct agent *a)
 		log_error("agent", "cannot create data_dir %s: %s", cfg->data_dir, strerror(errno));
 		return EXIT_RUNTIME;
 	}
-	modelset_signature(cfg->models_dir, &a->models_sig);
-	a->models_seen = a->models_sig;
-	if (scorer_load(&a->scorer, cfg->models_dir, err, sizeof err) < 0) {
-		log_error("models", "%s", err);
+	if (run__load_set(&a->set[INGEST_LIVE], &a->scorer, NULL) < 0)
 		return EXIT_RUNTIME;
-	}
-	run__take_models(&a->models, a->scorer);
+	/* A shadow set that does not load leaves the live one serving alone. */
+	if (a->set[INGEST_SHADOW].dir && run__load_set(&a->set[INGEST_SHADOW], &a->shadow, NULL) == 0)
+		log_info("models", "shadow set %s, %s, %s from %s: every reading is scored by it too",
+			 a->shadow->names.status, a->shadow->names.anomaly, a->shadow->names.humidity,
+			 a->set[INGEST_SHADOW].dir);
 	return 0;
 }
 
@@ -245,6 +284,9 @@ static int run__start_source(struct agent *a)
 			return EXIT_USAGE;
 		}
 		a->scorer = NULL; /* the source's now */
+		if (a->shadow)
+			ingest_offer_shadow(mqtt_source_ingest(a->msrc), a->shadow);
+		a->shadow = NULL;
 		log_info("agent", "started: gateway %s, site %s, MQTT %s topics %s QoS %d, models %s, "
 			 "buffer %s (next seq %llu)", cfg->gateway_id, cfg->site, cfg->mqtt_uri,
 			 cfg->mqtt_topic, cfg->mqtt_qos, models, cfg->buffer_path,
@@ -257,6 +299,9 @@ static int run__start_source(struct agent *a)
 		return EXIT_RUNTIME;
 	}
 	a->scorer = NULL; /* the source's now */
+	if (a->shadow)
+		ingest_offer_shadow(sim_source_ingest(a->sim), a->shadow);
+	a->shadow = NULL;
 	log_info("agent", "started: gateway %s, site %s, simulator with %u sensors at %g Hz, "
 		 "models %s, buffer %s (next seq %llu)",
 		 cfg->gateway_id, cfg->site, cfg->sim_sensors, cfg->sim_rate, models,
@@ -278,55 +323,54 @@ static struct ingest *run__ingest(struct agent *a)
 	return a->msrc ? mqtt_source_ingest(a->msrc) : sim_source_ingest(a->sim);
 }
 
-/* Load the set in [models] dir again (SIGHUP, or the watch saw it change;
- * `why` says which) and offer it to the source, which swaps it in between
- * two readings. A set that does not load leaves the current one serving. */
+/* Load set `which` again (SIGHUP, or the watch saw it change; `why` says
+ * which) and offer it to the source, which swaps it in between two
+ * readings. A set that does not load leaves the current one serving. */
+static void run__reload_set(struct agent *a, enum ingest_set which, const char *why)
+{
+	struct scorer *fresh = NULL;
+
+	if (run__load_set(&a->set[which], &fresh, why) < 0)
+		return;
+	if (which == INGEST_LIVE) {
+		ingest_offer_scorer(run__ingest(a), fresh);
+	} else {
+		ingest_offer_shadow(run__ingest(a), fresh);
+		drift_restart_shadow(&a->drift_window, &a->ctr.drift, clock_mono_ms());
+	}
+}
+
+/* SIGHUP: both sets. */
 static void run__reload_models(struct agent *a, const char *why)
 {
-	const char *dir = a->cfg->models_dir;
-	struct agent_models *m = &a->models;
-	struct modelset_sig sig;
-	struct scorer *fresh = NULL;
-	char err[1024];
-
 	notify_reloading();
-	/* The signature before loading: a change while it loads is seen again. */
-	modelset_signature(dir, &sig);
-	a->models_sig = a->models_seen = sig;
-	if (scorer_load(&fresh, dir, err, sizeof err) < 0) {
-		a->reloads_refused++;
-		snprintf(a->reload_error, sizeof a->reload_error, "%s", err);
-		log_error("models", "reload failed, keeping the current models: %s (%s; still serving "
-			  "%s, %s, %s)", err, why, m->label[SCORER_STATUS], m->label[SCORER_ANOMALY],
-			  m->label[SCORER_HUMIDITY]);
-	} else {
-		a->reloads++;
-		a->reload_error[0] = '\0';
-		log_info("models", "reloaded: %s, %s, %s from %s (%s; were %s, %s, %s)",
-			 fresh->names.status, fresh->names.anomaly, fresh->names.humidity, dir, why,
-			 m->label[SCORER_STATUS], m->label[SCORER_ANOMALY], m->label[SCORER_HUMIDITY]);
-		run__take_models(m, fresh);
-		ingest_offer_scorer(run__ingest(a), fresh);
-	}
+	for (int i = 0; i < INGEST_NSETS; i++)
+		if (a->set[i].dir)
+			run__reload_set(a, (enum ingest_set)i, why);
 	notify_ready();
 }
 
-/* [models] watch: reload once the set on disk has changed and then been
+/* [models] watch: reload a set once it has changed on disk and then been
  * still for WATCH_SETTLE_MS (a copy in progress is not loaded half-way). */
 static void run__watch_models(struct agent *a, int64_t now)
 {
-	struct modelset_sig sig;
+	for (int i = 0; i < INGEST_NSETS; i++) {
+		struct agent_set *st = &a->set[i];
+		struct modelset_sig sig;
 
-	modelset_signature(a->cfg->models_dir, &sig);
-	if (!modelset_sig_equal(&sig, &a->models_seen)) {
-		a->models_seen = sig;
-		a->models_seen_ms = now;
-		return;
-	}
-	if (now - a->models_seen_ms >= WATCH_SETTLE_MS && !modelset_sig_equal(&sig, &a->models_sig)) {
-		char why[CONFIG_PATH_MAX + 32];
-		snprintf(why, sizeof why, "%s changed", a->cfg->models_dir);
-		run__reload_models(a, why);
+		if (!st->dir)
+			continue;
+		modelset_signature(st->dir, &sig);
+		if (!modelset_sig_equal(&sig, &st->seen)) {
+			st->seen = sig;
+			st->seen_ms = now;
+		} else if (now - st->seen_ms >= WATCH_SETTLE_MS && !modelset_sig_equal(&sig, &st->sig)) {
+			char why[CONFIG_PATH_MAX + 32];
+			snprintf(why, sizeof why, "%s changed", st->dir);
+			notify_reloading();
+			run__reload_set(a, (enum ingest_set)i, why);
+			notify_ready();
+		}
 	}
 }
 
@@ -362,9 +406,9 @@ static int run__loop(struct agent *a)
 			run__watch_models(a, now);
 			last_watch = now;
 		}
-		{
-			/* The set a reload replaced, freed here rather than on the hot path. */
-			struct scorer *old = ingest_take_retired(run__ingest(a));
+		for (int i = 0; i < INGEST_NSETS; i++) {
+			/* A set a reload replaced, freed here rather than on the hot path. */
+			struct scorer *old = ingest_take_retired(run__ingest(a), (enum ingest_set)i);
 			scorer_free(&old);
 		}
 		if (now - last_line >= interval_ms) {
@@ -423,6 +467,7 @@ static void run__stop(struct agent *a, int rc)
 	unlink(path);
 	alerts_free(&a->alerts);
 	scorer_free(&a->scorer);
+	scorer_free(&a->shadow);
 	store_close(&a->ro);
 	store_close(&a->ck);
 	store_close(&a->st);
@@ -473,6 +518,9 @@ int cmd_run(int argc, char **argv)
 	a->cfg = cfg;
 	a->nsinks = sink_setup_enabled(cfg, a->sink_names);
 	a->state_rl.interval_ms = 600000;
+	a->set[INGEST_LIVE] = (struct agent_set){ .name = "live", .dir = cfg->models_dir };
+	a->set[INGEST_SHADOW] = (struct agent_set){
+		.name = "shadow", .dir = cfg->models_shadow_dir[0] ? cfg->models_shadow_dir : NULL };
 	if ((rc = run__prepare(a)) == 0 && (rc = run__open_store(a)) == 0 &&
 	    (rc = run__start_http(a)) == 0 && (rc = run__start_pipeline(a)) == 0 &&
 	    (rc = run__start_sinks(a)) == 0 && (rc = run__start_source(a)) == 0)

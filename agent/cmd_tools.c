@@ -358,6 +358,63 @@ static void status__models_drift_json(const struct state *st)
 	       status__num(st, "drift.anomaly_accuracy"), status__num(st, "drift.anomaly_accuracy_trained"));
 }
 
+/* "shadow":{...} when the agent scores with a shadow set. */
+static void status__shadow_json(const struct state *st)
+{
+	static const char *const keys[] = {
+		"window_s", "readings", "status_agreement", "anomaly_agreement", "humidity_rms_diff",
+		"humidity_rmse", "humidity_rmse_trained", "status_labelled", "status_accuracy",
+		"status_accuracy_trained", "anomaly_labelled", "anomaly_accuracy",
+		"anomaly_accuracy_trained", "reloads", "reloads_refused",
+	};
+	char dir[1200], why[1200], sm[160], am[160], hm[160], k[64];
+
+	if (!state_get(st, "shadow.dir"))
+		return;
+	printf(",\"shadow\":{\"status\":%s,\"anomaly\":%s,\"humidity\":%s,\"dir\":%s,\"reload_error\":%s",
+	       status__str(st, "shadow.status", sm, sizeof sm),
+	       status__str(st, "shadow.anomaly", am, sizeof am),
+	       status__str(st, "shadow.humidity", hm, sizeof hm),
+	       status__str(st, "shadow.dir", dir, sizeof dir),
+	       status__str(st, "shadow.reload_error", why, sizeof why));
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		snprintf(k, sizeof k, "shadow.%s", keys[i]);
+		printf(",\"%s\":%s", keys[i], status__num(st, k));
+	}
+	printf("}");
+}
+
+/* "shadow: ..." lines: the candidate set beside the live one. */
+void status_print_shadow(const struct state *st)
+{
+	const char *v;
+
+	if (!state_get(st, "shadow.dir"))
+		return;
+	if (!state_get(st, "shadow.status")) {
+		printf("shadow:     not loaded from %s: %s\n", state_get(st, "shadow.dir"),
+		       state_value(st, "shadow.reload_error", "?"));
+		return;
+	}
+	printf("shadow:     %s, %s, %s from %s\n", state_get(st, "shadow.status"),
+	       state_get(st, "shadow.anomaly"), state_get(st, "shadow.humidity"),
+	       state_get(st, "shadow.dir"));
+	printf("            last %s s, %s readings: agrees with the live set on status %s, anomaly %s; "
+	       "humidity differs by %s %% RH (RMS)\n", state_value(st, "shadow.window_s", "0"),
+	       state_value(st, "shadow.readings", "0"), state_value(st, "shadow.status_agreement", "-"),
+	       state_value(st, "shadow.anomaly_agreement", "-"),
+	       state_value(st, "shadow.humidity_rms_diff", "-"));
+	printf("            humidity residual RMSE %s (live %s)",
+	       state_value(st, "shadow.humidity_rmse", "-"), state_value(st, "drift.humidity_rmse", "-"));
+	if ((v = state_get(st, "shadow.status_accuracy")))
+		printf("; status accuracy %s (live %s)", v, state_value(st, "drift.status_accuracy", "-"));
+	if ((v = state_get(st, "shadow.anomaly_accuracy")))
+		printf("; anomaly accuracy %s (live %s)", v, state_value(st, "drift.anomaly_accuracy", "-"));
+	printf("\n");
+	if ((v = state_get(st, "shadow.reload_error")))
+		printf("            the last shadow reload was refused: %s\n", v);
+}
+
 /* "models: ..." and "drift: ..." lines: what the models did on the last
  * minutes' readings beside what they did on their training data. */
 static void status__models_drift_text(const struct state *st)
@@ -413,6 +470,7 @@ static void status__live_json(const struct state *ast)
 	       strcmp(state_value(ast, "buffer_writable", "0"), "1") == 0
 	       ? "true" : "false");
 	status__models_drift_json(ast);
+	status__shadow_json(ast);
 	if ((v = state_get(ast, "buffer_recovered_from")) &&
 	    event_json_string(v, q, sizeof q) >= 0)
 		printf(",\"buffer_recovered_from\":%s", q);
@@ -473,6 +531,7 @@ static void status__text(const struct config *cfg, const struct store_stats *s,
 		if (sst && le && *le)
 			printf("            last source error: %s\n", le);
 		status__models_drift_text(ast);
+		status_print_shadow(ast);
 		if (state_get(ast, "buffer_recovered_from"))
 			printf("WARNING:    the buffer was damaged at start; the old file is kept as %s\n",
 			       state_get(ast, "buffer_recovered_from"));

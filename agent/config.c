@@ -122,6 +122,8 @@ static const struct config__key config__keys[] = {
 	  -1, CONFIG_TOPIC_LEVEL_MAX, NULL, "off or a topic level from 0 to 63" },
 	{ "models", "dir", CT_PATH, CONFIG__F(models_dir), 0, 0, NULL, NULL },
 	{ "models", "watch", CT_BOOL, CONFIG__F(models_watch), 0, 0, NULL, NULL },
+	{ "models", "shadow_dir", CT_OPT_PATH, CONFIG__F(models_shadow_dir), 0, 0, NULL, NULL },
+	{ "models", "shadow_in_events", CT_BOOL, CONFIG__F(models_shadow_in_events), 0, 0, NULL, NULL },
 	{ "buffer", "path", CT_PATH, CONFIG__F(buffer_path), 0, 0, NULL, NULL },
 	{ "buffer", "max_mb", CT_MB, CONFIG__F(buffer_max_bytes), 1, 1048576, NULL, NULL },
 	{ "buffer", "retention", CT_DURATION_MS, CONFIG__F(buffer_retention_ms), 0, 3650LL * 86400,
@@ -1275,6 +1277,10 @@ static void config__finish(struct config__load *ld)
 	}
 
 	/* Settings that are wrong together: name the line of the later key. */
+	if (c->models_shadow_in_events && !c->models_shadow_dir[0])
+		config__key_fail(ld, config__line(ld, "models", "shadow_in_events"), "models",
+				 "shadow_in_events", "true without shadow_dir (expected shadow_dir = the "
+				 "directory of the candidate set)");
 	if (c->mqtt_cert_file[0] && !c->mqtt_key_file[0])
 		config__key_fail(ld, config__line(ld, "mqtt", "cert_file"), "mqtt", "cert_file",
 				 "set without key_file (expected both cert_file and key_file, or neither)");

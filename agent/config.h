@@ -65,6 +65,8 @@ struct config {
 	/* [models] */
 	char models_dir[CONFIG_PATH_MAX];    /* default /usr/share/fieldgate/models */
 	int models_watch;                    /* reload when the set on disk changes; default 0 */
+	char models_shadow_dir[CONFIG_PATH_MAX]; /* a candidate set scored beside, "" = none */
+	int models_shadow_in_events;         /* events carry the shadow set's predictions; default 0 */
 
 	/* [buffer] */
 	char buffer_path[CONFIG_PATH_MAX];   /* default buffer.db; absolute after load */

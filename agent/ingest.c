@@ -37,6 +37,8 @@ int ingest_init(struct ingest *in, struct scorer *scorer, struct pipeline *pipe,
 	in->scorer = scorer;
 	atomic_store(&in->offered, NULL);
 	atomic_store(&in->retired, NULL);
+	atomic_store(&in->shadow_offered, NULL);
+	atomic_store(&in->shadow_retired, NULL);
 	in->pipe = pipe;
 	in->ctr = ctr;
 	return 0;
@@ -44,11 +46,15 @@ int ingest_init(struct ingest *in, struct scorer *scorer, struct pipeline *pipe,
 
 void ingest_cleanup(struct ingest *in)
 {
-	struct scorer *s = atomic_exchange(&in->offered, NULL);
-	scorer_free(&s);
-	s = atomic_exchange(&in->retired, NULL);
-	scorer_free(&s);
+	_Atomic(struct scorer *) *slots[] = { &in->offered, &in->retired, &in->shadow_offered,
+					      &in->shadow_retired };
+
+	for (size_t i = 0; i < sizeof slots / sizeof slots[0]; i++) {
+		struct scorer *s = atomic_exchange(slots[i], NULL);
+		scorer_free(&s);
+	}
 	scorer_free(&in->scorer);
+	scorer_free(&in->shadow);
 	features_free(&in->features);
 }
 
@@ -59,9 +65,86 @@ void ingest_offer_scorer(struct ingest *in, struct scorer *s)
 	scorer_free(&old);
 }
 
-struct scorer *ingest_take_retired(struct ingest *in)
+void ingest_offer_shadow(struct ingest *in, struct scorer *s)
 {
-	return atomic_exchange(&in->retired, NULL);
+	struct scorer *old = atomic_exchange(&in->shadow_offered, s);
+	scorer_free(&old);
+}
+
+struct scorer *ingest_take_retired(struct ingest *in, enum ingest_set which)
+{
+	return atomic_exchange(which == INGEST_LIVE ? &in->retired : &in->shadow_retired, NULL);
+}
+
+/* Swap in an offered set, if any: the old one goes back to the loading
+ * thread; one it has not collected yet (two swaps within its tick) is
+ * freed here. Returns 1 when it swapped. */
+static int ingest__take(struct scorer **cur, _Atomic(struct scorer *) *offered,
+			_Atomic(struct scorer *) *retired)
+{
+	struct scorer *s, *old;
+
+	if (!atomic_load_explicit(offered, memory_order_relaxed))
+		return 0;
+	if (!(s = atomic_exchange(offered, NULL)))
+		return 0;
+	old = atomic_exchange(retired, *cur);
+	scorer_free(&old);
+	*cur = s;
+	return 1;
+}
+
+/* Add the locally counted shadow figures to the shared counters. */
+static void ingest__flush(struct ingest *in)
+{
+	struct ingest_shadow_local *l = &in->shadow_local;
+	struct ingest_drift *d = &in->ctr->drift;
+
+	if (l->readings) {
+		atomic_fetch_add_explicit(&d->shadow_readings, l->readings, memory_order_relaxed);
+		atomic_fetch_add_explicit(&d->shadow_status_agree, l->status_agree, memory_order_relaxed);
+		atomic_fetch_add_explicit(&d->shadow_anomaly_agree, l->anomaly_agree, memory_order_relaxed);
+		atomic_fetch_add_explicit(&d->shadow_diff_sq_milli, l->diff_sq_milli, memory_order_relaxed);
+		atomic_fetch_add_explicit(&d->shadow_residual_sq_milli, l->residual_sq_milli,
+					  memory_order_relaxed);
+		atomic_fetch_add_explicit(&d->shadow_status_labelled, l->status_labelled,
+					  memory_order_relaxed);
+		atomic_fetch_add_explicit(&d->shadow_status_correct, l->status_correct,
+					  memory_order_relaxed);
+		atomic_fetch_add_explicit(&d->shadow_anomaly_labelled, l->anomaly_labelled,
+					  memory_order_relaxed);
+		atomic_fetch_add_explicit(&d->shadow_anomaly_correct, l->anomaly_correct,
+					  memory_order_relaxed);
+	}
+	memset(l, 0, sizeof *l);
+	in->unflushed = 0;
+}
+
+/* x^2 in 1/1000, or 0 for a value no real residual reaches. */
+static uint64_t ingest__sq_milli(double x)
+{
+	double sq = x * x;
+	return isfinite(sq) && sq < 1e9 ? (uint64_t)(sq * 1000.0 + 0.5) : 0;
+}
+
+/* Count the shadow set's prediction against the live set's and the truth. */
+static void ingest__count_shadow(struct ingest_shadow_local *l, const struct reading *r,
+				 const struct event_prediction *live,
+				 const struct event_prediction *sh)
+{
+	l->readings++;
+	l->status_agree += sh->status == live->status;
+	l->anomaly_agree += sh->anomaly == live->anomaly;
+	l->diff_sq_milli += ingest__sq_milli(live->humidity - sh->humidity);
+	l->residual_sq_milli += ingest__sq_milli(sh->humidity_residual);
+	if (r->status_flag >= 0) {
+		l->status_labelled++;
+		l->status_correct += sh->status == r->status_flag;
+	}
+	if (r->is_anomaly >= 0) {
+		l->anomaly_labelled++;
+		l->anomaly_correct += sh->anomaly == r->is_anomaly;
+	}
 }
 
 size_t ingest_key(const struct reading *r, unsigned char *key)
@@ -100,18 +183,15 @@ static void ingest__record_drift(struct ingest_drift *d, const struct reading *r
 int ingest_score(struct ingest *in, const struct reading *r, int64_t received_ms,
 		 struct event_prediction *pred)
 {
+	struct event_prediction sp;
+	struct event_shadow sh = { &sp, NULL };
 	double f[FEATURE_COUNT];
 
-	if (atomic_load_explicit(&in->offered, memory_order_relaxed)) {
-		struct scorer *s = atomic_exchange(&in->offered, NULL);
-		if (s) {
-			/* The old set goes back to the loading thread; one it has not
-			 * collected yet (two swaps within its tick) is freed here. */
-			struct scorer *old = atomic_exchange(&in->retired, in->scorer);
-			scorer_free(&old);
-			in->scorer = s;
-		}
-	}
+	(void)ingest__take(&in->scorer, &in->offered, &in->retired);
+	/* The counts so far belong to the shadow set being replaced. */
+	if (atomic_load_explicit(&in->shadow_offered, memory_order_relaxed) && in->ctr)
+		ingest__flush(in);
+	(void)ingest__take(&in->shadow, &in->shadow_offered, &in->shadow_retired);
 	/* Out of memory for a new sensor's state: scored without history. */
 	(void)features_compute(in->features, r, f);
 	if (in->ctr && in->scored++ % INGEST_SAMPLE_EVERY == 0) {
@@ -130,7 +210,18 @@ int ingest_score(struct ingest *in, const struct reading *r, int64_t received_ms
 			atomic_fetch_add_explicit(&in->ctr->anomalies, 1, memory_order_relaxed);
 		ingest__record_drift(&in->ctr->drift, r, pred);
 	}
-	return event_encode_body(r, received_ms, pred, &in->scorer->names, in->body, sizeof in->body);
+	if (in->shadow) {
+		scorer_predict(in->shadow, f, &sp);
+		sh.m = &in->shadow->names;
+		if (in->ctr) {
+			ingest__count_shadow(&in->shadow_local, r, pred, &sp);
+			if (++in->unflushed >= INGEST_FLUSH_EVERY)
+				ingest__flush(in);
+		}
+	}
+	return event_encode_body_shadow(r, received_ms, pred, &in->scorer->names,
+					in->shadow && in->shadow_in_events ? &sh : NULL,
+					in->body, sizeof in->body);
 }
 
 int ingest_reading(struct ingest *in, const struct reading *r, int64_t received_ms,

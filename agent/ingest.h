@@ -10,6 +10,12 @@
  * readings; the set it replaces is handed back through
  * ingest_take_retired(), so that freeing it costs the scoring thread nothing.
  * Every reading is scored by exactly one set, whole.
+ *
+ * A second, shadow set (a candidate, `[models] shadow_dir`) may score every
+ * reading too, with the same feature vector: its predictions never change
+ * what is stored or alerted on, but are counted against the live set's
+ * (agreement) and against the truth (residual, accuracy), and may be added
+ * to the event. It is handed over the same way (INGEST_SHADOW).
  */
 #ifndef FIELDGATE_AGENT_INGEST_H
 #define FIELDGATE_AGENT_INGEST_H
@@ -49,6 +55,16 @@ struct ingest_drift {
 	_Atomic uint64_t status_correct;   /* ... predicted right */
 	_Atomic uint64_t anomaly_labelled; /* readings with is_anomaly */
 	_Atomic uint64_t anomaly_correct;  /* ... predicted right */
+	/* The same for the shadow set, on the readings it scored too. */
+	_Atomic uint64_t shadow_readings;        /* readings the shadow set scored */
+	_Atomic uint64_t shadow_status_agree;    /* ... with the live set's status */
+	_Atomic uint64_t shadow_anomaly_agree;   /* ... with the live set's anomaly label */
+	_Atomic uint64_t shadow_diff_sq_milli;   /* sum of (live - shadow humidity)^2, 1/1000 */
+	_Atomic uint64_t shadow_residual_sq_milli; /* sum of the shadow's residual^2, 1/1000 */
+	_Atomic uint64_t shadow_status_labelled; /* readings with status_flag */
+	_Atomic uint64_t shadow_status_correct;  /* ... the shadow predicted right */
+	_Atomic uint64_t shadow_anomaly_labelled;/* readings with is_anomaly */
+	_Atomic uint64_t shadow_anomaly_correct; /* ... the shadow predicted right */
 };
 
 struct ingest_counters {
@@ -63,11 +79,31 @@ struct ingest_counters {
 	struct ingest_drift drift;   /* predictions against what was measured */
 };
 
+/* Which of a context's two sets. */
+enum ingest_set { INGEST_LIVE, INGEST_SHADOW, INGEST_NSETS };
+
+/* Readings the scoring thread counts locally before it adds them to the
+ * shared counters (one atomic add a field per reading would cost more than
+ * the counting itself). */
+#define INGEST_FLUSH_EVERY 64
+
+/* The shadow set's figures, counted by the scoring thread (see ingest_drift). */
+struct ingest_shadow_local {
+	uint64_t readings, status_agree, anomaly_agree, diff_sq_milli, residual_sq_milli;
+	uint64_t status_labelled, status_correct, anomaly_labelled, anomaly_correct;
+};
+
 struct ingest {
 	struct features *features;          /* per-sensor state, owned */
 	struct scorer *scorer;              /* current models, owned */
 	_Atomic(struct scorer *) offered;   /* a newer scorer waiting to be taken */
 	_Atomic(struct scorer *) retired;   /* one swapped out, for the loading thread to free */
+	struct scorer *shadow;              /* the shadow set, owned, or NULL */
+	_Atomic(struct scorer *) shadow_offered; /* as offered, for the shadow set */
+	_Atomic(struct scorer *) shadow_retired; /* as retired, for the shadow set */
+	int shadow_in_events;               /* 1: events carry the shadow's predictions */
+	struct ingest_shadow_local shadow_local; /* not yet added to ctr->drift */
+	unsigned unflushed;                 /* readings counted locally since the last flush */
 	struct pipeline *pipe;              /* where events go (NULL for `score`) */
 	struct ingest_counters *ctr;        /* shared counters (not owned) */
 	struct alerts *alerts;              /* alerts for scored readings, or NULL (not owned) */
@@ -82,13 +118,17 @@ int ingest_init(struct ingest *in, struct scorer *scorer, struct pipeline *pipe,
 /* Free what the context owns (features, scorer, an offered or retired scorer). */
 void ingest_cleanup(struct ingest *in);
 
-/* Offer a freshly loaded scorer (any thread); taken before the next reading.
- * An earlier offer not yet taken is freed here. */
+/* Offer a freshly loaded scorer for the live set (any thread); taken before
+ * the next reading. An earlier offer not yet taken is freed here. */
 void ingest_offer_scorer(struct ingest *in, struct scorer *s);
 
-/* The scorer the context stopped using when it took an offer, or NULL; the
- * caller frees it (scorer_free). Call from the thread that offers. */
-struct scorer *ingest_take_retired(struct ingest *in);
+/* The same for the shadow set: the first offer starts shadow scoring. */
+void ingest_offer_shadow(struct ingest *in, struct scorer *s);
+
+/* The scorer of set `which` the context stopped using when it took an
+ * offer, or NULL; the caller frees it (scorer_free). Call from the thread
+ * that offers. */
+struct scorer *ingest_take_retired(struct ingest *in, enum ingest_set which);
 
 /*
  * Score r (arrived at received_ms): fill the event body into in->body and

@@ -173,6 +173,49 @@ static void metrics__render_drift(FILE *f, const struct metrics_snapshot *s)
 				slot_names[m], what[m], s->drift_trained[m]);
 }
 
+/* The shadow set beside the live one: what it is, how often it agrees, how
+ * it does (the live set's figures are fieldgate_model_drift). */
+static void metrics__render_shadow(FILE *f, const struct metrics_snapshot *s)
+{
+	static const char *const what[SCORER_NMODELS] = { "accuracy", "accuracy", "rmse" };
+
+	if (!s->have_shadow)
+		return;
+	metrics__family(f, "fieldgate_shadow_model_info", "gauge",
+			"The shadow set's model in each slot ([models] shadow_dir), as name@version.");
+	for (int m = 0; m < SCORER_NMODELS; m++) {
+		fprintf(f, "fieldgate_shadow_model_info{model=\"%s\",name=\"", slot_names[m]);
+		metrics__put_escaped(f, s->shadow_model[m], 0);
+		fputs("\"} 1\n", f);
+	}
+	metrics__one(f, "fieldgate_shadow_readings", "gauge",
+		     "Readings the shadow set scored in the last 10-20 minutes (since it changed, if later).",
+		     s->shadow_readings);
+	metrics__family(f, "fieldgate_shadow_agreement_ratio", "gauge",
+			"Share of those readings where the shadow set predicted what the live set did.");
+	for (int m = 0; m < SCORER_HUMIDITY; m++)
+		if (!isnan(s->shadow_agree[m]))
+			fprintf(f, "fieldgate_shadow_agreement_ratio{model=\"%s\"} %.6g\n", slot_names[m],
+				s->shadow_agree[m]);
+	if (!isnan(s->shadow_humidity_rms_diff)) {
+		metrics__family(f, "fieldgate_shadow_humidity_difference", "gauge",
+				"RMS of live minus shadow humidity predictions over those readings, % RH.");
+		fprintf(f, "fieldgate_shadow_humidity_difference %.6g\n", s->shadow_humidity_rms_diff);
+	}
+	metrics__family(f, "fieldgate_shadow_drift", "gauge",
+			"How the shadow set does on those readings, as fieldgate_model_drift for the live set.");
+	for (int m = 0; m < SCORER_NMODELS; m++)
+		if (!isnan(s->shadow_now[m]))
+			fprintf(f, "fieldgate_shadow_drift{model=\"%s\",measure=\"%s\"} %.6g\n",
+				slot_names[m], what[m], s->shadow_now[m]);
+	metrics__family(f, "fieldgate_shadow_training_figure", "gauge",
+			"The same measure on the shadow model's training data (from its file).");
+	for (int m = 0; m < SCORER_NMODELS; m++)
+		if (!isnan(s->shadow_trained[m]))
+			fprintf(f, "fieldgate_shadow_training_figure{model=\"%s\",measure=\"%s\"} %.6g\n",
+				slot_names[m], what[m], s->shadow_trained[m]);
+}
+
 static void metrics__render_buffer(FILE *f, const struct metrics_snapshot *s)
 {
 	const struct store_stats *st = &s->store;
@@ -329,6 +372,7 @@ int metrics_render(const struct metrics_snapshot *s, char **out, size_t *len)
 	metrics__render_ingest(f, s);
 	metrics__render_models(f, s);
 	metrics__render_drift(f, s);
+	metrics__render_shadow(f, s);
 	metrics__render_buffer(f, s);
 	metrics__render_sinks(f, s);
 	if (s->mqtt)

@@ -80,6 +80,14 @@ struct metrics_snapshot {
 	 * per slot, the accuracy (status, anomaly) or residual RMSE (humidity). */
 	double drift_now[SCORER_NMODELS];
 	double drift_trained[SCORER_NMODELS];
+	/* The shadow set ([models] shadow_dir), when one is loaded. */
+	int have_shadow;                               /* 0: none, the rest is unset */
+	char shadow_model[SCORER_NMODELS][METRICS_NAME_MAX]; /* its name@version per slot */
+	uint64_t shadow_readings;                      /* readings it scored in the window */
+	double shadow_agree[SCORER_NMODELS];           /* status, anomaly: agreement with live; NAN */
+	double shadow_humidity_rms_diff;               /* live minus shadow humidity, RMS; NAN */
+	double shadow_now[SCORER_NMODELS];             /* as drift_now, for the shadow set */
+	double shadow_trained[SCORER_NMODELS];         /* as drift_trained, for the shadow set */
 };
 
 /* Copy the ingest counters (and histograms) into s. The caller fills the rest. */

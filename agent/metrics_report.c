@@ -41,6 +41,21 @@ static void metrics_report__sink(struct metrics_snapshot *m, struct forward *fw)
 	}
 }
 
+/* The shadow set's name and figures (d NULL: none yet). */
+static void metrics_report__shadow(struct metrics_snapshot *m, const struct agent_set *st,
+				   const struct drift_shadow *d)
+{
+	m->have_shadow = 1;
+	memcpy(m->shadow_model, st->models.label, sizeof m->shadow_model);
+	memcpy(m->shadow_trained, st->models.trained, sizeof m->shadow_trained);
+	m->shadow_humidity_rms_diff = d ? d->humidity_rms_diff : NAN;
+	m->shadow_readings = d ? d->readings : 0;
+	for (int i = 0; i < SCORER_NMODELS; i++) {
+		m->shadow_agree[i] = d ? d->agree[i] : NAN;
+		m->shadow_now[i] = d ? d->now[i] : NAN;
+	}
+}
+
 void metrics_report_publish(struct agent *a)
 {
 	const struct config *cfg = a->cfg;
@@ -59,11 +74,13 @@ void metrics_report_publish(struct agent *a)
 	m->recovered_from = a->rec.recovered ? a->rec.moved_to : NULL;
 	for (int i = 0; i < SCORER_NMODELS; i++) {
 		m->drift_now[i] = a->have_drift ? a->drift.now[i] : NAN;
-		m->drift_trained[i] = a->models.trained[i];
+		m->drift_trained[i] = a->set[INGEST_LIVE].models.trained[i];
 	}
-	memcpy(m->model, a->models.label, sizeof m->model);
-	m->reloads = a->reloads;
-	m->reloads_refused = a->reloads_refused;
+	memcpy(m->model, a->set[INGEST_LIVE].models.label, sizeof m->model);
+	if (a->set[INGEST_SHADOW].loaded)
+		metrics_report__shadow(m, &a->set[INGEST_SHADOW], a->have_drift ? &a->drift.shadow : NULL);
+	m->reloads = a->set[INGEST_LIVE].reloads;
+	m->reloads_refused = a->set[INGEST_LIVE].refused;
 	metrics_take_ingest(m, &a->ctr);
 	pipeline_get_stats(a->pipe, &m->pipe);
 	m->have_store = store_stats(a->ro, &m->store, err, sizeof err) == 0;

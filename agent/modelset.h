@@ -30,4 +30,21 @@ void modelset_signature(const char *dir, struct modelset_sig *out);
 /* 1 when a and b describe the same files. */
 int modelset_sig_equal(const struct modelset_sig *a, const struct modelset_sig *b);
 
+/*
+ * Install the set in `from` as the set in `live` (a directory, or a symlink
+ * to one): its three model files are copied into a new directory beside
+ * live's, synced and sealed (SHA256SUMS), then swapped in with one atomic
+ * rename (renameat2 RENAME_EXCHANGE), so an agent loading live at that
+ * moment sees the old set or the new one, never a mix. The set it replaces
+ * is kept as LIVE.previous (an older one there is removed), its path into
+ * previous[prevlen]. Returns 0, or -1 with one line in err; on failure live
+ * is unchanged.
+ */
+int modelset_install(const char *from, const char *live, char *previous, size_t prevlen,
+		     char *err, size_t errlen);
+
+/* Swap live and LIVE.previous back (the same atomic rename). Returns 0, or
+ * -1 with one line in err (no previous set, for one). */
+int modelset_rollback(const char *live, char *err, size_t errlen);
+
 #endif

@@ -155,6 +155,7 @@ int mqtt_source_start(struct mqtt_source **out, const struct config *cfg,
 		return -1;
 	}
 	s->ingest.alerts = alerts;
+	s->ingest.shadow_in_events = cfg->models_shadow_in_events;
 	s->topic_level = cfg->mqtt_sensor_id_topic_level;
 	s->keepalive_s = cfg->mqtt_keepalive;
 	s->qos = cfg->mqtt_qos;

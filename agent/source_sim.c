@@ -59,6 +59,7 @@ int sim_source_start(struct sim_source **out, const struct config *cfg, struct p
 		return -1;
 	}
 	s->ingest.alerts = alerts;
+	s->ingest.shadow_in_events = cfg->models_shadow_in_events;
 	if (sim_create(&s->sim, &so, err, errlen) < 0)
 		goto fail;
 	if ((e = pthread_create(&s->thread, NULL, sim_source__main, s)) != 0) {

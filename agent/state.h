@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #define STATE_FILE "agent.state"
-#define STATE_MAX_KEYS 96
+#define STATE_MAX_KEYS 160
 
 struct state_kv {
 	char key[48];     /* e.g. "source_state" */

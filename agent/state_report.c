@@ -76,6 +76,55 @@ static void state_report__sink(struct state *s, struct forward *fw)
 	state_set(s, k, "%d", fl.max_ms);
 }
 
+/* KEY = v with `decimals` decimals, when v is a number. */
+static void state_report__num(struct state *s, const char *key, double v, int decimals)
+{
+	if (!isnan(v))
+		state_set(s, key, "%.*f", decimals, v);
+}
+
+/* The shadow set's figures over the drift window (shadow.* keys), beside
+ * its training figures. */
+static void state_report__shadow(struct state *s, const struct drift_shadow *d,
+				 const double trained[SCORER_NMODELS])
+{
+	state_set(s, "shadow.window_s", "%lld", (long long)d->window_s);
+	state_set(s, "shadow.readings", "%llu", (unsigned long long)d->readings);
+	state_report__num(s, "shadow.status_agreement", d->agree[SCORER_STATUS], 4);
+	state_report__num(s, "shadow.anomaly_agreement", d->agree[SCORER_ANOMALY], 4);
+	state_report__num(s, "shadow.humidity_rms_diff", d->humidity_rms_diff, 3);
+	state_report__num(s, "shadow.humidity_rmse", d->now[SCORER_HUMIDITY], 3);
+	state_set(s, "shadow.status_labelled", "%llu", (unsigned long long)d->labelled[SCORER_STATUS]);
+	state_report__num(s, "shadow.status_accuracy", d->now[SCORER_STATUS], 4);
+	state_set(s, "shadow.anomaly_labelled", "%llu", (unsigned long long)d->labelled[SCORER_ANOMALY]);
+	state_report__num(s, "shadow.anomaly_accuracy", d->now[SCORER_ANOMALY], 4);
+	state_report__num(s, "shadow.humidity_rmse_trained", trained[SCORER_HUMIDITY], 3);
+	state_report__num(s, "shadow.status_accuracy_trained", trained[SCORER_STATUS], 4);
+	state_report__num(s, "shadow.anomaly_accuracy_trained", trained[SCORER_ANOMALY], 4);
+}
+
+/* PREFIX.status/anomaly/humidity (when loaded), .dir, .reloads, .reloads_refused,
+ * .reload_error: one model set. */
+static void state_report__set(struct state *s, const char *prefix, const struct agent_set *st)
+{
+	static const char *const slot[SCORER_NMODELS] = { "status", "anomaly", "humidity" };
+	char k[48];
+
+	for (int i = 0; i < SCORER_NMODELS && st->loaded; i++) {
+		snprintf(k, sizeof k, "%s.%s", prefix, slot[i]);
+		state_set(s, k, "%s", st->models.label[i]);
+	}
+	snprintf(k, sizeof k, "%s.dir", prefix);
+	state_set(s, k, "%s", st->dir);
+	snprintf(k, sizeof k, "%s.reloads", prefix);
+	state_set(s, k, "%llu", (unsigned long long)st->reloads);
+	snprintf(k, sizeof k, "%s.reloads_refused", prefix);
+	state_set(s, k, "%llu", (unsigned long long)st->refused);
+	snprintf(k, sizeof k, "%s.reload_error", prefix);
+	if (st->error[0])
+		state_set(s, k, "%s", st->error);
+}
+
 void state_report_write(struct agent *a)
 {
 	const struct ingest_counters *c = &a->ctr;
@@ -97,16 +146,14 @@ void state_report_write(struct agent *a)
 	state_set(&s, "buffer_writable", "%d", ps.healthy);
 	if (a->rec.recovered)
 		state_set(&s, "buffer_recovered_from", "%s", a->rec.moved_to);
-	state_set(&s, "models.status", "%s", a->models.label[SCORER_STATUS]);
-	state_set(&s, "models.anomaly", "%s", a->models.label[SCORER_ANOMALY]);
-	state_set(&s, "models.humidity", "%s", a->models.label[SCORER_HUMIDITY]);
-	state_set(&s, "models.dir", "%s", a->cfg->models_dir);
-	state_set(&s, "models.reloads", "%llu", (unsigned long long)a->reloads);
-	state_set(&s, "models.reloads_refused", "%llu", (unsigned long long)a->reloads_refused);
-	if (a->reload_error[0])
-		state_set(&s, "models.reload_error", "%s", a->reload_error);
+	state_report__set(&s, "models", &a->set[INGEST_LIVE]);
+	if (a->set[INGEST_SHADOW].dir) {
+		state_report__set(&s, "shadow", &a->set[INGEST_SHADOW]);
+		if (a->have_drift && a->set[INGEST_SHADOW].loaded)
+			state_report__shadow(&s, &a->drift.shadow, a->set[INGEST_SHADOW].models.trained);
+	}
 	if (a->have_drift)
-		state_report__drift(&s, &a->drift, a->models.trained);
+		state_report__drift(&s, &a->drift, a->set[INGEST_LIVE].models.trained);
 	if (a->alerts) {
 		struct alerts_stats as;
 		alerts_get_stats(a->alerts, &as);

@@ -30,9 +30,35 @@ int event_json_string(const char *s, char *buf, size_t cap)
 /* Append ,"key": where key is a literal (no escaping needed). */
 #define EVENT__KEY(o, lit) sensors__out_raw((o), lit, sizeof(lit) - 1)
 
-int event_encode_body(const struct reading *r, int64_t received_ms,
-		      const struct event_prediction *p,
-		      const struct event_models *m, char *buf, size_t cap)
+/* {"status":...,"humidity_residual":...},"models":{...} of one set. */
+static void event__out_set(struct sensors__out *o, const struct event_prediction *p,
+			   const struct event_models *m)
+{
+	EVENT__KEY(o, "{\"status\":");
+	sensors__out_int(o, p->status);
+	EVENT__KEY(o, ",\"status_probability\":");
+	sensors__out_double(o, sensors__round6(p->status_probability));
+	if (p->anomaly)
+		EVENT__KEY(o, ",\"anomaly\":true,\"anomaly_probability\":");
+	else
+		EVENT__KEY(o, ",\"anomaly\":false,\"anomaly_probability\":");
+	sensors__out_double(o, sensors__round6(p->anomaly_probability));
+	EVENT__KEY(o, ",\"humidity\":");
+	sensors__out_double(o, sensors__round6(p->humidity));
+	EVENT__KEY(o, ",\"humidity_residual\":");
+	sensors__out_double(o, sensors__round6(p->humidity_residual));
+	EVENT__KEY(o, "},\"models\":{\"status\":");
+	sensors__out_string(o, m->status);
+	EVENT__KEY(o, ",\"anomaly\":");
+	sensors__out_string(o, m->anomaly);
+	EVENT__KEY(o, ",\"humidity\":");
+	sensors__out_string(o, m->humidity);
+	EVENT__KEY(o, "}");
+}
+
+int event_encode_body_shadow(const struct reading *r, int64_t received_ms,
+			     const struct event_prediction *p, const struct event_models *m,
+			     const struct event_shadow *shadow, char *buf, size_t cap)
 {
 	struct sensors__out o;
 	char t[READING_TIME_LEN];
@@ -78,27 +104,23 @@ int event_encode_body(const struct reading *r, int64_t received_ms,
 		EVENT__KEY(&o, ",\"is_anomaly\":");
 		sensors__out_int(&o, r->is_anomaly);
 	}
-	EVENT__KEY(&o, ",\"prediction\":{\"status\":");
-	sensors__out_int(&o, p->status);
-	EVENT__KEY(&o, ",\"status_probability\":");
-	sensors__out_double(&o, sensors__round6(p->status_probability));
-	if (p->anomaly)
-		EVENT__KEY(&o, ",\"anomaly\":true,\"anomaly_probability\":");
-	else
-		EVENT__KEY(&o, ",\"anomaly\":false,\"anomaly_probability\":");
-	sensors__out_double(&o, sensors__round6(p->anomaly_probability));
-	EVENT__KEY(&o, ",\"humidity\":");
-	sensors__out_double(&o, sensors__round6(p->humidity));
-	EVENT__KEY(&o, ",\"humidity_residual\":");
-	sensors__out_double(&o, sensors__round6(p->humidity_residual));
-	EVENT__KEY(&o, "},\"models\":{\"status\":");
-	sensors__out_string(&o, m->status);
-	EVENT__KEY(&o, ",\"anomaly\":");
-	sensors__out_string(&o, m->anomaly);
-	EVENT__KEY(&o, ",\"humidity\":");
-	sensors__out_string(&o, m->humidity);
-	EVENT__KEY(&o, "}}");
+	EVENT__KEY(&o, ",\"prediction\":");
+	event__out_set(&o, p, m);
+	if (shadow) {
+		assert(shadow->p && shadow->m);
+		EVENT__KEY(&o, ",\"shadow\":{\"prediction\":");
+		event__out_set(&o, shadow->p, shadow->m);
+		EVENT__KEY(&o, "}");
+	}
+	EVENT__KEY(&o, "}");
 	return sensors__out_finish(&o, buf);
+}
+
+int event_encode_body(const struct reading *r, int64_t received_ms,
+		      const struct event_prediction *p,
+		      const struct event_models *m, char *buf, size_t cap)
+{
+	return event_encode_body_shadow(r, received_ms, p, m, NULL, buf, cap);
 }
 
 int event_encode_head(const char *gateway_id, const char *site, uint64_t seq,

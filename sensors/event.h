@@ -36,6 +36,13 @@ struct event_models {
 	const char *humidity;  /* "humidity_regressor@1" */
 };
 
+/* The predictions of a second, candidate set of models (the shadow set),
+ * for events that carry them beside the live set's. */
+struct event_shadow {
+	const struct event_prediction *p;  /* what the shadow set predicted */
+	const struct event_models *m;      /* its model names */
+};
+
 /* Upper bound of a head's length for any gateway_id/site of sane length. */
 #define EVENT_HEAD_MAX 1024
 
@@ -53,6 +60,14 @@ struct event_models {
 int event_encode_body(const struct reading *r, int64_t received_ms,
 		      const struct event_prediction *p,
 		      const struct event_models *m, char *buf, size_t cap);
+
+/*
+ * The same, and when shadow is not NULL a last field after "models":
+ * "shadow":{"prediction":{...},"models":{...}}, written as the live ones.
+ */
+int event_encode_body_shadow(const struct reading *r, int64_t received_ms,
+			     const struct event_prediction *p, const struct event_models *m,
+			     const struct event_shadow *shadow, char *buf, size_t cap);
 
 /*
  * Encode the head for sequence number seq (see above); gateway_id and site
