@@ -283,7 +283,8 @@ has_events() { [ "$(events_where "$2" "${3:-}")" -ge "$1" ] 2>/dev/null; }
 sid() { echo "json_extract(data, '\$.sensor_id') = '$1'"; }
 
 # mqtt_finish: finish, showing the end of the broker's and the agents' logs
-# first when a check failed (and keeping a copy of $T when KEEP_T is set).
+# and the quarantined readings first when a check failed (and keeping a copy
+# of $T when KEEP_T is set).
 mqtt_finish() {
 	if [ $fails -gt 0 ]; then
 		local f
@@ -292,6 +293,12 @@ mqtt_finish() {
 			echo "--- $(basename "$f") (last 15 lines)" >&2
 			tail -n 15 "$f" >&2
 		done
+		# What the agent rejected, and why: a failure that quarantines a
+		# reading is diagnosed from its raw bytes, which go with $T.
+		if [ -f "$T/data/buffer.db" ] && [ "$(sql 'SELECT count(*) FROM quarantine' 2>/dev/null)" != 0 ]; then
+			echo "--- quarantine (first 5 rows: origin | reason | length | raw bytes in hex)" >&2
+			sql "SELECT origin, reason, length(raw), hex(raw) FROM quarantine ORDER BY id LIMIT 5" >&2
+		fi
 		[ -n "${KEEP_T:-}" ] && cp -a "$T" "$KEEP_T" && echo "kept $T in $KEEP_T" >&2
 	fi
 	finish
