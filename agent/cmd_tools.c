@@ -124,6 +124,8 @@ static void simulate__usage(FILE *f)
 		"  --sensors N   sensors (100)            --rate HZ   readings/s per sensor (1)\n"
 		"  --count N     readings, 0 = no end (0) --seed S    random seed (42)\n"
 		"  --start TIME  first timestamp, RFC 3339 or epoch ms (now)\n"
+		"  --drift-after N  from the N-th reading on, every third sensor reads 8 °C warmer\n"
+		"                (input drift, for testing drift detection; 0 = never, the default)\n"
 		"  --realtime    pace output at the given rate (default: as fast as possible,\n"
 		"                with simulated timestamps)\n"
 		"  --out FILE    write to FILE, - for stdout\n"
@@ -138,6 +140,7 @@ int cmd_simulate(int argc, char **argv)
 		{ "start", required_argument, NULL, 'S' }, { "realtime", no_argument, NULL, 'R' },
 		{ "out", required_argument, NULL, 'o' }, { "mqtt", required_argument, NULL, 'm' },
 		{ "topic", required_argument, NULL, 't' }, { "qos", required_argument, NULL, 'q' },
+		{ "drift-after", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 },
 	};
 	struct sim_options so = { .sensors = 100, .rate = 1, .seed = 42, .start_ms = clock_wall_ms() };
@@ -159,6 +162,7 @@ int cmd_simulate(int argc, char **argv)
 		case 's': if (cli_parse_u64(optarg, &u) < 0) goto bad; so.seed = u; break;
 		case 'S': if (reading_parse_time(optarg, &so.start_ms) < 0) goto bad; break;
 		case 'R': realtime = 1; break;
+		case 'D': if (cli_parse_u64(optarg, &u) < 0) goto bad; so.drift_after = u; break;
 		case 'o': out = optarg; break;
 		case 'm': mqtt = optarg; break;
 		case 't': topic = optarg; break;

@@ -107,6 +107,8 @@ static const struct config__key config__keys[] = {
 	{ "simulator", "sensors", CT_UINT, CONFIG__F(sim_sensors), 1, 1000000, NULL, NULL },
 	{ "simulator", "rate", CT_RATE, CONFIG__F(sim_rate), 0, 1000000, NULL, NULL },
 	{ "simulator", "seed", CT_U64, CONFIG__F(sim_seed), 0, 0, NULL, NULL },
+	{ "simulator", "time_scale", CT_RATE, CONFIG__F(sim_time_scale), 0, 100000, NULL, NULL },
+	{ "simulator", "drift_after", CT_U64, CONFIG__F(sim_drift_after), 0, 0, NULL, NULL },
 	{ "mqtt", "uri", CT_MQTT_URI, CONFIG__F(mqtt_uri), 0, 0, NULL, NULL },
 	{ "mqtt", "topic", CT_TOPIC_FILTERS, CONFIG__F(mqtt_topic), 0, 0, NULL, NULL },
 	{ "mqtt", "qos", CT_INT, CONFIG__F(mqtt_qos), 0, 2, NULL, "0, 1 or 2" },
@@ -1356,6 +1358,7 @@ static void config__raw_defaults(struct config *c, const char *path)
 	c->sim_sensors = 100;
 	c->sim_rate = 1.0;
 	c->sim_seed = 42;
+	c->sim_time_scale = 1.0;
 	config__copy(c->mqtt_uri, sizeof c->mqtt_uri, "tcp://127.0.0.1:1883");
 	config__copy(c->mqtt_topic, sizeof c->mqtt_topic, "sensors/+/reading");
 	c->mqtt_qos = 1;

@@ -47,6 +47,8 @@ struct config {
 	unsigned sim_sensors;            /* default 100, 1..1000000 */
 	double sim_rate;                 /* readings/s per sensor, default 1, > 0 */
 	uint64_t sim_seed;               /* default 42 */
+	double sim_time_scale;           /* simulated seconds per wall second, default 1 */
+	uint64_t sim_drift_after;        /* readings before input drift starts, 0 = never */
 
 	/* [mqtt] */
 	char mqtt_uri[CONFIG_STR_MAX];       /* default tcp://127.0.0.1:1883; tcp:// ssl:// mqtt:// mqtts:// */

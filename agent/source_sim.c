@@ -17,6 +17,8 @@
 
 struct sim_source {
 	struct sim *sim;         /* the generator */
+	int64_t t0_wall, t0_sim; /* the start, on the wall clock and the simulated one */
+	double scale;            /* simulated ms per wall ms ([simulator] time_scale) */
 	struct ingest ingest;    /* score + queue */
 	pthread_t thread;        /* runs sim_source__main() */
 	_Atomic int stop;        /* set by sim_source_stop() */
@@ -28,7 +30,8 @@ static void *sim_source__main(void *arg)
 	struct reading r;
 
 	while (!atomic_load_explicit(&src->stop, memory_order_relaxed)) {
-		int64_t due = sim_next_time(src->sim), now = clock_wall_ms();
+		int64_t now = clock_wall_ms(), due = src->t0_wall +
+			(int64_t)((double)(sim_next_time(src->sim) - src->t0_sim) / src->scale);
 		if (due > now) {
 			int64_t ms = due - now > SIM_SOURCE__NAP_MS ? SIM_SOURCE__NAP_MS : due - now;
 			struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
@@ -47,8 +50,8 @@ int sim_source_start(struct sim_source **out, const struct config *cfg, struct p
 		     char *err, size_t errlen)
 {
 	struct sim_options so = {
-		.sensors = cfg->sim_sensors, .rate = cfg->sim_rate,
-		.seed = cfg->sim_seed, .start_ms = clock_wall_ms(),
+		.sensors = cfg->sim_sensors, .rate = cfg->sim_rate, .seed = cfg->sim_seed,
+		.start_ms = clock_wall_ms(), .drift_after = cfg->sim_drift_after,
 	};
 	struct sim_source *s = calloc(1, sizeof *s);
 	int e;
@@ -59,6 +62,8 @@ int sim_source_start(struct sim_source **out, const struct config *cfg, struct p
 		return -1;
 	}
 	s->ingest.alerts = alerts;
+	s->t0_wall = s->t0_sim = so.start_ms;
+	s->scale = cfg->sim_time_scale > 0 ? cfg->sim_time_scale : 1.0;
 	s->ingest.shadow_in_events = cfg->models_shadow_in_events;
 	if (sim_create(&s->sim, &so, err, errlen) < 0)
 		goto fail;

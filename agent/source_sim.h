@@ -1,7 +1,8 @@
 /*
  * source_sim.h - the simulator source ([source] type = simulator): one
  * thread that generates the site's simulated readings on their schedule
- * (sensors/sim.h, paced by the wall clock) and feeds each through ingest,
+ * (sensors/sim.h, paced by the wall clock, or a clock [simulator]
+ * time_scale times faster) and feeds each through ingest,
  * as the MQTT source does with messages. Its readings are committed in the
  * writer's group commits (SPEC §5): nothing waits for a commit.
  */

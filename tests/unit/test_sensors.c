@@ -706,7 +706,7 @@ static void test_sim_options(void)
 {
 	struct sim *s = (struct sim *)&s; /* must be cleared on failure */
 	char err[256];
-	struct sim_options ok = { 10, 1, 42, 1767571200000LL };
+	struct sim_options ok = { 10, 1, 42, 1767571200000LL, 0 };
 	struct sim_options o;
 
 	o = ok;
@@ -734,13 +734,53 @@ static void test_sim_options(void)
 	sim_free(NULL);
 }
 
+/* drift_after: the same readings until then; afterwards every third sensor
+ * 8 °C warmer (and drier, through its true temperature), the others as before. */
+static void test_sim_drift(void)
+{
+	struct sim_options o = { 30, 1, 9, 1767571200000LL, 0 }, od = o;
+	struct sim *a = NULL, *b = NULL;
+	struct reading ra, rb;
+	double dt = 0, dh = 0;
+	int same_before = 1, same_others = 1, n = 0;
+	char err[256];
+
+	od.drift_after = 600;
+	CHECK_INT(sim_create(&a, &o, err, sizeof err), 0);
+	CHECK_INT(sim_create(&b, &od, err, sizeof err), 0);
+	if (!a || !b)
+		goto out;
+	for (int i = 0; i < 3000; i++) {
+		int k = i % 30;
+		sim_next(a, &ra);
+		sim_next(b, &rb);
+		if (i < 600 || k % 3 != 0) {
+			if (ra.temperature != rb.temperature || ra.humidity != rb.humidity ||
+			    ra.timestamp_ms != rb.timestamp_ms)
+				*(i < 600 ? &same_before : &same_others) = 0;
+		} else {
+			dt += rb.temperature - ra.temperature;
+			dh += rb.humidity - ra.humidity;
+			n++;
+		}
+	}
+	CHECK(same_before);
+	CHECK(same_others);
+	CHECK_INT(n, 800);
+	CHECK_NEAR(dt / n, SIM_DRIFT_T, 0.5);
+	CHECK_NEAR(dh / n, -1.2 * SIM_DRIFT_T, 1.0);
+out:
+	sim_free(&a);
+	sim_free(&b);
+}
+
 static void test_sim(void)
 {
 	struct sim *a = NULL, *b = NULL, *c = NULL;
 	char err[256], buf[1024];
 	/* The configuration `make models` trains on: 100 sensors, one reading
 	 * each per 100 s, so 100k readings cover 27.8 hours. */
-	struct sim_options o = { 100, 0.01, 7, 1767571200000LL };
+	struct sim_options o = { 100, 0.01, 7, 1767571200000LL, 0 };
 
 	CHECK_INT(sim_create(&a, &o, err, sizeof err), 0);
 	CHECK_INT(sim_create(&b, &o, err, sizeof err), 0);
@@ -815,7 +855,7 @@ static void test_sim(void)
 
 	/* A different start time shifts timestamps; rate 3 rounds to ms. */
 	sim_free(&a);
-	o = (struct sim_options){ 2, 3, 1, 1767571200000LL };
+	o = (struct sim_options){ 2, 3, 1, 1767571200000LL, 0 };
 	CHECK_INT(sim_create(&a, &o, err, sizeof err), 0);
 	if (a) {
 		static const int64_t want[] = { 0, 0, 333, 333, 667, 667, 1000, 1000 };
@@ -828,7 +868,7 @@ static void test_sim(void)
 	}
 	/* Ids grow past 3 digits. */
 	sim_free(&b);
-	o = (struct sim_options){ 1001, 1, 1, 1767571200000LL };
+	o = (struct sim_options){ 1001, 1, 1, 1767571200000LL, 0 };
 	CHECK_INT(sim_create(&b, &o, err, sizeof err), 0);
 	if (b) {
 		struct reading r;
@@ -970,6 +1010,7 @@ int main(void)
 	test_event();
 	test_event_peek();
 	test_sim_options();
+	test_sim_drift();
 	test_sim();
 	test_mqtt_syntax();
 	return check_done("test_sensors");
