@@ -33,6 +33,9 @@
 #   restart  launch -> first new event committed, on that buffer: no
 #          sinks (warm and cold page cache), Kafka + ES enabled but down,
 #          MQTT QoS 1 (3 runs each)
+#   reload SIGHUP -> new model set live, and readings delayed around it, at
+#          5,000 QoS 1 readings/s with 20 reloads (3 runs, each paired with
+#          one without reloads)
 #
 # Usage: tests/bench/run.sh [infer|e2e|rss|mqtt1|mqtt0|mqtt0d|latency|latency0|
 #        kafka|kafka_latency|kafka_drain|es|replay|restart ...]
@@ -243,9 +246,10 @@ bench_rss() {
 
 # ---- MQTT benchmarks ------------------------------------------------------
 MOSQUITTO=${MOSQUITTO:-/usr/sbin/mosquitto}
-MQTT_RUNS=3
+MQTT_RUNS=${MQTT_RUNS:-3}
 MQTT1_N=60000 MQTT0_N=400000 MQTT0D_N=200000
 LAT_SENSORS=100 LAT_RATE=50 LAT_N=${LAT_N:-50000}
+RELOAD_N=${RELOAD_N:-60000} # 12 s at 5,000/s: the 20 reloads take about 9
 POLL=0.05 # seconds between two `status --json` polls (each costs ~5 ms of CPU)
 SIM_START=2026-03-01T00:00:00Z
 mqtt_port=''
@@ -605,6 +609,83 @@ bench_latency_qos() {
 	row_median "  p99 agent minus observer (ms)" aobs
 	row_median "  p99 + simulate's connect time (ms)" cp99s
 }
+# reload_run I RELOADS: latency_run's set-up (QoS 1, 5,000 readings/s) with
+# [models] dir a symlink to set 1; with RELOADS (20) > 0, a set of every model
+# at version 2, 3, ... swapped in and signalled (SIGHUP) every 0.4 s while the
+# stream runs; with 0, the same moments only noted. Sets rel to reload.py's
+# output line.
+reload_run() {
+	local d=$T/reload-$1-$2 v out
+	rel=''
+	mkdir -p "$d/sets"
+	for ((v = 1; v <= $2 + 1; v++)); do
+		mkdir -p "$d/sets/$v" && cp "$top"/models/default/*.json "$d/sets/$v/" &&
+			sed -i "s/^  \"version\": 1,\$/  \"version\": $v,/" "$d/sets/$v"/*.json &&
+			"$FG" models seal "$d/sets/$v" >/dev/null || { echo "bench: reload: cannot build set $v" >&2; return 1; }
+	done
+	ln -s "$d/sets/1" "$d/live"
+	write_mqtt_conf "$d/site.conf" "$d/data" 1 "fieldgate-bench-reload-$$-$1-$2" false
+	sed -i "s|^dir = .*|dir = $d/live|" "$d/site.conf"
+	start_agent "$d/site.conf" "$d/agent.log"
+	if ! wait_connected "$d/site.conf"; then agent_fail "$d" "reload: agent did not connect"; return 1; fi
+	timeout 120 "$FG" simulate --mqtt "tcp://127.0.0.1:$mqtt_port" --qos 1 --sensors $LAT_SENSORS \
+		--rate $LAT_RATE --count "$RELOAD_N" --seed 3 >"$d/pub.log" 2>&1 &
+	pub_pid=$!
+	pause 1
+	: >"$d/reloads"
+	# Without reloads, the same moments are noted (as version 1): readings
+	# late near them are the machine's own noise, the baseline.
+	for ((v = 2; v <= 21; v++)); do
+		if [ "$2" -gt 0 ]; then
+			ln -sfn "$d/sets/$v" "$d/live.tmp" && mv -T "$d/live.tmp" "$d/live"
+			echo "$v $(date +%s%3N)" >>"$d/reloads"
+			kill -HUP "$agent_pid"
+		else
+			echo "1 $(date +%s%3N)" >>"$d/reloads"
+		fi
+		pause 0.4
+	done
+	if ! wait "$pub_pid"; then pub_pid=; echo "bench: reload: simulate failed: $(cat "$d/pub.log")" >&2; agent_fail "$d" reload; return 1; fi
+	pub_pid=
+	if ! wait_seq "$d/site.conf" "$RELOAD_N" 30; then agent_fail "$d" "reload: buffer did not reach $RELOAD_N"; return 1; fi
+	stop_agent || echo "bench: reload: agent exited non-zero on SIGTERM: $(tail -n 3 "$d/agent.log")" >&2
+	out=$(python3 "$top/tests/bench/reload.py" "$d/data/buffer.db" $LAT_SENSORS $LAT_RATE "$d/reloads") || {
+		echo "bench: reload: reload.py failed: $out" >&2; rm -rf "$d"; return 1; }
+	rel=$out
+	rm -rf "$d"
+}
+
+# bench_reload: reload_run without and with 20 reloads, alternating, 3 runs each.
+bench_reload() {
+	local i lives=() livemax=() delayed=() delayedb=() p99r=() maxr=() p99b=() maxb=()
+	echo "== reload: QoS 1 at $((LAT_SENSORS * LAT_RATE)) readings/s, $RELOAD_N readings; 20 SIGHUPs 0.4 s apart,"\
+		"each to a new sealed set (a symlink swapped); signal -> first event scored by the new set,"\
+		"and events received within 200 ms after a signal that came > 10 ms late; each run paired"\
+		"with one without reloads; $MQTT_RUNS runs"
+	broker_start reload || { err "reload: no broker"; return; }
+	for ((i = 1; i <= MQTT_RUNS; i++)); do
+		if ! reload_run "$i" 0; then err "reload run $i (no reloads) failed"; broker_stop; return; fi
+		echo "run $i, no reloads: $rel"
+		# shellcheck disable=SC2086 # "reloads N live_median X live_max X around N delayed N p99 X max X"
+		set -- $rel
+		delayedb+=("${10}"); p99b+=("${12}"); maxb+=("${14}")
+		if ! reload_run "$i" 20; then err "reload run $i failed"; broker_stop; return; fi
+		echo "run $i, 20 reloads: $rel"
+		# shellcheck disable=SC2086 # "reloads N live_median X live_max X around N delayed N p99 X max X"
+		set -- $rel
+		lives+=("$4"); livemax+=("$6"); delayed+=("${10}"); p99r+=("${12}"); maxr+=("${14}")
+	done
+	broker_stop
+	row_median "reload: signal -> new set live (ms)" lives '<=' 50
+	row_median "  the slowest of 20 (ms)" livemax
+	row_median "  readings > 10 ms late near a reload" delayed '<=' 0
+	row_median "  ... near the same moments, no reload" delayedb
+	row_median "  latency p99 with reloads (ms)" p99r
+	row_median "  latency p99 without (ms)" p99b
+	row_median "  latency max with reloads (ms)" maxr
+	row_median "  latency max without (ms)" maxb
+}
+
 bench_latency() { bench_latency_qos 1; }
 bench_latency0() { bench_latency_qos 0; }
 
@@ -1235,11 +1316,11 @@ bench_restart() {
 	done
 }
 
-which=${*:-${BENCH:-infer e2e rss mqtt1 mqtt0 mqtt0d latency kafka kafka_latency kafka_drain es replay restart}}
+which=${*:-${BENCH:-infer e2e rss mqtt1 mqtt0 mqtt0d latency kafka kafka_latency kafka_drain es replay restart reload}}
 for b in $which; do
 	case $b in
-	infer | e2e | rss | mqtt1 | mqtt0 | mqtt0d | latency | latency0 | kafka | kafka_latency | kafka_drain | es | replay | restart) ;;
-	*) echo "usage: $0 [infer|e2e|rss|mqtt1|mqtt0|mqtt0d|latency|latency0|kafka|kafka_latency|kafka_drain|es|replay|restart ...]" >&2; exit 2 ;;
+	infer | e2e | rss | mqtt1 | mqtt0 | mqtt0d | latency | latency0 | kafka | kafka_latency | kafka_drain | es | replay | restart | reload) ;;
+	*) echo "usage: $0 [infer|e2e|rss|mqtt1|mqtt0|mqtt0d|latency|latency0|kafka|kafka_latency|kafka_drain|es|replay|restart|reload ...]" >&2; exit 2 ;;
 	esac
 done
 if [ ! -x "$FG" ]; then echo "bench: $FG not built (run make bench)" >&2; exit 1; fi

@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+# reload.py - one `reload` benchmark run (tests/bench/run.sh), read back from
+# the agent's buffer and the list of reloads the script sent.
+#
+#   reload.py BUFFER_DB SENSORS RATE RELOADS
+#
+# RELOADS has one line per SIGHUP: "VERSION SIGNAL_MS" (the wall clock, ms,
+# just before kill -HUP; every model of set VERSION carries that version);
+# version 1 marks a moment noted without a reload (the baseline run).
+# The readings come from `fieldgate simulate --mqtt --sensors SENSORS --rate
+# RATE`, as for latency.py: each event's lateness L = received_at minus its
+# scheduled publish time, less the smallest such figure of the run (see
+# latency.py), in ms (+-1 ms: received_at has ms resolution).
+#
+# Per reload: live = the first received_at of an event scored by its set
+# minus SIGNAL_MS (signal -> new set live); around = the events received in
+# [SIGNAL_MS, SIGNAL_MS + 200] and, of those, the ones with L > 10 ms.
+# Prints one line: "reloads N live_median X live_max X around N delayed N
+# p99 X max X" (ms). Exits 1 when a reload's set never scored an event.
+import datetime
+import json
+import sqlite3
+import sys
+
+
+def epoch_ms(s):
+    t = datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+    return round(t.timestamp() * 1000)
+
+
+def pct(v, p):
+    i = max(0, min(len(v) - 1, int(-(-p * len(v) // 100)) - 1))
+    return v[i]
+
+
+def main():
+    db, sensors, rate, reloads = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+    step = 1000.0 / (sensors * rate)
+    sent = [tuple(int(x) for x in l.split()) for l in open(reloads) if l.strip()]
+    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=30)
+    first, ev = {}, []
+    for (d,) in con.execute("SELECT data FROM events ORDER BY seq"):
+        e = json.loads(d)
+        k = int(e["sensor_id"].rsplit("-", 1)[1])
+        ts, rx = epoch_ms(e["@timestamp"]), epoch_ms(e["received_at"])
+        v = int(e["models"]["status"].split("@")[1])
+        first.setdefault(v, rx)
+        ev.append((rx, rx - ts - k * step))
+    lo = min(c for _, c in ev)
+    lat = sorted(c - lo for _, c in ev)
+    live, around, delayed = [], 0, 0
+    for v, sig in sent:
+        if v == 1:  # a moment noted without a reload (the baseline run)
+            live.append(0)
+        elif v not in first:
+            print("set %d never scored an event" % v, file=sys.stderr)
+            return 1
+        else:
+            live.append(first[v] - sig)
+        for rx, c in ev:
+            if sig <= rx <= sig + 200:
+                around += 1
+                delayed += (c - lo) > 10
+    live.sort()
+    print("reloads %d live_median %d live_max %d around %d delayed %d p99 %.2f max %.2f"
+          % (len(live), live[len(live) // 2], live[-1], around, delayed, pct(lat, 99), lat[-1]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
