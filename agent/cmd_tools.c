@@ -268,8 +268,8 @@ int cmd_check_config(int argc, char **argv)
 	char err[1024];
 	int rc = tools__config_args(argc, argv,
 				    "usage: fieldgate check-config -c FILE\n"
-				    "Parse and validate a site config and its models; print the effective\n"
-				    "settings (secrets are never printed). Exit 0 if valid, 2 if not.\n",
+				    "Parse and validate a site config, its models and shadow set; print the\n"
+				    "effective settings (secrets are never printed). Exit 0 if valid, 2 if not.\n",
 				    &path, NULL);
 	if (rc)
 		return rc < 0 ? 0 : rc;
@@ -277,6 +277,14 @@ int cmd_check_config(int argc, char **argv)
 		return rc;
 	if (scorer_load(&sc, cfg->models_dir, err, sizeof err) < 0) {
 		fprintf(stderr, "%s: [models] dir: %s\n", path, err);
+		free(cfg);
+		return EXIT_USAGE;
+	}
+	scorer_free(&sc);
+	/* The agent runs without a shadow set that does not load; check-config says so. */
+	if (cfg->models_shadow_dir[0] &&
+	    scorer_load(&sc, cfg->models_shadow_dir, err, sizeof err) < 0) {
+		fprintf(stderr, "%s: [models] shadow_dir: %s\n", path, err);
 		free(cfg);
 		return EXIT_USAGE;
 	}

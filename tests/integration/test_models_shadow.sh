@@ -99,6 +99,8 @@ grep -q 'is the packaged set, which package upgrades replace' "$T/err" || fail "
 mkdir -p "$T/broken" && cp "$top"/models/default/*.json "$T/broken/" && echo '{' >"$T/broken/anomaly_detector.json"
 DATA_DIR=$T/data2 write_config "$T/b.conf"
 sed -i "s|^dir = .*|dir = $top/models/default\nshadow_dir = $T/broken|" "$T/b.conf"
+"$FG" check-config -c "$T/b.conf" >/dev/null 2>"$T/err"; expect "check-config with a broken shadow set exits 2" $? 2
+grep -q "b.conf: \[models\] shadow_dir: $T/broken/anomaly_detector.json: " "$T/err" || fail "check-config: $(cat "$T/err")"
 "$FG" run -c "$T/b.conf" 2>"$T/agent2.log" &
 agent=$!; pids+=($agent)
 wait_for "the agent runs without the broken shadow" 10 grep -qs 'shadow set not loaded, the live set serves alone: .*broken/anomaly_detector.json' "$T/agent2.log"
