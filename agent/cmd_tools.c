@@ -124,7 +124,7 @@ static void simulate__usage(FILE *f)
 		"  --sensors N   sensors (100)            --rate HZ   readings/s per sensor (1)\n"
 		"  --count N     readings, 0 = no end (0) --seed S    random seed (42)\n"
 		"  --start TIME  first timestamp, RFC 3339 or epoch ms (now)\n"
-		"  --drift-after N  from the N-th reading on, every third sensor reads 8 °C warmer\n"
+		"  --drift-after N  from the N-th reading on, every other sensor reads 10 °C warmer\n"
 		"                (input drift, for testing drift detection; 0 = never, the default)\n"
 		"  --realtime    pace output at the given rate (default: as fast as possible,\n"
 		"                with simulated timestamps)\n"

@@ -291,9 +291,9 @@ void sim_next(struct sim *s, struct reading *out)
 	/* The physical values. */
 	double t_true = l->t_base + x->t_offset + l->t_amplitude * s->t_cycle +
 			SIM__T_NOISE_SD * sim__normal(s);
-	/* Input drift: a third of the sensors now stand somewhere warmer. */
+	/* Input drift: half of the sensors now stand somewhere warmer. */
 	if (s->opt.drift_after && s->round * s->opt.sensors + s->next >= s->opt.drift_after &&
-	    s->next % 3 == 0)
+	    s->next % 2 == 0)
 		t_true += SIM_DRIFT_T;
 	h = l->h_base + x->h_offset - SIM__H_PER_DEGREE * (t_true - l->t_base) +
 	    s->h_cycle + SIM__H_NOISE_SD * sim__normal(s);

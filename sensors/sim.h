@@ -24,12 +24,12 @@ struct sim_options {
 	double rate;         /* readings per second per sensor, > 0 */
 	uint64_t seed;       /* PRNG seed */
 	int64_t start_ms;    /* timestamp of the first round (epoch ms) */
-	uint64_t drift_after; /* after this many readings, every third sensor's
+	uint64_t drift_after; /* after this many readings, every other sensor's
 				 surroundings are SIM_DRIFT_T °C warmer (a drift of
 				 the inputs, for drift detection); 0 = never */
 };
 
-#define SIM_DRIFT_T 8.0 /* °C added to a drifted sensor's temperature (its
+#define SIM_DRIFT_T 10.0 /* °C added to a drifted sensor's temperature (its
 			   humidity follows: SIMULATOR.md) */
 
 struct sim;

@@ -734,8 +734,8 @@ static void test_sim_options(void)
 	sim_free(NULL);
 }
 
-/* drift_after: the same readings until then; afterwards every third sensor
- * 8 °C warmer (and drier, through its true temperature), the others as before. */
+/* drift_after: the same readings until then; afterwards every other sensor
+ * 10 °C warmer (and drier, through its true temperature), the others as before. */
 static void test_sim_drift(void)
 {
 	struct sim_options o = { 30, 1, 9, 1767571200000LL, 0 }, od = o;
@@ -754,7 +754,7 @@ static void test_sim_drift(void)
 		int k = i % 30;
 		sim_next(a, &ra);
 		sim_next(b, &rb);
-		if (i < 600 || k % 3 != 0) {
+		if (i < 600 || k % 2 != 0) {
 			if (ra.temperature != rb.temperature || ra.humidity != rb.humidity ||
 			    ra.timestamp_ms != rb.timestamp_ms)
 				*(i < 600 ? &same_before : &same_others) = 0;
@@ -766,7 +766,7 @@ static void test_sim_drift(void)
 	}
 	CHECK(same_before);
 	CHECK(same_others);
-	CHECK_INT(n, 800);
+	CHECK_INT(n, 1200);
 	CHECK_NEAR(dt / n, SIM_DRIFT_T, 0.5);
 	CHECK_NEAR(dh / n, -1.2 * SIM_DRIFT_T, 1.0);
 out:
