@@ -11,9 +11,10 @@
  * already has (_id = event_id): a replay never makes duplicates there;
  * Kafka is at-least-once, so consumers see the events again.
  *
- * Progress: a bar on a terminal, otherwise a line every 10 s. A sink that
- * makes no progress for a minute (down, refusing) ends the replay with
- * exit status 1, as does any event the sink rejected.
+ * Progress: a bar per sink on a terminal (agent/progress.c), otherwise a
+ * line every 10 s. A sink that makes no progress for a minute (down,
+ * refusing) ends the replay with exit status 1, as does any event the sink
+ * rejected.
  */
 #include <getopt.h>
 #include <limits.h>
@@ -31,6 +32,7 @@
 #include "agent/config.h"
 #include "agent/forward.h"
 #include "agent/log.h"
+#include "agent/progress.h"
 #include "agent/sink_setup.h"
 #include "sensors/reading.h"
 #include "sinks/es.h"
@@ -56,29 +58,13 @@ static void replay__usage(FILE *f)
 		"delivered, 1 otherwise, 2 for a usage or configuration error.\n");
 }
 
-/* Draw the progress bar (terminal) or a line (otherwise). */
-static void replay__progress(FILE *f, int tty, const char *name, uint64_t done, uint64_t total,
-			     double secs, int final)
+/* Off a terminal: one line per sink every 10 s. */
+static void replay__line(FILE *f, const char *name, uint64_t done, uint64_t total, double secs)
 {
 	double rate = secs > 0 ? (double)done / secs : 0;
 
-	if (tty) {
-		int width = 30, fill = total ? (int)((double)done * width / (double)total) : width;
-		char bar[32];
-		if (fill > width)
-			fill = width;
-		memset(bar, '#', (size_t)fill);
-		memset(bar + fill, '.', (size_t)(width - fill));
-		bar[width] = '\0';
-		fprintf(f, "\r%-13s [%s] %3.0f%% %llu/%llu events, %.0f/s ", name, bar,
-			total ? 100.0 * (double)done / (double)total : 100.0,
-			(unsigned long long)done, (unsigned long long)total, rate);
-		if (final)
-			fputc('\n', f);
-	} else {
-		fprintf(f, "%s: %llu of %llu events delivered (%.0f/s)\n", name,
-			(unsigned long long)done, (unsigned long long)total, rate);
-	}
+	fprintf(f, "%s: %llu of %llu events delivered (%.0f/s)\n", name,
+		(unsigned long long)done, (unsigned long long)total, rate);
 	fflush(f);
 }
 
@@ -96,6 +82,9 @@ struct replay {
 	size_t nfw;                          /* forwarders started */
 	sigset_t sigs;                       /* SIGINT, SIGTERM */
 	int tty;                             /* stderr is a terminal: draw bars */
+	struct progress bars[SINK_SETUP_MAX];/* one bar per forwarder (on a terminal) */
+	struct progress *barv[SINK_SETUP_MAX]; /* pointers to bars, for progress_draw */
+	int bars_ended;                      /* the bars' final state is drawn */
 	int curl_ready;                      /* libcurl's global state is set up */
 	int64_t started;                     /* monotonic ms when the forwarders started */
 };
@@ -197,6 +186,14 @@ static int replay__find_range(struct replay *r)
 	return 0;
 }
 
+/* Draw the bars' final state, once, so what follows starts below them. */
+static void replay__end_bars(struct replay *r)
+{
+	if (!r->bars_ended)
+		progress_draw(r->barv, r->nfw, 1);
+	r->bars_ended = 1;
+}
+
 /* Take the signals, then one replaying forwarder per sink. 0 or an exit status. */
 static int replay__start(struct replay *r)
 {
@@ -225,6 +222,9 @@ static int replay__start(struct replay *r)
 			fprintf(stderr, "fieldgate replay: %s: %s\n", r->names[i], err);
 			return rc == SINK_SETUP_BAD_FILE ? EXIT_USAGE : EXIT_RUNTIME;
 		}
+		progress_start(&r->bars[i], stderr, r->tty, r->names[i], PROGRESS_ITEMS, "events",
+			       r->count);
+		r->barv[i] = &r->bars[i];
 		r->nfw++;
 	}
 	r->started = clock_mono_ms();
@@ -248,8 +248,7 @@ static int replay__wait(struct replay *r)
 		size_t done = 0;
 
 		if (sig == SIGINT || sig == SIGTERM) {
-			if (r->tty)
-				fputc('\n', stderr);
+			replay__end_bars(r);
 			fprintf(stderr, "fieldgate replay: interrupted; stopping\n");
 			return EXIT_RUNTIME;
 		}
@@ -262,8 +261,7 @@ static int replay__wait(struct replay *r)
 			if (fs.done)
 				done++;
 			else if (now - last_progress[i] >= REPLAY_STALL_MS) {
-				if (r->tty)
-					fputc('\n', stderr);
+				replay__end_bars(r);
 				fprintf(stderr, "fieldgate replay: %s: nothing delivered for %d s (%s); "
 					"giving up\n", r->names[i], REPLAY_STALL_MS / 1000,
 					fs.last_error[0] ? fs.last_error : "no error reported");
@@ -274,12 +272,14 @@ static int replay__wait(struct replay *r)
 			return EXIT_RUNTIME;
 		if (done == r->nfw)
 			return 0;
-		if (r->tty || now - last_line >= 10000) {
+		if (r->tty) {
 			for (size_t i = 0; i < r->nfw; i++)
-				replay__progress(stderr, r->tty, r->names[i], delivered[i], r->count,
-						 (double)(now - r->started) / 1000.0, 0);
-			if (r->tty && r->nfw > 1)
-				fprintf(stderr, "\033[%zuA", r->nfw - 1); /* redraw the bars in place */
+				r->bars[i].done = delivered[i];
+			progress_draw(r->barv, r->nfw, 0);
+		} else if (now - last_line >= 10000) {
+			for (size_t i = 0; i < r->nfw; i++)
+				replay__line(stderr, r->names[i], delivered[i], r->count,
+					     (double)(now - r->started) / 1000.0);
 			last_line = now;
 		}
 	}
@@ -290,22 +290,24 @@ static int replay__wait(struct replay *r)
  * did not deliver every event. */
 static int replay__finish(struct replay *r, int rc)
 {
+	struct forward_stats fs[SINK_SETUP_MAX];
+	double secs[SINK_SETUP_MAX];
+
 	for (size_t i = 0; i < r->nfw; i++)
 		forward_request_stop(r->fws[i], REPLAY_FLUSH_MS);
 	for (size_t i = 0; i < r->nfw; i++) {
-		struct forward_stats fs;
-		double secs = (double)(clock_mono_ms() - r->started) / 1000.0;
-
+		secs[i] = (double)(clock_mono_ms() - r->started) / 1000.0;
 		forward_wait(r->fws[i]);
-		forward_get_stats(r->fws[i], &fs);
-		if (r->tty)
-			replay__progress(stderr, r->tty, r->names[i], fs.delivered + fs.rejected,
-					 r->count, secs, 1);
+		forward_get_stats(r->fws[i], &fs[i]);
+		r->bars[i].done = fs[i].delivered + fs[i].rejected;
+	}
+	replay__end_bars(r);
+	for (size_t i = 0; i < r->nfw; i++) {
 		printf("%s: %llu of %llu events delivered in %.1f s (%.0f/s)%s%llu rejected\n", r->names[i],
-		       (unsigned long long)fs.delivered, (unsigned long long)r->count, secs,
-		       secs > 0 ? (double)fs.delivered / secs : 0.0, ", ",
-		       (unsigned long long)fs.rejected);
-		if (fs.delivered != r->count)
+		       (unsigned long long)fs[i].delivered, (unsigned long long)r->count, secs[i],
+		       secs[i] > 0 ? (double)fs[i].delivered / secs[i] : 0.0, ", ",
+		       (unsigned long long)fs[i].rejected);
+		if (fs[i].delivered != r->count)
 			rc = EXIT_RUNTIME;
 		forward_stop(&r->fws[i], 0);
 	}

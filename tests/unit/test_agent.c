@@ -3,7 +3,8 @@
  * catalogue's arithmetic, the pipeline (queue + group-commit writer) against
  * a real SQLite buffer, and ingest (dedup of a redelivered reading,
  * quarantine of bad bytes with the reason) with the shipped models; and the
- * pipeline on a full disk: nothing committed, nothing lost, resumes by itself.
+ * pipeline on a full disk: nothing committed, nothing lost, resumes by itself;
+ * and the progress bar's text, rate limit and drawing.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "agent/forward.h"
 #include "agent/ingest.h"
 #include "agent/pipeline.h"
+#include "agent/progress.h"
 #include "agent/scorer.h"
 #include "check.h"
 #include "sensors/event.h"
@@ -459,12 +461,106 @@ static void test_scorer_seal(const char *dir)
 	CHECK(strstr(err, "/status_predictor.json: cannot open: No such file") != NULL);
 }
 
+/* What a bar wrote to its (non-terminal) file. */
+static char *progress_text(FILE *f)
+{
+	static char buf[4096];
+	long n = ftell(f);
+	rewind(f);
+	size_t got = fread(buf, 1, n > 0 && n < (long)sizeof buf ? (size_t)n : sizeof buf - 1, f);
+	buf[got] = '\0';
+	rewind(f);
+	if (ftruncate(fileno(f), 0) != 0)
+		buf[0] = '\0';
+	return buf;
+}
+
+static void test_progress(void)
+{
+	struct progress p, q;
+	char line[256];
+	FILE *f = tmpfile();
+
+	if (!f) {
+		CHECK(!"tmpfile");
+		return;
+	}
+	/* switched off: nothing at all */
+	progress_start(&p, f, 0, "reading", PROGRESS_BYTES, NULL, 1000);
+	progress_update(&p, 500);
+	progress_interrupt(&p);
+	progress_finish(&p);
+	CHECK_STR(progress_text(f), "");
+
+	/* the text: bar, percent, counts, rate, time left; then the elapsed time */
+	progress_start(&p, f, 1, "status_predictor", PROGRESS_ITEMS, "trees", 20);
+	p.start_ms -= 2000; /* as if it had run for 2 s */
+	p.done = 5;
+	progress_format(&p, p.start_ms + 2000, 0, 79, line, sizeof line);
+	CHECK(strncmp(line, "status_predictor   [", 20) == 0);
+	CHECK(strstr(line, ".]  25%  5/20 trees   2.5/s ETA 0:06") != NULL);
+	CHECK_INT(strlen(line), 79); /* the bar takes the room left */
+	progress_format(&p, p.start_ms + 2000, 1, 79, line, sizeof line);
+	CHECK(strstr(line, " in 0:02") != NULL && !strstr(line, "ETA"));
+	CHECK_INT(strlen(line), 78); /* the bar kept its width */
+	/* no time left in the first second */
+	progress_format(&p, p.start_ms + 900, 0, 79, line, sizeof line);
+	CHECK(!strstr(line, "ETA"));
+	/* a narrow terminal: the bar shrinks to 10, no further */
+	progress_format(&p, p.start_ms + 2000, 0, 20, line, sizeof line);
+	CHECK(strstr(line, "[###.......]") != NULL || strstr(line, "[##........]") != NULL);
+	/* bytes, in the total's scale */
+	progress_start(&q, f, 1, "reading", PROGRESS_BYTES, NULL, 209300000);
+	q.done = 88100000;
+	q.start_ms = 0;
+	progress_format(&q, 1000, 0, 79, line, sizeof line);
+	CHECK(strstr(line, " 42%  88.1/209.3 MB  88.1 MB/s ETA 0:01") != NULL);
+	/* no total: no bar, no percentage, no time left */
+	q.total = 0;
+	progress_format(&q, 1000, 0, 79, line, sizeof line);
+	CHECK(!strchr(line, '[') && !strchr(line, '%') && !strstr(line, "ETA"));
+	CHECK(strstr(line, " 88.1 MB  88.1 MB/s") != NULL);
+	/* the label is cut to its column */
+	progress_start(&q, f, 1, "a_label_longer_than_eighteen", PROGRESS_ITEMS, "x", 1);
+	CHECK(strlen(q.label) == PROGRESS_LABEL_MAX);
+
+	/* drawing: at most one redraw per 100 ms, a final line with a newline */
+	progress_text(f);
+	progress_start(&p, f, 1, "scoring", PROGRESS_ITEMS, "rows", 100);
+	progress_update(&p, 10);
+	progress_update(&p, 20); /* too soon: not drawn */
+	char *t = progress_text(f);
+	CHECK(strncmp(t, "\rscoring", 8) == 0 && strstr(t, " 10/100 rows") && !strstr(t, "20/100"));
+	CHECK(p.visible);
+	progress_interrupt(&p);
+	CHECK_STR(progress_text(f), "\r\033[K");
+	progress_finish(&p);
+	t = progress_text(f);
+	CHECK(strstr(t, "100% 100/100 rows") != NULL && t[strlen(t) - 1] == '\n');
+	/* a block of two bars goes back up one line between draws */
+	struct progress *two[2] = { &p, &q };
+	progress_start(&q, f, 1, "elasticsearch", PROGRESS_ITEMS, "events", 10);
+	progress_draw(two, 2, 0);
+	t = progress_text(f);
+	CHECK(strstr(t, "\n\relasticsearch") != NULL && strstr(t, "\033[1A") != NULL);
+	progress_draw(two, 2, 1);
+	t = progress_text(f);
+	CHECK(!strstr(t, "\033[1A") && t[strlen(t) - 1] == '\n');
+	/* the callback for models/ sets the total */
+	progress_start(&p, f, 1, "gbt", PROGRESS_ITEMS, "trees", 0);
+	progress_callback(&p, 3, 10);
+	CHECK_INT(p.total, 10);
+	CHECK_INT(p.done, 3);
+	fclose(f);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/fieldgate-test-agent.XXXXXX";
 	char cmd[600];
 
 	test_features();
+	test_progress();
 	if (!mkdtemp(dir)) {
 		perror("mkdtemp");
 		return 1;
