@@ -1,6 +1,6 @@
 /*
  * cli.c - small helpers the subcommands share: option values, directories,
- * and reading a JSON-lines file of readings.
+ * and reading a JSON-lines file of readings (with a progress bar).
  */
 #include "agent/cli.h"
 #include "agent/cli_int.h"
@@ -80,14 +80,32 @@ int cli_load_config(const char *path, struct config **out)
 
 int cli_foreach_line(FILE *in, const char *name, cli_line_fn fn, void *ctx)
 {
+	return cli_foreach_line_progress(in, name, fn, ctx, NULL);
+}
+
+uint64_t cli_file_size(FILE *in)
+{
+	struct stat st;
+	if (fstat(fileno(in), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+		return (uint64_t)st.st_size;
+	return 0;
+}
+
+int cli_foreach_line_progress(FILE *in, const char *name, cli_line_fn fn, void *ctx,
+			      struct progress *bar)
+{
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t len;
 	long lineno = 0;
+	uint64_t bytes = 0;
 	int rc = 0;
 
 	while ((len = getline(&line, &cap, in)) >= 0) {
 		lineno++;
+		bytes += (uint64_t)len;
+		if (bar && bar->on)
+			progress_update(bar, bytes);
 		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 			line[--len] = '\0';
 		if (len == 0)
@@ -96,6 +114,8 @@ int cli_foreach_line(FILE *in, const char *name, cli_line_fn fn, void *ctx)
 			break;
 	}
 	if (rc == 0 && ferror(in)) {
+		if (bar)
+			progress_interrupt(bar);
 		fprintf(stderr, "%s: read error: %s\n", name, strerror(errno));
 		rc = -1;
 	}

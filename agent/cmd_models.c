@@ -20,6 +20,7 @@
 #include "agent/features.h"
 #include "agent/ingest.h"
 #include "agent/log.h"
+#include "agent/progress.h"
 #include "agent/scorer.h"
 #include "models/metrics.h"
 #include "models/model.h"
@@ -81,6 +82,7 @@ struct train_ctx {
 	struct features *feat;                /* rolling state */
 	struct dataset set[SCORER_NMODELS];   /* one per model */
 	unsigned long rejected;               /* lines skipped */
+	struct progress *bar;                 /* reading the file (on a terminal) */
 };
 
 static int train__line(void *vctx, char *line, size_t len, long lineno)
@@ -92,8 +94,10 @@ static int train__line(void *vctx, char *line, size_t len, long lineno)
 	int rc = reading_decode(line, len, 0, &r, why, sizeof why);
 
 	if (rc != READING_OK) {
-		if (t->rejected++ < 10)
+		if (t->rejected++ < 10) {
+			progress_interrupt(t->bar);
 			fprintf(stderr, "%s:%ld: skipped: %s\n", t->file, lineno, why);
+		}
 		return 0;
 	}
 	(void)features_compute(t->feat, &r, f);
@@ -102,6 +106,7 @@ static int train__line(void *vctx, char *line, size_t len, long lineno)
 	    (r.is_anomaly >= 0 &&
 	     train__add(&t->set[SCORER_ANOMALY], f, train_specs[SCORER_ANOMALY].f, r.is_anomaly) < 0) ||
 	    train__add(&t->set[SCORER_HUMIDITY], f, train_specs[SCORER_HUMIDITY].f, r.humidity) < 0) {
+		progress_interrupt(t->bar);
 		fprintf(stderr, "%s:%ld: out of memory\n", t->file, lineno);
 		return -1;
 	}
@@ -118,7 +123,8 @@ static void train__usage(FILE *f)
 		"  --trees N      random-forest trees (20)     --depth N   tree depth (5)\n"
 		"  --iterations N GBT iterations (10)          --reg X     logistic L2 regParam (0.1)\n"
 		"  --bins N       tree split candidates per feature (128)\n"
-		"  --version N    model version to record (1)\n");
+		"  --version N    model version to record (1)\n"
+		"On a terminal, stderr shows the progress of reading and of each model.\n");
 }
 
 int cmd_train(int argc, char **argv)
@@ -133,6 +139,8 @@ int cmd_train(int argc, char **argv)
 		{ 0, 0, 0, 0 },
 	};
 	struct train_ctx t = { 0 };
+	struct progress bar;
+	int bars = progress_wanted(stderr);
 	struct forest_params fp;
 	struct logreg_params lp;
 	struct gbt_params gp;
@@ -184,8 +192,11 @@ int cmd_train(int argc, char **argv)
 	t.file = data;
 	for (int i = 0; i < SCORER_NMODELS; i++)
 		t.set[i].nf = train_specs[i].nf;
-	if (cli_foreach_line(in, data, train__line, &t) != 0)
+	progress_start(&bar, stderr, bars, "reading", PROGRESS_BYTES, NULL, cli_file_size(in));
+	t.bar = &bar;
+	if (cli_foreach_line_progress(in, data, train__line, &t, &bar) != 0)
 		goto out;
+	progress_finish(&bar);
 	if (t.rejected)
 		fprintf(stderr, "%s: %lu lines skipped as invalid readings\n", data, t.rejected);
 	if (cli_mkdirs(outdir) < 0) {
@@ -207,12 +218,20 @@ int cmd_train(int argc, char **argv)
 				i == SCORER_STATUS ? "status_flag" : i == SCORER_ANOMALY ? "is_anomaly" : "humidity");
 			goto out;
 		}
+		progress_start(&bar, stderr, bars, sp->name, PROGRESS_ITEMS,
+			       i == SCORER_ANOMALY ? "iterations" : "trees", 0);
+		fp.progress = lp.progress = gp.progress = progress_callback;
+		fp.progress_ctx = lp.progress_ctx = gp.progress_ctx = &bar;
 		if (i == SCORER_STATUS)
 			trc = forest_train(&m, &info, &d, &fp, err, sizeof err);
 		else if (i == SCORER_ANOMALY)
 			trc = logreg_train(&m, &info, &d, &lp, err, sizeof err);
 		else
 			trc = gbt_train(&m, &info, &d, &gp, err, sizeof err);
+		if (trc == 0)
+			progress_finish(&bar);
+		else
+			progress_interrupt(&bar);
 		if (trc < 0) {
 			fprintf(stderr, "%s: training failed: %s\n", sp->name, err);
 			goto out;
@@ -266,6 +285,7 @@ struct eval_ctx {
 	struct confusion status, anomaly;   /* confusion matrices */
 	struct rmse hum;                    /* humidity */
 	unsigned long rows, rejected;       /* lines used / skipped */
+	struct progress *bar;               /* reading the file (on a terminal) */
 	int by_sensor;                      /* collect per-sensor errors */
 	struct sensor_errors *by;           /* per sensor */
 	size_t nby, capby;                  /* entries, allocated */
@@ -303,14 +323,17 @@ static int eval__line(void *vctx, char *line, size_t len, long lineno)
 	double f[FEATURE_COUNT];
 
 	if (reading_decode(line, len, 0, &r, why, sizeof why) != READING_OK) {
-		if (e->rejected++ < 10)
+		if (e->rejected++ < 10) {
+			progress_interrupt(e->bar);
 			fprintf(stderr, "%s:%ld: skipped: %s\n", e->file, lineno, why);
+		}
 		return 0;
 	}
 	(void)features_compute(e->feat, &r, f);
 	e->rows++;
 	if (e->by_sensor) {
 		if (!(se = eval__sensor(e, r.sensor_id))) {
+			progress_interrupt(e->bar);
 			fprintf(stderr, "%s:%ld: out of memory\n", e->file, lineno);
 			return -1;
 		}
@@ -356,7 +379,8 @@ static void eval__usage(FILE *f)
 		"Score labelled readings with the models in DIR and report status accuracy and\n"
 		"confusion matrix, anomaly accuracy and confusion matrix, humidity RMSE.\n"
 		"  --by-sensor OUT.csv  write per-sensor error counts\n"
-		"  --json               print one JSON object instead of text\n");
+		"  --json               print one JSON object instead of text\n"
+		"On a terminal, stderr shows the progress of reading and scoring.\n");
 }
 
 static int eval__write_by_sensor(const struct eval_ctx *e, const char *path)
@@ -387,6 +411,7 @@ int cmd_eval(int argc, char **argv)
 	static const char *const status_names[] = { "normal", "warning", "fault" };
 	static const char *const anomaly_names[] = { "normal", "anomaly" };
 	struct eval_ctx e = { 0 };
+	struct progress bar;
 	const char *models = NULL, *data = NULL, *by = NULL;
 	char err[1024];
 	int c, json = 0, rc = EXIT_RUNTIME;
@@ -422,8 +447,12 @@ int cmd_eval(int argc, char **argv)
 	confusion_init(&e.anomaly, 2);
 	rmse_init(&e.hum);
 	e.by_sensor = by != NULL;
-	if (cli_foreach_line(in, data, eval__line, &e) != 0)
+	progress_start(&bar, stderr, progress_wanted(stderr), "scoring", PROGRESS_BYTES, NULL,
+		       cli_file_size(in));
+	e.bar = &bar;
+	if (cli_foreach_line_progress(in, data, eval__line, &e, &bar) != 0)
 		goto out;
+	progress_finish(&bar);
 	if (by && eval__write_by_sensor(&e, by) < 0)
 		goto out;
 	if (json) {

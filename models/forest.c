@@ -11,11 +11,13 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "models/models_int.h"
 
 void forest_params_default(struct forest_params *p)
 {
+	memset(p, 0, sizeof *p);
 	p->trees = 20;
 	p->max_depth = 5;
 	p->max_bins = 32;
@@ -48,6 +50,8 @@ int forest_train(struct model **out, const struct model_info *info,
 	}
 	if (model__check_info(info, err, errlen) < 0)
 		return -1;
+	if (p->progress)
+		p->progress(p->progress_ctx, 0, (size_t)p->trees);
 	if (model__bin(&bd, d, p->max_bins, err, errlen) < 0)
 		return -1;
 	for (size_t i = 0; i < d->n; i++) {
@@ -82,6 +86,8 @@ int forest_train(struct model **out, const struct model_info *info,
 		};
 		if (model__grow(&b, &bd, d->y, w, &tp, err, errlen) < 0)
 			goto fail;
+		if (p->progress)
+			p->progress(p->progress_ctx, (size_t)t + 1, (size_t)p->trees);
 	}
 	if (model__take_trees(m, &b) < 0) {
 		snprintf(err, errlen, "out of memory");

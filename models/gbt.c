@@ -10,11 +10,13 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "models/models_int.h"
 
 void gbt_params_default(struct gbt_params *p)
 {
+	memset(p, 0, sizeof *p);
 	p->iterations = 10;
 	p->max_depth = 5;
 	p->max_bins = 32;
@@ -46,6 +48,8 @@ int gbt_train(struct model **out, const struct model_info *info,
 	}
 	if (model__check_info(info, err, errlen) < 0)
 		return -1;
+	if (p->progress)
+		p->progress(p->progress_ctx, 0, (size_t)p->iterations);
 	if (model__bin(&bd, d, p->max_bins, err, errlen) < 0)
 		return -1;
 	size_t n = d->n, nf = d->nfeatures;
@@ -79,6 +83,8 @@ int gbt_train(struct model **out, const struct model_info *info,
 		uint32_t root = b.roots[b.ntrees - 1];
 		for (size_t i = 0; i < n; i++)
 			pred[i] += tw[t] * model__walk(b.nodes, root, d->x + i * nf)->value;
+		if (p->progress)
+			p->progress(p->progress_ctx, (size_t)t + 1, (size_t)p->iterations);
 	}
 	if (model__take_trees(m, &b) < 0)
 		goto nomem;

@@ -20,6 +20,7 @@
 
 void logreg_params_default(struct logreg_params *p)
 {
+	memset(p, 0, sizeof *p);
 	p->reg_param = 0.1;
 	p->max_iter = 100;
 	p->tune_threshold = 0;
@@ -218,7 +219,11 @@ int logreg_train(struct model **out, const struct model_info *info,
 
 	size_t dim = s.k + 1;
 	double f = logreg__objective(&s, th);
+	if (p->progress)
+		p->progress(p->progress_ctx, 0, (size_t)p->max_iter);
 	for (iter = 0; iter < p->max_iter; iter++) {
+		if (iter > 0 && p->progress)
+			p->progress(p->progress_ctx, (size_t)iter, (size_t)p->max_iter);
 		memset(g, 0, sizeof(g));
 		memset(h, 0, sizeof(h));
 		for (size_t i = 0; i < n; i++) {
@@ -281,6 +286,9 @@ int logreg_train(struct model **out, const struct model_info *info,
 		if (dmax < 1e-10)
 			break;
 	}
+
+	if (p->progress)
+		p->progress(p->progress_ctx, (size_t)iter, (size_t)iter);
 
 	/* Back to the raw scale: w_raw = w / sd, intercept absorbs the means. */
 	m->intercept = th[0];

@@ -88,12 +88,23 @@ struct model_info {
 	const char *data_source; /* free text, e.g. "simulate --seed 7 --count 200000" */
 };
 
+/*
+ * Training progress, for a caller that shows it (models/ never prints):
+ * called with done = 0 when the work starts and again as it advances, on
+ * the training thread; the last call has done == total. Forest and GBT
+ * count trees; logistic regression counts Newton iterations against
+ * max_iter, and its last call has total = the iterations it took.
+ */
+typedef void (*model_progress_fn)(void *ctx, size_t done, size_t total);
+
 struct forest_params {
 	int trees;        /* default 20 */
 	int max_depth;    /* default 5 */
 	int max_bins;     /* candidate thresholds per feature, default 32 */
 	int nclasses;     /* classes in y, 2..MODEL_MAX_CLASSES */
 	uint64_t seed;    /* bootstrap and feature-subset PRNG seed */
+	model_progress_fn progress; /* trees grown, or NULL (default) */
+	void *progress_ctx;         /* passed to progress */
 };
 
 struct logreg_params {
@@ -101,6 +112,8 @@ struct logreg_params {
 	int max_iter;       /* default 100 */
 	int tune_threshold; /* 1: pick the decision threshold that maximises F1 on the
 			       training data (Spark's `threshold`); 0: use 0.5 (default) */
+	model_progress_fn progress; /* Newton iterations done, or NULL (default) */
+	void *progress_ctx;         /* passed to progress */
 };
 
 struct gbt_params {
@@ -108,7 +121,9 @@ struct gbt_params {
 	int max_depth;    /* default 5 */
 	int max_bins;     /* default 32 */
 	double step_size; /* learning rate, default 0.1 */
-	uint64_t seed;
+	uint64_t seed;    /* recorded; GBT training draws no random numbers */
+	model_progress_fn progress; /* trees grown, or NULL (default) */
+	void *progress_ctx;         /* passed to progress */
 };
 
 /* Fill the defaults named above. */

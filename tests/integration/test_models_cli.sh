@@ -46,6 +46,23 @@ head -1 "$T/by.csv" | grep -q '^sensor_id,rows,status_errors,anomaly_errors,humi
 "$FG" eval --models "$top/models/default" --data "$T/test.jsonl" | grep -q '^status: accuracy 0\.' \
 	|| fail "eval text output"
 
+# Progress: bars on a terminal (script(1) gives it one), nothing off one.
+"$FG" train --data "$T/a.jsonl" --out "$T/m2" >/dev/null 2>"$T/err"; expect "train exits 0" $? 0
+expect "train off a terminal: nothing on stderr" "$(cat "$T/err")" ""
+script -qec "$FG train --data $T/a.jsonl --out $T/m3" /dev/null >"$T/tty.out" 2>&1
+for bar in 'reading .*\] 100% .*B/s in ' 'status_predictor .*\] 100% 20/20 trees' \
+	'anomaly_detector .*\] 100% \([0-9]*\)/\1 iterations' 'humidity_regressor .*\] 100% 10/10 trees'; do
+	tr '\r' '\n' <"$T/tty.out" | grep -q "^$bar" && pass "train on a terminal: $bar" \
+		|| fail "train on a terminal: no '$bar' in: $(tail -c 600 "$T/tty.out")"
+done
+for f in status_predictor anomaly_detector humidity_regressor; do
+	cmp -s "$T/m2/$f.json" "$T/m3/$f.json" || fail "$f.json: not the same with progress bars"
+done
+script -qec "$FG eval --models $T/m2 --data $T/a.jsonl" /dev/null >"$T/tty.out" 2>&1
+tr '\r' '\n' <"$T/tty.out" | grep -q '^scoring .*\] 100% ' && pass "eval on a terminal: a bar" \
+	|| fail "eval on a terminal: no bar in: $(tail -c 400 "$T/tty.out")"
+grep -q '^status: accuracy 0\.' "$T/tty.out" || fail "eval on a terminal: no report"
+
 # score: events for valid lines, one stderr line per bad line, exit 1.
 head -100 "$T/test.jsonl" >"$T/in.jsonl"
 printf '%s\n' 'not json' '{"sensor_id":"s","temperature":500,"humidity":1}' '{"temperature":1,"humidity":1}' >>"$T/in.jsonl"

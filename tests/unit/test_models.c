@@ -390,6 +390,26 @@ static double accuracy(const struct model *m, const double *x, const double *y, 
 	return confusion_accuracy(&c);
 }
 
+/* What a training progress callback saw. */
+struct progress_log {
+	size_t calls;       /* calls */
+	size_t first_done;  /* done of the first call */
+	size_t done, total; /* of the last call */
+	int backwards;      /* done ever went down */
+};
+
+static void progress_rec(void *ctx, size_t done, size_t total)
+{
+	struct progress_log *l = ctx;
+	if (l->calls == 0)
+		l->first_done = done;
+	else if (done < l->done)
+		l->backwards = 1;
+	l->calls++;
+	l->done = done;
+	l->total = total;
+}
+
 static void test_forest_training(void)
 {
 	size_t n = 3000, nt = 2000;
@@ -427,8 +447,16 @@ static void test_forest_training(void)
 			CHECK(m->nodes[i].left == i && m->nodes[i].right == i);
 	CHECK(m->tree_depth[0] >= 2 && m->tree_depth[0] <= 5);
 
-	/* determinism: the same inputs give the same bytes; another seed does not */
+	/* determinism: the same inputs give the same bytes (with or without a
+	 * progress callback, which sees every tree); another seed does not */
+	struct progress_log pl = {0};
+	p.progress = progress_rec;
+	p.progress_ctx = &pl;
 	CHECK_INT(forest_train(&m2, &info, &d, &p, err, sizeof(err)), 0);
+	p.progress = NULL;
+	CHECK_INT(pl.calls, 21);
+	CHECK_INT(pl.first_done, 0);
+	CHECK(pl.done == 20 && pl.total == 20 && !pl.backwards);
 	CHECK_INT(model_save(m, tmp_path("f1.json"), err, sizeof(err)), 0);
 	CHECK_INT(model_save(m2, tmp_path("f2.json"), err, sizeof(err)), 0);
 	CHECK(same_file(tmp_path("f1.json"), tmp_path("f2.json")));
@@ -509,7 +537,14 @@ static void test_logreg_training(void)
 		CHECK(fabs(m2->weights[1]) < fabs(m->weights[1]));
 	model_free(&m2);
 	p.reg_param = 0.1;
+	struct progress_log pl = {0};
+	p.progress = progress_rec;
+	p.progress_ctx = &pl;
 	CHECK_INT(logreg_train(&m2, &info, &d, &p, err, sizeof(err)), 0);
+	p.progress = NULL;
+	/* Newton iterations against max_iter, then done == total == iterations */
+	CHECK(pl.calls >= 2 && pl.first_done == 0 && !pl.backwards);
+	CHECK(pl.done == pl.total && pl.done == (size_t)model_training_stat(m2, "iterations"));
 	CHECK_INT(model_save(m, tmp_path("l1.json"), err, sizeof(err)), 0);
 	CHECK_INT(model_save(m2, tmp_path("l2.json"), err, sizeof(err)), 0);
 	CHECK(same_file(tmp_path("l1.json"), tmp_path("l2.json")));
@@ -584,7 +619,12 @@ static void test_gbt_training(void)
 	CHECK(rmse_value(&r) < 0.15);
 	printf("gbt linear rmse %.6f\n", rmse_value(&r));
 
+	struct progress_log pl = {0};
+	p.progress = progress_rec;
+	p.progress_ctx = &pl;
 	CHECK_INT(gbt_train(&m2, &info, &d, &p, err, sizeof(err)), 0);
+	p.progress = NULL;
+	CHECK(pl.calls == 11 && pl.first_done == 0 && pl.done == 10 && pl.total == 10 && !pl.backwards);
 	CHECK_INT(model_save(m, tmp_path("g1.json"), err, sizeof(err)), 0);
 	CHECK_INT(model_save(m2, tmp_path("g2.json"), err, sizeof(err)), 0);
 	CHECK(same_file(tmp_path("g1.json"), tmp_path("g2.json")));
