@@ -66,6 +66,8 @@ int forest_train(struct model **out, const struct model_info *info,
 	if (!m || !w)
 		goto nomem_or_fail;
 	m->nclasses = (size_t)p->nclasses;
+	if (model__input_histograms(m, d) < 0)
+		goto nomem_or_fail;
 
 	size_t mtry = nf;
 	if (p->trees > 1) {

@@ -64,6 +64,8 @@ int gbt_train(struct model **out, const struct model_info *info,
 	m = model__new(MODEL_GBT_REGRESSOR, info, d, err, errlen);
 	if (!m)
 		goto fail;
+	if (model__input_histograms(m, d) < 0)
+		goto nomem;
 	res = malloc(n * sizeof(*res));
 	pred = malloc(n * sizeof(*pred));
 	tw = malloc((size_t)p->iterations * sizeof(*tw));

@@ -188,6 +188,10 @@ int logreg_train(struct model **out, const struct model_info *info,
 	if (!m)
 		return -1;
 	m->nclasses = 2;
+	if (model__input_histograms(m, d) < 0) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 
 	for (size_t j = 0; j < nf; j++) {
 		double sum = 0, ss = 0;

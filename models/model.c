@@ -69,6 +69,7 @@ void model_free(struct model **mp)
 	free(m->tree_weights);
 	free(m->nodes);
 	free(m->dist);
+	free(m->hist);
 	cJSON_Delete(m->hyperparameters);
 	cJSON_Delete(m->training);
 	free(m);
@@ -640,17 +641,94 @@ static int model__parse_number_array(struct ld *l, const cJSON *root, const char
 	return 0;
 }
 
+/* Numbers of an array at path into dst (at most max; their count in *n). */
+static int model__parse_numbers(struct ld *l, const cJSON *a, const char *path, size_t max,
+				const char *what, double *dst, size_t *n)
+{
+	char ipath[PATHMAX];
+	if (model__want_type(l, a, path, cJSON_IsArray(a), "an array") < 0)
+		return -1;
+	int cnt = cJSON_GetArraySize(a);
+	if ((size_t)cnt > max)
+		return model__bad(l, path, "%d %s (at most %zu)", cnt, what, max);
+	int i = 0;
+	for (const cJSON *v = a->child; v; v = v->next, i++) {
+		model__path_index(ipath, path, i);
+		if (model__get_finite(l, v, ipath, &dst[i]) < 0)
+			return -1;
+	}
+	*n = (size_t)cnt;
+	return 0;
+}
+
+/* The optional "input_histograms": one {"edges", "fractions"} per feature. */
+static int model__parse_histograms(struct ld *l, struct model *m, const cJSON *root)
+{
+	static const char *const hist_keys[] = {"edges", "fractions"};
+	const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, "input_histograms"), *j;
+	char path[PATHMAX], hpath[PATHMAX], kpath[PATHMAX], vpath[PATHMAX];
+
+	if (!a)
+		return 0;
+	model__path_key(path, "$", "input_histograms");
+	if (model__want_type(l, a, path, cJSON_IsArray(a), "an array") < 0)
+		return -1;
+	int nh = cJSON_GetArraySize(a);
+	if ((size_t)nh != m->nfeatures)
+		return model__bad(l, path, "%d histograms (expected %zu, one per feature)", nh, m->nfeatures);
+	if (!(m->hist = calloc(m->nfeatures, sizeof *m->hist)))
+		return model__bad(l, NULL, "out of memory");
+	int i = 0;
+	for (const cJSON *h = a->child; h; h = h->next, i++) {
+		struct model__histogram *mh = &m->hist[i];
+		size_t ne = 0, nfr = 0;
+		model__path_index(hpath, path, i);
+		if (model__want_type(l, h, hpath, cJSON_IsObject(h), "an object") < 0 ||
+		    model__check_keys(l, h, hpath, hist_keys, 2) < 0 ||
+		    model__need(l, h, hpath, "edges", &j, kpath) < 0 ||
+		    model__parse_numbers(l, j, kpath, MODEL_HISTOGRAM_MAX_BINS - 1, "edges", mh->edges, &ne) < 0)
+			return -1;
+		for (size_t e = 1; e < ne; e++)
+			if (!(mh->edges[e] > mh->edges[e - 1])) {
+				model__path_index(vpath, kpath, (int)e);
+				return model__bad(l, vpath, "%.17g is not above the edge before it (%.17g): "
+						  "edges must increase", mh->edges[e], mh->edges[e - 1]);
+			}
+		if (model__need(l, h, hpath, "fractions", &j, kpath) < 0 ||
+		    model__parse_numbers(l, j, kpath, MODEL_HISTOGRAM_MAX_BINS, "fractions", mh->fractions, &nfr) < 0)
+			return -1;
+		if (nfr != ne + 1)
+			return model__bad(l, kpath, "%zu values (expected %zu: one per bin, %zu edges + 1)",
+					  nfr, ne + 1, ne);
+		double sum = 0;
+		for (size_t b = 0; b < nfr; b++) {
+			if (mh->fractions[b] < 0 || mh->fractions[b] > 1) {
+				model__path_index(vpath, kpath, (int)b);
+				return model__bad(l, vpath, "fraction %.17g outside 0..1", mh->fractions[b]);
+			}
+			sum += mh->fractions[b];
+		}
+		if (fabs(sum - 1.0) > 1e-6)
+			return model__bad(l, kpath, "fractions sum to %g (expected 1)", sum);
+		mh->bins = nfr;
+	}
+	return 0;
+}
+
 static int model__parse_root(struct ld *l, struct model *m, const cJSON *root)
 {
 	static const char *const forest_keys[] = {
 		"format", "format_version", "kind", "name", "version", "features",
-		"hyperparameters", "training", "classes", "trees"};
+		"hyperparameters", "training", "classes", "trees",
+		"input_histograms"};
 	static const char *const logreg_keys[] = {
 		"format", "format_version", "kind", "name", "version", "features",
-		"hyperparameters", "training", "classes", "intercept", "weights", "threshold"};
+		"hyperparameters", "training", "classes", "intercept", "weights", "threshold",
+		"input_histograms"};
 	static const char *const gbt_keys[] = {
 		"format", "format_version", "kind", "name", "version", "features",
-		"hyperparameters", "training", "init", "tree_weights", "trees"};
+		"hyperparameters", "training", "init", "tree_weights", "trees",
+		"input_histograms"};
 	const cJSON *j;
 	char path[PATHMAX], ipath[PATHMAX];
 	long long v;
@@ -681,9 +759,9 @@ static int model__parse_root(struct ld *l, struct model *m, const cJSON *root)
 	else
 		return model__bad(l, path, "unknown kind \"%.64s\" (expected random_forest_classifier, "
 				  "logistic_regression or gbt_regressor)", j->valuestring);
-	if ((m->kind == MODEL_RANDOM_FOREST && model__check_keys(l, root, "$", forest_keys, 10) < 0) ||
+	if ((m->kind == MODEL_RANDOM_FOREST && model__check_keys(l, root, "$", forest_keys, sizeof forest_keys / sizeof forest_keys[0]) < 0) ||
 	    (m->kind == MODEL_LOGISTIC_REGRESSION && model__check_keys(l, root, "$", logreg_keys, sizeof logreg_keys / sizeof logreg_keys[0]) < 0) ||
-	    (m->kind == MODEL_GBT_REGRESSOR && model__check_keys(l, root, "$", gbt_keys, 11) < 0))
+	    (m->kind == MODEL_GBT_REGRESSOR && model__check_keys(l, root, "$", gbt_keys, sizeof gbt_keys / sizeof gbt_keys[0]) < 0))
 		return -1;
 	if (model__need(l, root, "$", "name", &j, path) < 0 || model__get_name(l, j, path, m->name) < 0)
 		return -1;
@@ -728,6 +806,8 @@ static int model__parse_root(struct ld *l, struct model *m, const cJSON *root)
 		return -1;
 	if (!(m->training = cJSON_Duplicate(tr, 1)))
 		return model__bad(l, NULL, "out of memory");
+	if (model__parse_histograms(l, m, root) < 0)
+		return -1;
 
 	switch (m->kind) {
 	case MODEL_RANDOM_FOREST:
@@ -1003,6 +1083,29 @@ static void model__emit_pretty(struct sbuf *s, const cJSON *j, int indent)
 	free(one.p);
 }
 
+/* "input_histograms" into root, when m has them. Returns 1 or 0 (out of memory). */
+static int model__histograms_to_json(const struct model *m, cJSON *root)
+{
+	cJSON *a, *h, *e, *f;
+	if (!m->hist)
+		return 1;
+	if (!(a = cJSON_AddArrayToObject(root, "input_histograms")))
+		return 0;
+	for (size_t j = 0; j < m->nfeatures; j++) {
+		const struct model__histogram *mh = &m->hist[j];
+		if (!(h = cJSON_CreateObject()) || !cJSON_AddItemToArray(a, h) ||
+		    !(e = cJSON_AddArrayToObject(h, "edges")) || !(f = cJSON_AddArrayToObject(h, "fractions")))
+			return 0;
+		for (size_t b = 0; b + 1 < mh->bins; b++)
+			if (!cJSON_AddItemToArray(e, cJSON_CreateNumber(mh->edges[b])))
+				return 0;
+		for (size_t b = 0; b < mh->bins; b++)
+			if (!cJSON_AddItemToArray(f, cJSON_CreateNumber(mh->fractions[b])))
+				return 0;
+	}
+	return 1;
+}
+
 /* The model as a cJSON tree in the file's key order. */
 static cJSON *model__to_json(const struct model *m)
 {
@@ -1021,6 +1124,7 @@ static cJSON *model__to_json(const struct model *m)
 	     cJSON_AddItemToObject(root, "hyperparameters", o);
 	ok = ok && (o = cJSON_Duplicate(m->training, 1)) &&
 	     cJSON_AddItemToObject(root, "training", o);
+	ok = ok && model__histograms_to_json(m, root);
 	if (m->kind != MODEL_GBT_REGRESSOR)
 		ok = ok && cJSON_AddNumberToObject(root, "classes", (double)m->nclasses);
 	if (m->kind == MODEL_LOGISTIC_REGRESSION) {

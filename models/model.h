@@ -22,6 +22,7 @@
 #define MODEL_MAX_FEATURES 32  /* features one model may declare */
 #define MODEL_MAX_CLASSES 8    /* classes of a classifier */
 #define MODEL_NAME_MAX 64      /* bytes in a model or feature name */
+#define MODEL_HISTOGRAM_MAX_BINS 64 /* bins of one feature's training histogram */
 
 enum model_kind {
 	MODEL_RANDOM_FOREST = 1,        /* "random_forest_classifier" */
@@ -66,6 +67,13 @@ double model_training_stat(const struct model *m, const char *name);
 size_t model_nfeatures(const struct model *m);
 const char *model_feature_name(const struct model *m, size_t i);
 size_t model_nclasses(const struct model *m);       /* 0 for the regressor */
+
+/* The training distribution of feature j when the file records one: returns
+ * the number of bins k (1..MODEL_HISTOGRAM_MAX_BINS) and points *edges at k - 1
+ * increasing edges and *fractions at k fractions summing to 1 (bin i holds
+ * x <= edges[i], the last bin the rest); returns 0 when the file has none. */
+size_t model_input_histogram(const struct model *m, size_t j, const double **edges,
+			     const double **fractions);
 
 /* Score one feature vector x[0..model_nfeatures). Never fails, never allocates. */
 void model_predict(const struct model *m, const double *x, struct model_output *out);

@@ -18,6 +18,7 @@ struct cJSON; /* cJSON's struct tag; only model.c looks inside */
 #define MODEL__MAX_TREES 10000      /* trees one model may have */
 #define MODEL__MAX_DEPTH 30         /* max_depth accepted by training */
 #define MODEL__MAX_BINS 256         /* max_bins accepted by training (bins fit a byte) */
+#define MODEL__HISTOGRAM_BINS 10    /* bins training gives a feature's input histogram */
 
 /*
  * One tree node, 24 bytes. All trees of a model live in one array and the
@@ -40,6 +41,13 @@ static inline int model__is_leaf(const struct model__node *n)
 {
 	return n->left == n->right;
 }
+
+/* One feature's training distribution (the file's input_histograms[j]). */
+struct model__histogram {
+	size_t bins;                                   /* 1..MODEL_HISTOGRAM_MAX_BINS */
+	double edges[MODEL_HISTOGRAM_MAX_BINS - 1];    /* bins - 1 increasing edges: bin i holds x <= edges[i] */
+	double fractions[MODEL_HISTOGRAM_MAX_BINS];    /* share of the training rows per bin, summing to 1 */
+};
 
 /* A loaded or trained model. Immutable once built. */
 struct model {
@@ -64,6 +72,7 @@ struct model {
 	double threshold;                         /* logreg: label = P >= threshold, in (0, 1) */
 	struct cJSON *hyperparameters;            /* the file's "hyperparameters" object, kept verbatim */
 	struct cJSON *training;                   /* the file's "training" object, kept verbatim */
+	struct model__histogram *hist;            /* nfeatures input histograms, or NULL: none recorded */
 };
 
 /* ---- PRNG: splitmix64-seeded xoshiro256** (never rand()) ---- */
@@ -142,6 +151,19 @@ static inline const struct model__node *model__walk(const struct model__node *no
 		n = nodes + (x[n->feature] <= n->value ? n->left : n->right);
 	return n;
 }
+
+/* ---- sorted columns: input histograms and the sort (histogram.c) ---- */
+
+/* Sort v[0..n) ascending, using tmp[0..n) as scratch (an exact radix sort:
+ * the order qsort() with < would give; -0 sorts before +0). */
+void model__sort_doubles(double *v, size_t n, double *tmp);
+/* The histogram of the sorted values s[0..n), n >= 1: one bin per value when
+ * there are at most MODEL__HISTOGRAM_BINS distinct ones, else edges at the
+ * quantiles q/MODEL__HISTOGRAM_BINS (an edge never at the maximum). */
+void model__histogram_of(struct model__histogram *h, const double *s, size_t n);
+/* Record each feature's training histogram in m (d: the training data, with
+ * m's features). Returns 0 or -1 (out of memory). */
+int model__input_histograms(struct model *m, const struct model_data *d);
 
 /* ---- building a model (model.c) ---- */
 

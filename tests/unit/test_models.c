@@ -218,7 +218,39 @@ static void test_load_good_fixtures(void)
 	if (m) {
 		model_predict(m, (double[]){25, 1000}, &o); /* 45 + 4 + 0.1 */
 		CHECK_NEAR(o.value, 49.1, 1e-12);
+		const double *e = NULL, *f = NULL;
+		CHECK_INT(model_input_histogram(m, 0, &e, &f), 0); /* a file without them */
 		model_free(&m);
+	}
+	/* input histograms: edges and fractions per feature, saved back as read */
+	CHECK_INT(model_load(&m, FIXTURES "good_logreg_histograms.json", err, sizeof(err)), 0);
+	if (m) {
+		const double *e = NULL, *f = NULL;
+		CHECK_INT(model_input_histogram(m, 0, &e, &f), 3);
+		CHECK(e && f && e[0] == 10 && e[1] == 20 && f[0] == 0.25 && f[1] == 0.5 && f[2] == 0.25);
+		CHECK_INT(model_input_histogram(m, 1, &e, &f), 1);
+		CHECK(f && f[0] == 1);
+		CHECK_INT(model_input_histogram(m, 2, &e, &f), 2);
+		CHECK(e && f && e[0] == 0 && f[0] == 0.9 && f[1] == 0.1);
+		CHECK_INT(model_input_histogram(m, 3, &e, &f), 0); /* no such feature */
+		struct model *back = NULL;
+		CHECK_INT(model_save(m, tmp_path("h1.json"), err, sizeof(err)), 0);
+		CHECK_INT(model_load(&back, tmp_path("h1.json"), err, sizeof(err)), 0);
+		if (back) {
+			CHECK_INT(model_input_histogram(back, 0, &e, &f), 3);
+			CHECK(e[1] == 20 && f[2] == 0.25);
+			CHECK_INT(model_save(back, tmp_path("h2.json"), err, sizeof(err)), 0);
+			CHECK(same_file(tmp_path("h1.json"), tmp_path("h2.json")));
+		}
+		size_t len;
+		char *text = slurp(tmp_path("h1.json"), &len);
+		CHECK(text && strstr(text, "\"input_histograms\": [\n    {\"edges\":[10,20],\"fractions\":[0.25,0.5,0.25]},\n"
+				     "    {\"edges\":[],\"fractions\":[1]},") != NULL);
+		free(text);
+		model_free(&back);
+		model_free(&m);
+		unlink(tmp_path("h1.json"));
+		unlink(tmp_path("h2.json"));
 	}
 }
 
@@ -278,6 +310,18 @@ static const struct {
 	{"gbt_value_string.json", "$.trees[0].nodes[1].value: expected a number, got a string"},
 	{"gbt_with_classes.json", "$: unknown key \"classes\""},
 	{"gbt_forest_leaf.json", "$.trees[1].nodes[0]: unknown key \"leaf\""},
+	{"hist_not_array.json", "$.input_histograms: expected an array, got an object"},
+	{"hist_count.json", "$.input_histograms: 2 histograms (expected 3, one per feature)"},
+	{"hist_not_object.json", "$.input_histograms[1]: expected an object, got a number"},
+	{"hist_unknown_key.json", "$.input_histograms[2]: unknown key \"counts\""},
+	{"hist_no_fractions.json", "$.input_histograms[1].fractions: missing"},
+	{"hist_edges_order.json", "$.input_histograms[0].edges[1]: 10 is not above the edge before it (10)"},
+	{"hist_edge_infinite.json", "$.input_histograms[0].edges[1]: not a finite number"},
+	{"hist_edge_string.json", "$.input_histograms[2].edges[0]: expected a number, got a string"},
+	{"hist_fractions_count.json", "$.input_histograms[2].fractions: 3 values (expected 2: one per bin, 1 edges + 1)"},
+	{"hist_fraction_range.json", "$.input_histograms[2].fractions[0]: fraction 1.5 outside 0..1"},
+	{"hist_fraction_sum.json", "$.input_histograms[0].fractions: fractions sum to 0.95"},
+	{"hist_too_many_bins.json", "$.input_histograms[0].edges: 64 edges (at most 63)"},
 	{"does_not_exist.json", "does_not_exist.json: cannot open: No such file or directory"},
 };
 
@@ -652,6 +696,126 @@ out:
 	free(y);
 }
 
+/* The histogram of values v[0..n) as model__input_histograms makes it. */
+static size_t hist_of(const double *v, size_t n, struct model__histogram *h)
+{
+	double *s = malloc(n * sizeof *s), *tmp = malloc(n * sizeof *tmp);
+	memcpy(s, v, n * sizeof *s);
+	model__sort_doubles(s, n, tmp);
+	model__histogram_of(h, s, n);
+	free(s);
+	free(tmp);
+	return h->bins;
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static void test_histograms(void)
+{
+	struct model__histogram h;
+	size_t n = 10000;
+	double *v = malloc(n * sizeof *v), *w = malloc(n * sizeof *w), *tmp = malloc(n * sizeof *tmp);
+	struct model__rng r;
+	char err[256];
+
+	/* the radix sort orders exactly as qsort does, negatives, tiny and huge included */
+	model__rng_seed(&r, 5);
+	for (size_t i = 0; i < n; i++) {
+		double u = model__rng_unit(&r) - 0.5;
+		v[i] = i % 7 == 0 ? u * 1e300 : i % 11 == 0 ? u * 1e-300 : i % 13 == 0 ? floor(u * 8) : u;
+	}
+	memcpy(w, v, n * sizeof *v);
+	qsort(w, n, sizeof *w, cmp_dbl);
+	model__sort_doubles(v, n, tmp);
+	CHECK(memcmp(v, w, n * sizeof *v) == 0);
+
+	/* continuous values: 10 bins of a tenth each, edges at the deciles */
+	for (size_t i = 0; i < n; i++)
+		v[i] = (double)((i * 7919) % n); /* 0..9999, shuffled */
+	CHECK_INT(hist_of(v, n, &h), 10);
+	CHECK(h.edges[0] == 999 && h.edges[8] == 8999);
+	for (size_t b = 0; b < 10; b++)
+		CHECK_NEAR(h.fractions[b], 0.1, 0);
+	/* a 0/1 feature gets 2 bins, whichever value is rare */
+	for (size_t i = 0; i < n; i++)
+		v[i] = i % 20 != 0; /* 5 % zeros */
+	CHECK_INT(hist_of(v, n, &h), 2);
+	CHECK(h.edges[0] == 0 && h.fractions[0] == 0.05 && h.fractions[1] == 0.95);
+	for (size_t i = 0; i < n; i++)
+		v[i] = i % 20 == 0; /* 5 % ones */
+	CHECK_INT(hist_of(v, n, &h), 2);
+	CHECK(h.fractions[0] == 0.95 && h.fractions[1] == 0.05);
+	/* a constant: one bin */
+	for (size_t i = 0; i < n; i++)
+		v[i] = 3.5;
+	CHECK_INT(hist_of(v, n, &h), 1);
+	CHECK(h.fractions[0] == 1);
+	/* a heap at the top of continuous values keeps a bin of its own */
+	for (size_t i = 0; i < n; i++)
+		v[i] = i < n / 20 ? (double)i : 100000;
+	CHECK_INT(hist_of(v, n, &h), 2);
+	CHECK(h.edges[0] == (double)(n / 20 - 1) && h.fractions[1] == 0.95);
+	/* and one at the bottom gets one bin, the rest the deciles above it */
+	for (size_t i = 0; i < n; i++)
+		v[i] = i < n / 2 ? 0 : (double)i;
+	CHECK_INT(hist_of(v, n, &h), 6);
+	CHECK(h.edges[0] == 0 && h.fractions[0] == 0.5);
+	double sum = 0;
+	for (size_t b = 0; b < h.bins; b++)
+		sum += h.fractions[b];
+	CHECK_NEAR(sum, 1, 1e-12);
+	for (size_t b = 1; b + 1 < h.bins; b++)
+		CHECK(h.edges[b] > h.edges[b - 1]);
+
+	/* every trainer records one histogram per feature, and it round-trips */
+	for (size_t i = 0; i < 2000; i++) {
+		w[i * 2] = (double)(i % 3);         /* three values: three bins */
+		w[i * 2 + 1] = (double)(i * 37 % 2000) / 100;
+		v[i] = i % 3 == 2;                   /* labels */
+	}
+	struct model_data d = {w, v, 2000, 2, names4};
+	struct forest_params fp;
+	struct logreg_params lp;
+	struct gbt_params gp;
+	forest_params_default(&fp);
+	logreg_params_default(&lp);
+	gbt_params_default(&gp);
+	fp.nclasses = 2;
+	fp.trees = 2;
+	gp.iterations = 2;
+	struct model *ms[3] = {NULL, NULL, NULL};
+	CHECK_INT(forest_train(&ms[0], &info, &d, &fp, err, sizeof(err)), 0);
+	CHECK_INT(logreg_train(&ms[1], &info, &d, &lp, err, sizeof(err)), 0);
+	CHECK_INT(gbt_train(&ms[2], &info, &d, &gp, err, sizeof(err)), 0);
+	for (int k = 0; k < 3; k++) {
+		const double *e = NULL, *f = NULL;
+		struct model *back = NULL;
+		if (!ms[k])
+			continue;
+		CHECK_INT(model_input_histogram(ms[k], 0, &e, &f), 3);
+		CHECK(e[0] == 0 && e[1] == 1 && fabs(f[0] - 667.0 / 2000) < 1e-15);
+		CHECK_INT(model_input_histogram(ms[k], 1, &e, &f), 10);
+		CHECK(e[0] == 1.99 && f[0] == 0.1);
+		CHECK_INT(model_save(ms[k], tmp_path("ht.json"), err, sizeof(err)), 0);
+		CHECK_INT(model_load(&back, tmp_path("ht.json"), err, sizeof(err)), 0);
+		if (back) {
+			const double *e2 = NULL, *f2 = NULL;
+			CHECK_INT(model_input_histogram(back, 1, &e2, &f2), 10);
+			CHECK(memcmp(e, e2, 9 * sizeof *e) == 0 && memcmp(f, f2, 10 * sizeof *f) == 0);
+		}
+		model_free(&back);
+		model_free(&ms[k]);
+	}
+	unlink(tmp_path("ht.json"));
+	free(v);
+	free(w);
+	free(tmp);
+}
+
 static void test_training_errors(void)
 {
 	double x[8] = {0, 1, 2, 3, 4, 5, 6, 7}, y[4] = {0, 1, 0, 1};
@@ -825,6 +989,7 @@ int main(void)
 	test_forest_training();
 	test_logreg_training();
 	test_gbt_training();
+	test_histograms();
 	test_training_errors();
 	test_metrics();
 	test_rng();
