@@ -239,6 +239,10 @@ int cmd_train(int argc, char **argv)
 		snprintf(path, sizeof path, "%s/%s.json", outdir, sp->name);
 		trc = model_save(m, path, err, sizeof err);
 		model_free(&m);
+		/* Its rows are done with: the next model trains in the room they leave. */
+		free(t.set[i].x);
+		free(t.set[i].y);
+		t.set[i].x = t.set[i].y = NULL;
 		if (trc < 0) {
 			fprintf(stderr, "%s\n", err);
 			goto out;

@@ -1,11 +1,12 @@
 /*
  * tree.c - the decision-tree grower shared by the random forest and the GBT,
  * in the manner of Spark MLlib: features are first quantised to at most
- * max_bins bins with thresholds at quantiles (model__bin), then each node
- * builds per-bin histograms of its rows (class counts for gini, weight/sum
- * for variance) and takes the best threshold between bins. The cost per tree
- * level is one pass over the rows, not a sort. Also the PRNG (xoshiro256**
- * seeded by splitmix64) that keeps training deterministic.
+ * max_bins bins with thresholds at quantiles (model__bin, one radix sort per
+ * feature, histogram.c), then each node builds per-bin histograms of its
+ * rows (class counts for gini, weight/sum for variance) and takes the best
+ * threshold between bins. The cost per tree level is one pass over the
+ * rows, not a sort. Also the PRNG (xoshiro256** seeded by splitmix64) that
+ * keeps training deterministic.
  */
 #include <assert.h>
 #include <math.h>
@@ -85,12 +86,6 @@ unsigned model__rng_poisson1(struct model__rng *r)
 
 /* ---- binning ---- */
 
-static int model__cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
 /* First index in sorted v[0..n) whose value is > key. */
 static size_t model__upper_bound(const double *v, size_t n, double key)
 {
@@ -117,7 +112,7 @@ static double model__between(double a, double b)
 int model__bin(struct model__binned *b, const struct model_data *d, int max_bins,
 	       char *err, size_t errlen)
 {
-	double *col = NULL;
+	double *col = NULL, *tmp = NULL;
 
 	memset(b, 0, sizeof(*b));
 	if (model__check_data(d, err, errlen) < 0)
@@ -141,12 +136,13 @@ int model__bin(struct model__binned *b, const struct model_data *d, int max_bins
 	b->nf = nf;
 	b->bins = malloc(n * nf);
 	col = malloc(n * sizeof(*col));
-	if (!b->bins || !col)
+	tmp = malloc(n * sizeof(*tmp));
+	if (!b->bins || !col || !tmp)
 		goto nomem;
 	for (size_t f = 0; f < nf; f++) {
 		for (size_t i = 0; i < n; i++)
 			col[i] = d->x[i * nf + f];
-		qsort(col, n, sizeof(*col), model__cmp_double);
+		model__sort_doubles(col, n, tmp);
 		b->thr[f] = malloc((size_t)max_bins * sizeof(double));
 		if (!b->thr[f])
 			goto nomem;
@@ -191,10 +187,12 @@ int model__bin(struct model__binned *b, const struct model_data *d, int max_bins
 		}
 	}
 	free(col);
+	free(tmp);
 	return 0;
 nomem:
 	snprintf(err, errlen, "out of memory binning %zu rows", n);
 	free(col);
+	free(tmp);
 	model__binned_free(b);
 	return -1;
 }
