@@ -36,9 +36,12 @@
 #   reload SIGHUP -> new model set live, and readings delayed around it, at
 #          5,000 QoS 1 readings/s with 20 reloads (3 runs, each paired with
 #          one without reloads)
+#   train  `fieldgate train` on 1,000,000 simulated readings: wall time and
+#          peak RSS (/usr/bin/time), and that every run writes the same bytes
+#          (3 runs)
 #
 # Usage: tests/bench/run.sh [infer|e2e|rss|mqtt1|mqtt0|mqtt0d|latency|latency0|
-#        kafka|kafka_latency|kafka_drain|es|replay|restart ...]
+#        kafka|kafka_latency|kafka_drain|es|replay|restart|reload|train ...]
 # (default: all but latency0; the environment variable BENCH="e2e rss" does
 # the same, for `BENCH=e2e make bench`).
 # Needs build/fieldgate and build/bench/bench_infer (`make bench` builds
@@ -1316,11 +1319,45 @@ bench_restart() {
 	done
 }
 
-which=${*:-${BENCH:-infer e2e rss mqtt1 mqtt0 mqtt0d latency kafka kafka_latency kafka_drain es replay restart reload}}
+# ---- training ------------------------------------------------------------
+TRAIN_ROWS=1000000 TRAIN_RUNS=3
+TRAIN_DATA="--sensors 100 --rate 0.01 --count $TRAIN_ROWS --seed 7 --start 2026-01-05T00:00:00Z"
+
+# `fieldgate train` on 1 M rows, as `make models` trains on 200,000: the
+# time of the whole command (reading the JSON lines, all three models,
+# writing the files) and its peak RSS, from /usr/bin/time. Every run must
+# write the same files (training is deterministic).
+bench_train() {
+	local d=$T/train i out secs kb walls=() mibs=() rates=()
+	echo "== train: fieldgate simulate $TRAIN_DATA, then fieldgate train --data FILE --out DIR" \
+		"($TRAIN_RUNS runs)"
+	if [ ! -x /usr/bin/time ]; then err "train: /usr/bin/time missing (apt install time)"; return; fi
+	mkdir -p "$d"
+	# shellcheck disable=SC2086 # word splitting wanted: the options
+	if ! "$FG" simulate $TRAIN_DATA --out "$d/data.jsonl"; then err "train: simulate failed"; return; fi
+	for ((i = 1; i <= TRAIN_RUNS; i++)); do
+		if ! out=$(/usr/bin/time -f '%e %M' "$FG" train --data "$d/data.jsonl" --out "$d/m$i" 2>&1 >/dev/null); then
+			err "train run $i failed: $(echo "$out" | tail -n 3)"; return
+		fi
+		read -r secs kb < <(echo "$out" | tail -n 1)
+		if [ $i -gt 1 ] && ! diff -rq "$d/m1" "$d/m$i" >/dev/null; then
+			err "train run $i: not the same files as run 1"; return
+		fi
+		echo "run $i: $secs s, peak RSS $kb kB"
+		walls+=("$secs"); mibs+=("$(awk -v k="$kb" 'BEGIN {printf "%.1f", k / 1024}')")
+		rates+=("$(awk -v s="$secs" -v n=$TRAIN_ROWS 'BEGIN {printf "%.0f", n / s}')")
+	done
+	row_median "train, 1 M rows (s)" walls '<=' 60
+	row_median "  peak RSS (MiB)" mibs '<=' 512
+	row_median "  rows/s (info)" rates
+	rm -rf "$d"
+}
+
+which=${*:-${BENCH:-infer e2e rss mqtt1 mqtt0 mqtt0d latency kafka kafka_latency kafka_drain es replay restart reload train}}
 for b in $which; do
 	case $b in
-	infer | e2e | rss | mqtt1 | mqtt0 | mqtt0d | latency | latency0 | kafka | kafka_latency | kafka_drain | es | replay | restart | reload) ;;
-	*) echo "usage: $0 [infer|e2e|rss|mqtt1|mqtt0|mqtt0d|latency|latency0|kafka|kafka_latency|kafka_drain|es|replay|restart|reload ...]" >&2; exit 2 ;;
+	infer | e2e | rss | mqtt1 | mqtt0 | mqtt0d | latency | latency0 | kafka | kafka_latency | kafka_drain | es | replay | restart | reload | train) ;;
+	*) echo "usage: $0 [infer|e2e|rss|mqtt1|mqtt0|mqtt0d|latency|latency0|kafka|kafka_latency|kafka_drain|es|replay|restart|reload|train ...]" >&2; exit 2 ;;
 	esac
 done
 if [ ! -x "$FG" ]; then echo "bench: $FG not built (run make bench)" >&2; exit 1; fi
