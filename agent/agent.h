@@ -90,6 +90,7 @@ struct agent {
 	/* For the reports. */
 	struct drift_window drift_window;   /* the drift window's memory */
 	struct drift_report drift;          /* the latest drift figures */
+	struct drift_input input_drift;     /* input drift (PSI) of the live set's features */
 	int have_drift;                     /* drift holds a report */
 	struct log_ratelimit state_rl;      /* "cannot write the state file" at most every 10 min */
 };

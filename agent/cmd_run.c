@@ -142,6 +142,11 @@ static int run__prepare(struct agent *a)
 	}
 	if (run__load_set(&a->set[INGEST_LIVE], &a->scorer, NULL) < 0)
 		return EXIT_RUNTIME;
+	if (drift_input_init(&a->input_drift, cfg->models_input_drift_window_ms, a->scorer,
+			     clock_mono_ms()) < 0) {
+		log_error("agent", "out of memory");
+		return EXIT_RUNTIME;
+	}
 	/* A shadow set that does not load leaves the live one serving alone. */
 	if (a->set[INGEST_SHADOW].dir && run__load_set(&a->set[INGEST_SHADOW], &a->shadow, NULL) == 0)
 		log_info("models", "shadow set %s, %s, %s from %s: every reading is scored by it too",
@@ -333,6 +338,7 @@ static void run__reload_set(struct agent *a, enum ingest_set which, const char *
 	if (run__load_set(&a->set[which], &fresh, why) < 0)
 		return;
 	if (which == INGEST_LIVE) {
+		drift_input_offer(&a->input_drift, fresh);
 		ingest_offer_scorer(run__ingest(a), fresh);
 	} else {
 		ingest_offer_shadow(run__ingest(a), fresh);
@@ -372,6 +378,31 @@ static void run__watch_models(struct agent *a, int64_t now)
 			notify_ready();
 		}
 	}
+}
+
+/* One line when a feature's input drift starts or ends, never one per reading. */
+static void run__log_input_drift(const struct agent *a)
+{
+	const struct drift_input *di = &a->input_drift;
+	char window[32];
+
+	drift_format_span(di->covered_ms, window, sizeof window);
+	for (size_t i = 0; i < di->n; i++) {
+		const struct drift_input_feature *f = &di->f[i];
+		if (f->change > 0)
+			log_warn("models", "input drift: %s has moved away from the training data of %s: "
+				 "PSI %.2f over the last %s (%llu readings), where %.2f counts as drifting; "
+				 "predictions may be off: see fieldgate status, retrain on recent data",
+				 features_name(f->id), f->model, f->psi, window,
+				 (unsigned long long)di->readings, DRIFT_PSI_START);
+		else if (f->change < 0)
+			log_info("models", "input drift on %s is over: PSI %.2f over the last %s, below %.2f",
+				 features_name(f->id), f->psi, window, DRIFT_PSI_END);
+	}
+	for (size_t i = 0; i < di->ended_n; i++)
+		if (di->ended[i].change == -2)
+			log_info("models", "input drift on %s: a new set is live, its window starts afresh",
+				 features_name(di->ended[i].id));
 }
 
 /* Stage 7: the main thread until SIGTERM or SIGINT. */
@@ -425,6 +456,8 @@ static int run__loop(struct agent *a)
 		if (now - last_report >= REPORT_EVERY_MS) {
 			drift_update(&a->drift_window, &a->ctr.drift, now, &a->drift);
 			a->have_drift = 1;
+			drift_input_update(&a->input_drift, &a->ctr, now);
+			run__log_input_drift(a);
 			state_report_write(a);
 			if (a->http)
 				metrics_report_publish(a);
@@ -468,6 +501,7 @@ static void run__stop(struct agent *a, int rc)
 	alerts_free(&a->alerts);
 	scorer_free(&a->scorer);
 	scorer_free(&a->shadow);
+	drift_input_cleanup(&a->input_drift);
 	store_close(&a->ro);
 	store_close(&a->ck);
 	store_close(&a->st);

@@ -14,6 +14,7 @@
 #include "agent/cli_int.h"
 #include "agent/clock.h"
 #include "agent/config.h"
+#include "agent/drift.h"
 #include "agent/log.h"
 #include "agent/scorer.h"
 #include "agent/sink_setup.h"
@@ -370,6 +371,61 @@ static void status__models_drift_json(const struct state *st)
 	       status__num(st, "drift.anomaly_accuracy"), status__num(st, "drift.anomaly_accuracy_trained"));
 }
 
+/* "input_drift":{...}: the window and each watched feature's PSI. */
+static void status__input_drift_json(const struct state *st)
+{
+	const char *d = state_value(st, "input_drift.drifting", "");
+	int first = 1;
+
+	printf(",\"input_drift\":{\"window_s\":%s,\"covered_s\":%s,\"full\":%s,\"readings\":%s,"
+	       "\"drifting\":[", status__num(st, "input_drift.window_s"),
+	       status__num(st, "input_drift.covered_s"),
+	       strcmp(state_value(st, "input_drift.full", "0"), "1") == 0 ? "true" : "false",
+	       status__num(st, "input_drift.readings"));
+	for (const char *p = d; *p;) {
+		size_t n = strcspn(p, ",");
+		printf("%s\"%.*s\"", p == d ? "" : ",", (int)n, p);
+		p += n + (p[n] == ',');
+	}
+	printf("],\"psi\":{");
+	for (size_t i = 0; i < st->n; i++) {
+		const char *k = st->kv[i].key;
+		if (strncmp(k, "input_drift.psi.", 16) != 0)
+			continue;
+		printf("%s\"%s\":%s", first ? "" : ",", k + 16, st->kv[i].value);
+		first = 0;
+	}
+	printf("}}");
+}
+
+/* "input drift: ..." line: each watched feature's PSI, the drifting ones marked. */
+static void status__input_drift_text(const struct state *st)
+{
+	const char *d = state_value(st, "input_drift.drifting", "");
+	int full = strcmp(state_value(st, "input_drift.full", "0"), "1") == 0;
+	char span[32], window[32];
+
+	drift_format_span(strtoll(state_value(st, "input_drift.covered_s", "0"), NULL, 10) * 1000,
+			  span, sizeof span);
+	drift_format_span(strtoll(state_value(st, "input_drift.window_s", "0"), NULL, 10) * 1000,
+			  window, sizeof window);
+	if (full)
+		printf("input drift: PSI over the last %s, %s readings (0.25 and above: drifting):", span,
+		       state_value(st, "input_drift.readings", "0"));
+	else
+		printf("input drift: warming up, %s of the %s window seen (no verdict before it is "
+		       "full), %s readings:", span, window, state_value(st, "input_drift.readings", "0"));
+	for (size_t i = 0; i < st->n; i++) {
+		const char *k = st->kv[i].key, *name = k + 16;
+		size_t n = strlen(name);
+		const char *hit = strstr(d, name);
+		int drifting = hit && (hit == d || hit[-1] == ',') && (hit[n] == ',' || !hit[n]);
+		if (strncmp(k, "input_drift.psi.", 16) == 0)
+			printf(" %s %s%s", name, st->kv[i].value, drifting ? " DRIFTING" : "");
+	}
+	printf("\n");
+}
+
 /* "shadow":{...} when the agent scores with a shadow set. */
 static void status__shadow_json(const struct state *st)
 {
@@ -482,6 +538,7 @@ static void status__live_json(const struct state *ast)
 	       strcmp(state_value(ast, "buffer_writable", "0"), "1") == 0
 	       ? "true" : "false");
 	status__models_drift_json(ast);
+	status__input_drift_json(ast);
 	status__shadow_json(ast);
 	if ((v = state_get(ast, "buffer_recovered_from")) &&
 	    event_json_string(v, q, sizeof q) >= 0)
@@ -543,6 +600,7 @@ static void status__text(const struct config *cfg, const struct store_stats *s,
 		if (sst && le && *le)
 			printf("            last source error: %s\n", le);
 		status__models_drift_text(ast);
+		status__input_drift_text(ast);
 		status_print_shadow(ast);
 		if (state_get(ast, "buffer_recovered_from"))
 			printf("WARNING:    the buffer was damaged at start; the old file is kept as %s\n",

@@ -126,6 +126,8 @@ static const struct config__key config__keys[] = {
 	{ "models", "watch", CT_BOOL, CONFIG__F(models_watch), 0, 0, NULL, NULL },
 	{ "models", "shadow_dir", CT_OPT_PATH, CONFIG__F(models_shadow_dir), 0, 0, NULL, NULL },
 	{ "models", "shadow_in_events", CT_BOOL, CONFIG__F(models_shadow_in_events), 0, 0, NULL, NULL },
+	{ "models", "input_drift_window", CT_DURATION_MS, CONFIG__F(models_input_drift_window_ms),
+	  10, 30 * 86400, NULL, NULL },
 	{ "buffer", "path", CT_PATH, CONFIG__F(buffer_path), 0, 0, NULL, NULL },
 	{ "buffer", "max_mb", CT_MB, CONFIG__F(buffer_max_bytes), 1, 1048576, NULL, NULL },
 	{ "buffer", "retention", CT_DURATION_MS, CONFIG__F(buffer_retention_ms), 0, 3650LL * 86400,
@@ -1359,6 +1361,7 @@ static void config__raw_defaults(struct config *c, const char *path)
 	c->sim_rate = 1.0;
 	c->sim_seed = 42;
 	c->sim_time_scale = 1.0;
+	c->models_input_drift_window_ms = (int64_t)86400 * 1000;
 	config__copy(c->mqtt_uri, sizeof c->mqtt_uri, "tcp://127.0.0.1:1883");
 	config__copy(c->mqtt_topic, sizeof c->mqtt_topic, "sensors/+/reading");
 	c->mqtt_qos = 1;

@@ -69,6 +69,7 @@ struct config {
 	int models_watch;                    /* reload when the set on disk changes; default 0 */
 	char models_shadow_dir[CONFIG_PATH_MAX]; /* a candidate set scored beside, "" = none */
 	int models_shadow_in_events;         /* events carry the shadow set's predictions; default 0 */
+	int64_t models_input_drift_window_ms; /* input drift's sliding window, default 24h */
 
 	/* [buffer] */
 	char buffer_path[CONFIG_PATH_MAX];   /* default buffer.db; absolute after load */

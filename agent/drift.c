@@ -6,6 +6,9 @@
 
 #include <math.h>
 #include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static void drift__read(const struct ingest_drift *d, struct drift_counts *c)
 {
@@ -93,4 +96,151 @@ void drift_restart_shadow(struct drift_window *w, const struct ingest_drift *d, 
 {
 	drift__read(d, &w->shadow_base);
 	w->shadow_base_ms = now_ms;
+}
+
+/* ---- input drift ---- */
+
+/* The plan of scorer s into f[] (what the counters' psi[] rows hold). */
+static size_t drift__plan(const struct scorer *s, struct drift_input_feature *f)
+{
+	for (size_t i = 0; i < s->npsi; i++) {
+		const struct scorer_psi *p = &s->psi[i];
+		memset(&f[i], 0, sizeof f[i]);
+		f[i].id = p->id;
+		snprintf(f[i].model, sizeof f[i].model, "%s", s->label[p->slot]);
+		f[i].nbins = p->nbins;
+		memcpy(f[i].expected, p->expected, p->nbins * sizeof p->expected[0]);
+		f[i].psi = NAN;
+	}
+	return s->npsi;
+}
+
+/* Start counting afresh at now_ms: the counters as they are become the base. */
+static void drift__restart_input(struct drift_input *di, const struct ingest_counters *c,
+				 int64_t now_ms)
+{
+	for (int f = 0; f < FEATURE_COUNT; f++)
+		for (int b = 0; b < MODEL_HISTOGRAM_MAX_BINS; b++)
+			di->snap[0][f][b] = c ? atomic_load_explicit(&c->psi[f][b], memory_order_relaxed) : 0;
+	di->snap_ms[0] = now_ms;
+	di->nsnap = 1;
+	di->since_ms = now_ms;
+	di->readings = 0;
+	di->covered_ms = 0;
+	di->full = 0;
+}
+
+int drift_input_init(struct drift_input *di, int64_t window_ms, const struct scorer *s,
+		     int64_t now_ms)
+{
+	memset(di, 0, sizeof *di);
+	if (!(di->snap = calloc(DRIFT_INPUT_SLICES + 2, sizeof *di->snap)))
+		return -1;
+	di->window_ms = window_ms;
+	di->n = drift__plan(s, di->f);
+	drift__restart_input(di, NULL, now_ms);
+	return 0;
+}
+
+void drift_input_cleanup(struct drift_input *di)
+{
+	free(di->snap);
+	di->snap = NULL;
+}
+
+void drift_input_offer(struct drift_input *di, const struct scorer *s)
+{
+	di->pending_n = drift__plan(s, di->pending);
+}
+
+void drift_format_span(int64_t ms, char *buf, size_t cap)
+{
+	double s = (double)ms / 1000.0;
+
+	if (s < 120)
+		snprintf(buf, cap, "%.0f s", s);
+	else if (s < 7200)
+		snprintf(buf, cap, "%.0f min", s / 60);
+	else if (s < 3 * 86400)
+		snprintf(buf, cap, "%.3g h", s / 3600);
+	else
+		snprintf(buf, cap, "%.3g d", s / 86400);
+}
+
+/* Forget the oldest snapshot. */
+static void drift__drop_oldest(struct drift_input *di)
+{
+	memmove(&di->snap[0], &di->snap[1], (size_t)(di->nsnap - 1) * sizeof di->snap[0]);
+	memmove(&di->snap_ms[0], &di->snap_ms[1], (size_t)(di->nsnap - 1) * sizeof di->snap_ms[0]);
+	di->nsnap--;
+}
+
+/* PSI of counts a[0..n) (total `total`) against shares e. */
+static double drift__psi(const uint64_t *a, uint64_t total, const double *e, size_t n)
+{
+	double psi = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		double p = fmax((double)a[i] / (double)total, 1e-4), q = fmax(e[i], 1e-4);
+		psi += (p - q) * log(p / q);
+	}
+	return psi;
+}
+
+void drift_input_update(struct drift_input *di, const struct ingest_counters *c, int64_t now_ms)
+{
+	uint64_t gen = atomic_load_explicit(&c->psi_generation, memory_order_acquire);
+	uint64_t now[FEATURE_COUNT][MODEL_HISTOGRAM_MAX_BINS];
+	int64_t slice = di->window_ms / DRIFT_INPUT_SLICES;
+
+	for (size_t i = 0; i < di->n; i++)
+		di->f[i].change = 0;
+	di->ended_n = 0;
+	if (gen != di->generation) {
+		/* The source took a new set: its histograms, and a fresh window. */
+		for (size_t i = 0; i < di->n; i++)
+			if (di->f[i].drifting)
+				di->f[i].change = -2; /* not judged any more: the set changed */
+		di->ended_n = di->n;
+		memcpy(di->ended, di->f, sizeof di->ended);
+		memcpy(di->f, di->pending, sizeof di->f);
+		di->n = di->pending_n;
+		di->generation = gen;
+		drift__restart_input(di, c, now_ms);
+		return;
+	}
+	for (int f = 0; f < FEATURE_COUNT; f++)
+		for (int b = 0; b < MODEL_HISTOGRAM_MAX_BINS; b++)
+			now[f][b] = atomic_load_explicit(&c->psi[f][b], memory_order_relaxed);
+	/* A new snapshot every slice. The window starts at the newest snapshot
+	 * that is at least a window old (before there is one: at the oldest). */
+	if (now_ms - di->snap_ms[di->nsnap - 1] >= slice) {
+		if (di->nsnap == DRIFT_INPUT_SLICES + 2)
+			drift__drop_oldest(di);
+		memcpy(di->snap[di->nsnap], now, sizeof now);
+		di->snap_ms[di->nsnap++] = now_ms;
+	}
+	while (di->nsnap > 2 && now_ms - di->snap_ms[1] >= di->window_ms)
+		drift__drop_oldest(di);
+	di->covered_ms = now_ms - di->snap_ms[0];
+	di->full = di->covered_ms >= di->window_ms;
+	for (size_t i = 0; i < di->n; i++) {
+		struct drift_input_feature *x = &di->f[i];
+		uint64_t a[MODEL_HISTOGRAM_MAX_BINS], total = 0;
+
+		for (size_t b = 0; b < x->nbins; b++)
+			total += a[b] = now[i][b] - di->snap[0][i][b];
+		if (i == 0)
+			di->readings = total;
+		x->psi = total ? drift__psi(a, total, x->expected, x->nbins) : NAN;
+		if (!di->full || total < DRIFT_PSI_MIN_READINGS || isnan(x->psi))
+			continue;
+		if (!x->drifting && x->psi >= DRIFT_PSI_START) {
+			x->drifting = 1;
+			x->change = 1;
+		} else if (x->drifting && x->psi < DRIFT_PSI_END) {
+			x->drifting = 0;
+			x->change = -1;
+		}
+	}
 }

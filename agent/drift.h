@@ -69,4 +69,70 @@ void drift_update(struct drift_window *w, const struct ingest_drift *d, int64_t 
 /* The shadow set changed at now_ms: its figures start again from here. */
 void drift_restart_shadow(struct drift_window *w, const struct ingest_drift *d, int64_t now_ms);
 
+/*
+ * Input drift: how far each watched feature's distribution over a sliding
+ * window of readings ([models] input_drift_window, 24 h by default: a whole
+ * daily cycle) has moved from its training distribution, as the population
+ * stability index PSI = sum over bins of (a - e) ln(a / e), a and e the
+ * window's and the training data's shares of the bin (each at least 1e-4).
+ * A feature starts drifting when its PSI reaches DRIFT_PSI_START over a full
+ * window of at least DRIFT_PSI_MIN_READINGS readings, and stops below
+ * DRIFT_PSI_END: one log line each way, never one per reading.
+ */
+#define DRIFT_PSI_START 0.25        /* "significant shift", as PSI is usually read */
+#define DRIFT_PSI_END 0.10          /* "no significant shift" */
+#define DRIFT_PSI_MIN_READINGS 1000 /* fewer in the window: no verdict */
+#define DRIFT_INPUT_SLICES 24       /* the window slides in steps of window / 24 */
+
+/* One watched feature, as the main thread keeps it (copied from the set). */
+struct drift_input_feature {
+	enum feature_id id;                          /* the catalogue feature */
+	char model[MODEL_NAME_MAX + 16];             /* whose histogram: "status_predictor@1" */
+	size_t nbins;                                /* bins */
+	double expected[MODEL_HISTOGRAM_MAX_BINS];   /* training shares */
+	double psi;                                  /* over the window; NAN: no readings yet */
+	int drifting;                                /* 1 between a start and an end */
+	int change;                                  /* set by drift_input_update: +1 started,
+							-1 ended, 0 neither (in ended[]: -2,
+							was drifting when the set changed) */
+};
+
+struct drift_input {
+	int64_t window_ms;           /* the window's length */
+	uint64_t generation;         /* ingest_counters.psi_generation the plan follows */
+	size_t n;                    /* watched features */
+	struct drift_input_feature f[FEATURE_COUNT]; /* in the order of the counters */
+	size_t ended_n;              /* entries in ended: the plan a new set just replaced */
+	struct drift_input_feature ended[FEATURE_COUNT];
+	size_t pending_n;            /* a plan offered with the next set, or 0 */
+	struct drift_input_feature pending[FEATURE_COUNT];
+	uint64_t (*snap)[FEATURE_COUNT][MODEL_HISTOGRAM_MAX_BINS]; /* up to DRIFT_INPUT_SLICES + 2
+							   snapshots of the counters, oldest first */
+	int64_t snap_ms[DRIFT_INPUT_SLICES + 2];     /* when each was taken (monotonic) */
+	int nsnap;                   /* snapshots held */
+	int64_t since_ms;            /* when this plan's counting started */
+	uint64_t readings;           /* readings in the window */
+	int64_t covered_ms;          /* how much time the window covers now */
+	int full;                    /* it covers window_ms: verdicts are given */
+};
+
+/* Set up for a window of window_ms with the plan of scorer s (the set the
+ * source starts with). Returns 0, or -1 when out of memory. */
+int drift_input_init(struct drift_input *di, int64_t window_ms, const struct scorer *s,
+		     int64_t now_ms);
+
+/* Free what init allocated; accepts a zeroed struct. */
+void drift_input_cleanup(struct drift_input *di);
+
+/* A new live set s was offered to the source: its plan applies once the
+ * source takes it (the counters' generation moves on). */
+void drift_input_offer(struct drift_input *di, const struct scorer *s);
+
+/* A span of time for a person: "45 s", "12 min", "24 h", "3.5 d". */
+void drift_format_span(int64_t ms, char *buf, size_t cap);
+
+/* Read the counters at now_ms, move the window on, compute each feature's
+ * PSI and verdict; f[i].change says which verdicts changed (to log). */
+void drift_input_update(struct drift_input *di, const struct ingest_counters *c, int64_t now_ms);
+
 #endif

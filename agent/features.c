@@ -71,6 +71,12 @@ const char *features_names_list(void)
 	       "humidity_mean_10";
 }
 
+int features_is_calendar(enum feature_id id)
+{
+	return id == FEATURE_HOUR_OF_DAY || id == FEATURE_DAY_OF_WEEK || id == FEATURE_HOUR_SIN ||
+	       id == FEATURE_HOUR_COS;
+}
+
 int features_create(struct features **out)
 {
 	struct features *f = calloc(1, sizeof *f);

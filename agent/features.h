@@ -51,6 +51,11 @@ int features_lookup(const char *name);
 /* The comma-separated list of all names, for error messages. */
 const char *features_names_list(void);
 
+/* 1 for a feature that is a function of the clock alone (hour_of_day,
+ * day_of_week, hour_sin, hour_cos): its distribution over a window of
+ * readings is the window's, not the sensors', so input drift skips it. */
+int features_is_calendar(enum feature_id id);
+
 struct features; /* per-sensor rolling state */
 
 /* Create empty state. Returns 0, or -1 when out of memory. */

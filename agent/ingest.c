@@ -94,12 +94,21 @@ static int ingest__take(struct scorer **cur, _Atomic(struct scorer *) *offered,
 	return 1;
 }
 
-/* Add the locally counted shadow figures to the shared counters. */
+/* Add the locally counted shadow and input-drift figures to the shared counters. */
 static void ingest__flush(struct ingest *in)
 {
 	struct ingest_shadow_local *l = &in->shadow_local;
 	struct ingest_drift *d = &in->ctr->drift;
 
+	for (size_t f = 0; f < in->scorer->npsi; f++) {
+		for (size_t b = 0; b < in->scorer->psi[f].nbins; b++) {
+			if (!in->psi_local[f][b])
+				continue;
+			atomic_fetch_add_explicit(&in->ctr->psi[f][b], in->psi_local[f][b],
+						  memory_order_relaxed);
+			in->psi_local[f][b] = 0;
+		}
+	}
 	if (l->readings) {
 		atomic_fetch_add_explicit(&d->shadow_readings, l->readings, memory_order_relaxed);
 		atomic_fetch_add_explicit(&d->shadow_status_agree, l->status_agree, memory_order_relaxed);
@@ -187,10 +196,12 @@ int ingest_score(struct ingest *in, const struct reading *r, int64_t received_ms
 	struct event_shadow sh = { &sp, NULL };
 	double f[FEATURE_COUNT];
 
-	(void)ingest__take(&in->scorer, &in->offered, &in->retired);
-	/* The counts so far belong to the shadow set being replaced. */
-	if (atomic_load_explicit(&in->shadow_offered, memory_order_relaxed) && in->ctr)
+	/* The counts so far belong to the sets being replaced. */
+	if (in->ctr && (atomic_load_explicit(&in->offered, memory_order_relaxed) ||
+			atomic_load_explicit(&in->shadow_offered, memory_order_relaxed)))
 		ingest__flush(in);
+	if (ingest__take(&in->scorer, &in->offered, &in->retired) && in->ctr)
+		atomic_fetch_add_explicit(&in->ctr->psi_generation, 1, memory_order_release);
 	(void)ingest__take(&in->shadow, &in->shadow_offered, &in->shadow_retired);
 	/* Out of memory for a new sensor's state: scored without history. */
 	(void)features_compute(in->features, r, f);
@@ -213,11 +224,17 @@ int ingest_score(struct ingest *in, const struct reading *r, int64_t received_ms
 	if (in->shadow) {
 		scorer_predict(in->shadow, f, &sp);
 		sh.m = &in->shadow->names;
-		if (in->ctr) {
+		if (in->ctr)
 			ingest__count_shadow(&in->shadow_local, r, pred, &sp);
-			if (++in->unflushed >= INGEST_FLUSH_EVERY)
-				ingest__flush(in);
+	}
+	if (in->ctr) {
+		/* Input drift: the bin of each watched feature. */
+		for (size_t i = 0; i < in->scorer->npsi; i++) {
+			const struct scorer_psi *p = &in->scorer->psi[i];
+			in->psi_local[i][scorer_psi_bin(p, f[p->id])]++;
 		}
+		if (++in->unflushed >= INGEST_FLUSH_EVERY)
+			ingest__flush(in);
 	}
 	return event_encode_body_shadow(r, received_ms, pred, &in->scorer->names,
 					in->shadow && in->shadow_in_events ? &sh : NULL,

@@ -77,6 +77,12 @@ struct ingest_counters {
 	_Atomic uint64_t anomalies;  /* predicted anomalous */
 	struct ingest_infer infer[SCORER_NMODELS]; /* sampled time per model slot */
 	struct ingest_drift drift;   /* predictions against what was measured */
+	/* Input drift: readings per bin of each watched feature's histogram, in
+	 * the order of the live scorer's psi[] (counted since start, whatever the
+	 * set); psi_generation counts the live sets the source has taken, so a
+	 * reader knows which plan the counts follow. */
+	_Atomic uint64_t psi[FEATURE_COUNT][MODEL_HISTOGRAM_MAX_BINS];
+	_Atomic uint64_t psi_generation;
 };
 
 /* Which of a context's two sets. */
@@ -103,6 +109,7 @@ struct ingest {
 	_Atomic(struct scorer *) shadow_retired; /* as retired, for the shadow set */
 	int shadow_in_events;               /* 1: events carry the shadow's predictions */
 	struct ingest_shadow_local shadow_local; /* not yet added to ctr->drift */
+	uint32_t psi_local[FEATURE_COUNT][MODEL_HISTOGRAM_MAX_BINS]; /* not yet in ctr->psi */
 	unsigned unflushed;                 /* readings counted locally since the last flush */
 	struct pipeline *pipe;              /* where events go (NULL for `score`) */
 	struct ingest_counters *ctr;        /* shared counters (not owned) */

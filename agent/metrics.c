@@ -173,6 +173,30 @@ static void metrics__render_drift(FILE *f, const struct metrics_snapshot *s)
 				slot_names[m], what[m], s->drift_trained[m]);
 }
 
+/* Input drift: PSI per watched feature over the window, and the verdicts. */
+static void metrics__render_input_drift(FILE *f, const struct metrics_snapshot *s)
+{
+	if (!s->ninput)
+		return;
+	metrics__family(f, "fieldgate_input_drift_psi", "gauge",
+			"Population stability index of each watched feature over [models] "
+			"input_drift_window against its training histogram (0.25 and above: drifting).");
+	for (size_t i = 0; i < s->ninput; i++)
+		if (!isnan(s->input_psi[i]))
+			fprintf(f, "fieldgate_input_drift_psi{feature=\"%s\"} %.6g\n", s->input_name[i],
+				s->input_psi[i]);
+	metrics__family(f, "fieldgate_input_drift_drifting", "gauge",
+			"1 while a feature is drifting (from PSI 0.25 until it falls below 0.10).");
+	for (size_t i = 0; i < s->ninput; i++)
+		fprintf(f, "fieldgate_input_drift_drifting{feature=\"%s\"} %d\n", s->input_name[i],
+			s->input_drifting[i]);
+	metrics__one(f, "fieldgate_input_drift_window_readings", "gauge",
+		     "Readings in the input-drift window.", s->input_readings);
+	metrics__one(f, "fieldgate_input_drift_window_full", "gauge",
+		     "1 once the window covers its whole length (verdicts are given only then).",
+		     (uint64_t)s->input_full);
+}
+
 /* The shadow set beside the live one: what it is, how often it agrees, how
  * it does (the live set's figures are fieldgate_model_drift). */
 static void metrics__render_shadow(FILE *f, const struct metrics_snapshot *s)
@@ -372,6 +396,7 @@ int metrics_render(const struct metrics_snapshot *s, char **out, size_t *len)
 	metrics__render_ingest(f, s);
 	metrics__render_models(f, s);
 	metrics__render_drift(f, s);
+	metrics__render_input_drift(f, s);
 	metrics__render_shadow(f, s);
 	metrics__render_buffer(f, s);
 	metrics__render_sinks(f, s);

@@ -80,6 +80,13 @@ struct metrics_snapshot {
 	 * per slot, the accuracy (status, anomaly) or residual RMSE (humidity). */
 	double drift_now[SCORER_NMODELS];
 	double drift_trained[SCORER_NMODELS];
+	/* Input drift of the live set's watched features. */
+	size_t ninput;                                 /* watched features */
+	const char *input_name[FEATURE_COUNT];         /* their catalogue names */
+	double input_psi[FEATURE_COUNT];               /* PSI over the window; NAN = no readings */
+	int input_drifting[FEATURE_COUNT];             /* 1 while drifting */
+	uint64_t input_readings;                       /* readings in the window */
+	int input_full;                                /* the window covers its whole length */
 	/* The shadow set ([models] shadow_dir), when one is loaded. */
 	int have_shadow;                               /* 0: none, the rest is unset */
 	char shadow_model[SCORER_NMODELS][METRICS_NAME_MAX]; /* its name@version per slot */

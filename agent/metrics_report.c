@@ -77,6 +77,14 @@ void metrics_report_publish(struct agent *a)
 		m->drift_trained[i] = a->set[INGEST_LIVE].models.trained[i];
 	}
 	memcpy(m->model, a->set[INGEST_LIVE].models.label, sizeof m->model);
+	m->ninput = a->input_drift.n;
+	m->input_readings = a->input_drift.readings;
+	m->input_full = a->input_drift.full;
+	for (size_t i = 0; i < a->input_drift.n; i++) {
+		m->input_name[i] = features_name(a->input_drift.f[i].id);
+		m->input_psi[i] = a->input_drift.f[i].psi;
+		m->input_drifting[i] = a->input_drift.f[i].drifting;
+	}
 	if (a->set[INGEST_SHADOW].loaded)
 		metrics_report__shadow(m, &a->set[INGEST_SHADOW], a->have_drift ? &a->drift.shadow : NULL);
 	m->reloads = a->set[INGEST_LIVE].reloads;

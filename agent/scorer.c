@@ -118,6 +118,30 @@ static int scorer__sealed_hash(const char *manifest, const char *name,
 	return -1;
 }
 
+/* The input-drift plan: every non-calendar catalogue feature one of the
+ * models records a training histogram for, once. */
+static void scorer__plan_psi(struct scorer *s)
+{
+	int seen[FEATURE_COUNT] = { 0 };
+
+	s->npsi = 0;
+	for (int i = 0; i < SCORER_NMODELS; i++) {
+		for (size_t j = 0; j < model_nfeatures(s->model[i]); j++) {
+			int id = s->map[i][j];
+			struct scorer_psi *p = &s->psi[s->npsi];
+			if (seen[id] || features_is_calendar((enum feature_id)id))
+				continue;
+			p->nbins = model_input_histogram(s->model[i], j, &p->edges, &p->expected);
+			if (p->nbins < 2)
+				continue; /* none, or one bin: nothing can move */
+			p->id = (enum feature_id)id;
+			p->slot = i;
+			seen[id] = 1;
+			s->npsi++;
+		}
+	}
+}
+
 int scorer_load(struct scorer **out, const char *dir, char *err, size_t errlen)
 {
 	struct scorer *s = calloc(1, sizeof *s);
@@ -195,6 +219,7 @@ int scorer_load(struct scorer **out, const char *dir, char *err, size_t errlen)
 	s->names.status = s->label[SCORER_STATUS];
 	s->names.anomaly = s->label[SCORER_ANOMALY];
 	s->names.humidity = s->label[SCORER_HUMIDITY];
+	scorer__plan_psi(s);
 	close(dfd);
 	free(manifest);
 	*out = s;

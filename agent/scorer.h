@@ -33,6 +33,16 @@
 /* Which model of the three. */
 enum scorer_slot { SCORER_STATUS, SCORER_ANOMALY, SCORER_HUMIDITY, SCORER_NMODELS };
 
+/* A catalogue feature watched for input drift, with its training histogram
+ * (from the first model of the set that declares it and records one). */
+struct scorer_psi {
+	enum feature_id id;      /* the catalogue feature */
+	int slot;                /* the model whose histogram it is */
+	size_t nbins;            /* 1..MODEL_HISTOGRAM_MAX_BINS */
+	const double *edges;     /* nbins - 1 increasing edges (bin i: x <= edges[i]) */
+	const double *expected;  /* nbins fractions on the training data */
+};
+
 struct scorer {
 	struct model *model[SCORER_NMODELS];             /* the loaded models */
 	int map[SCORER_NMODELS][MODEL_MAX_FEATURES];     /* model feature i -> catalogue id */
@@ -40,7 +50,21 @@ struct scorer {
 	struct event_models names;                       /* points into label[] */
 	double trained[SCORER_NMODELS];                  /* training accuracy (status, anomaly)
 							    and RMSE (humidity); NAN if unknown */
+	size_t npsi;                                     /* entries in psi */
+	struct scorer_psi psi[FEATURE_COUNT];            /* input drift: what to bin, and the
+							    training distribution (calendar
+							    features left out) */
 };
+
+/* The bin of x in p's histogram: the first whose edge is >= x, else the last. */
+static inline size_t scorer_psi_bin(const struct scorer_psi *p, double x)
+{
+	size_t b = 0;
+
+	while (b + 1 < p->nbins && x > p->edges[b])
+		b++;
+	return b;
+}
 
 /*
  * Load the three models from dir and check each is of the expected kind

@@ -103,6 +103,30 @@ static void state_report__shadow(struct state *s, const struct drift_shadow *d,
 	state_report__num(s, "shadow.anomaly_accuracy_trained", trained[SCORER_ANOMALY], 4);
 }
 
+/* input_drift.* keys: the window and each watched feature's PSI. */
+static void state_report__input_drift(struct state *s, const struct drift_input *di)
+{
+	char k[48], list[512] = "";
+	size_t used = 0;
+
+	state_set(s, "input_drift.window_s", "%lld", (long long)(di->window_ms / 1000));
+	state_set(s, "input_drift.covered_s", "%lld", (long long)(di->covered_ms / 1000));
+	state_set(s, "input_drift.full", "%d", di->full);
+	state_set(s, "input_drift.readings", "%llu", (unsigned long long)di->readings);
+	for (size_t i = 0; i < di->n; i++) {
+		const struct drift_input_feature *f = &di->f[i];
+		snprintf(k, sizeof k, "input_drift.psi.%s", features_name(f->id));
+		state_report__num(s, k, f->psi, 4);
+		if (f->drifting && used < sizeof list) {
+			int w = snprintf(list + used, sizeof list - used, "%s%s", used ? "," : "",
+					 features_name(f->id));
+			if (w > 0)
+				used += (size_t)w;
+		}
+	}
+	state_set(s, "input_drift.drifting", "%s", list);
+}
+
 /* PREFIX.status/anomaly/humidity (when loaded), .dir, .reloads, .reloads_refused,
  * .reload_error: one model set. */
 static void state_report__set(struct state *s, const char *prefix, const struct agent_set *st)
@@ -154,6 +178,7 @@ void state_report_write(struct agent *a)
 	}
 	if (a->have_drift)
 		state_report__drift(&s, &a->drift, a->set[INGEST_LIVE].models.trained);
+	state_report__input_drift(&s, &a->input_drift);
 	if (a->alerts) {
 		struct alerts_stats as;
 		alerts_get_stats(a->alerts, &as);

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/drift.h"
 #include "agent/features.h"
 #include "agent/forward.h"
 #include "agent/ingest.h"
@@ -554,12 +555,101 @@ static void test_progress(void)
 	fclose(f);
 }
 
+/* Add n readings to the counters, spread over the bins of every watched
+ * feature as the shares w (NULL: the training shares). */
+static void psi_add(struct ingest_counters *c, const struct drift_input *di, uint64_t n,
+		    const double *w)
+{
+	for (size_t f = 0; f < di->n; f++) {
+		uint64_t left = n;
+		for (size_t b = 0; b < di->f[f].nbins; b++) {
+			uint64_t k = b + 1 == di->f[f].nbins ? left
+				     : (uint64_t)((double)n * (w ? w[b] : di->f[f].expected[b]));
+			if (k > left)
+				k = left;
+			atomic_fetch_add(&c->psi[f][b], k);
+			left -= k;
+		}
+	}
+}
+
+/* Input drift: no verdict before the window is full; the training shares
+ * give PSI ~0; readings piled into one bin start a drift (once), and a
+ * window of training-like readings ends it (once); a new set restarts. */
+static void test_input_drift(void)
+{
+	static struct ingest_counters c;
+	static struct drift_input di;
+	double skew[MODEL_HISTOGRAM_MAX_BINS] = { 0 };
+	struct scorer *sc = NULL;
+	char err[1024];
+	int64_t t = 1000000, starts = 0, ends = 0, movable = 0;
+
+	if (scorer_load(&sc, "../../models/default", err, sizeof err) < 0) {
+		fprintf(stderr, "%s\n", err);
+		CHECK(0);
+		return;
+	}
+	CHECK(sc->npsi >= 8);
+	for (size_t i = 0; i < sc->npsi; i++)
+		CHECK(!features_is_calendar(sc->psi[i].id) && sc->psi[i].nbins >= 2);
+	CHECK_INT(drift_input_init(&di, 24000, sc, t), 0);
+	skew[0] = 1.0;
+	/* 48 s of training-like readings, 1,000 a second. */
+	for (int s = 1; s <= 48; s++) {
+		psi_add(&c, &di, 1000, NULL);
+		drift_input_update(&di, &c, t + s * 1000);
+		if (s < 24)
+			CHECK(!di.full);
+		for (size_t i = 0; i < di.n; i++)
+			CHECK_INT(di.f[i].change, 0);
+	}
+	CHECK(di.full);
+	CHECK_INT(di.readings, 24000);
+	CHECK(di.f[0].psi < 0.01);
+	/* Every reading in the first bin: the drift starts, one verdict per
+	 * feature whose training data was not there already (a 0/1 feature that
+	 * is nearly always 0, for one). */
+	for (size_t i = 0; i < di.n; i++)
+		movable += di.f[i].expected[0] < 0.5;
+	for (int s = 49; s <= 80; s++) {
+		psi_add(&c, &di, 1000, skew);
+		drift_input_update(&di, &c, t + s * 1000);
+		for (size_t i = 0; i < di.n; i++)
+			starts += di.f[i].change == 1, ends += di.f[i].change == -1;
+	}
+	CHECK(movable >= 8);
+	CHECK_INT(starts, movable);
+	CHECK_INT(ends, 0);
+	CHECK(di.f[0].drifting && di.f[0].psi > 1);
+	/* Back to normal: it ends, once each. */
+	starts = 0;
+	for (int s = 81; s <= 120; s++) {
+		psi_add(&c, &di, 1000, NULL);
+		drift_input_update(&di, &c, t + s * 1000);
+		for (size_t i = 0; i < di.n; i++)
+			starts += di.f[i].change == 1, ends += di.f[i].change == -1;
+	}
+	CHECK_INT(starts, 0);
+	CHECK_INT(ends, movable);
+	CHECK(!di.f[0].drifting);
+	/* The source takes a new set: the window starts afresh. */
+	drift_input_offer(&di, sc);
+	atomic_fetch_add(&c.psi_generation, 1);
+	drift_input_update(&di, &c, t + 121000);
+	CHECK(!di.full);
+	CHECK_INT(di.readings, 0);
+	drift_input_cleanup(&di);
+	scorer_free(&sc);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/fieldgate-test-agent.XXXXXX";
 	char cmd[600];
 
 	test_features();
+	test_input_drift();
 	test_progress();
 	if (!mkdtemp(dir)) {
 		perror("mkdtemp");
