@@ -609,9 +609,28 @@ int reading_decode(const char *buf, size_t len, int64_t now_ms,
 	return reading_decode_with_id(buf, len, now_ms, NULL, out, err, errlen);
 }
 
-int reading_decode_with_id(const char *buf, size_t len, int64_t now_ms,
-			   const char *default_id, struct reading *out,
-			   char *err, size_t errlen)
+/* Collect the members of a stored event (SPEC §4) that carry its reading:
+ * "@timestamp" is the reading's timestamp, "geo" holds lat and lon; the
+ * predictions are nested objects, so their "humidity" is not the reading's. */
+static void reading__collect_event(struct reading__fields *f, const cJSON *v)
+{
+	if (!v->string)
+		return;
+	if (strcmp(v->string, "@timestamp") == 0) {
+		if (!f->timestamp)
+			f->timestamp = v;
+	} else if (strcmp(v->string, "geo") == 0 && cJSON_IsObject(v)) {
+		for (const cJSON *g = v->child; g; g = g->next)
+			reading__collect(f, g);
+	} else if (strcmp(v->string, "timestamp") != 0 && strcmp(v->string, "lat") != 0 &&
+		   strcmp(v->string, "lon") != 0) {
+		reading__collect(f, v);
+	}
+}
+
+/* The decoder of both: a reading (event 0) or a stored event (event 1). */
+static int reading__decode(const char *buf, size_t len, int64_t now_ms, const char *default_id,
+			   int event, struct reading *out, char *err, size_t errlen)
 {
 	struct reading__fields f;
 	const char *end = NULL;
@@ -622,7 +641,7 @@ int reading_decode_with_id(const char *buf, size_t len, int64_t now_ms,
 	assert(out && (buf || len == 0));
 	if (errlen)
 		err[0] = '\0';
-	if (len > READING_MAX_BYTES) {
+	if (len > READING_MAX_BYTES && !event) {
 		snprintf(err, errlen, "message: %zu bytes, larger than %d", len,
 			 READING_MAX_BYTES);
 		return READING_ETOOBIG;
@@ -667,8 +686,12 @@ int reading_decode_with_id(const char *buf, size_t len, int64_t now_ms,
 
 	memset(&f, 0, sizeof f);
 	f.default_id = default_id && *default_id ? default_id : NULL;
-	for (const cJSON *v = root->child; v; v = v->next)
-		reading__collect(&f, v);
+	for (const cJSON *v = root->child; v; v = v->next) {
+		if (event)
+			reading__collect_event(&f, v);
+		else
+			reading__collect(&f, v);
+	}
 
 	/* Only the fields the decoder owns are reset: the id and location
 	 * buffers are written by memcpy with their NUL. */
@@ -680,6 +703,19 @@ int reading_decode_with_id(const char *buf, size_t len, int64_t now_ms,
 fail:
 	cJSON_Delete(root);
 	return rc;
+}
+
+int reading_decode_with_id(const char *buf, size_t len, int64_t now_ms,
+			   const char *default_id, struct reading *out,
+			   char *err, size_t errlen)
+{
+	return reading__decode(buf, len, now_ms, default_id, 0, out, err, errlen);
+}
+
+int reading_decode_event(const char *buf, size_t len, struct reading *out, char *err,
+			 size_t errlen)
+{
+	return reading__decode(buf, len, 0, NULL, 1, out, err, errlen);
 }
 
 int reading_encode(const struct reading *r, char *buf, size_t cap)

@@ -79,6 +79,16 @@ const char *reading_reason_name(int code);
 int reading_encode(const struct reading *r, char *buf, size_t cap);
 
 /*
+ * The reading a stored event (SPEC §4, as event_encode_body writes it) was
+ * made from: its sensor_id, measured values, "@timestamp", location, "geo"
+ * and ground truth, validated by the reading decoder's rules (retraining
+ * from the buffer learns from exactly what was scored). Returns READING_OK
+ * or a negative READING_E* code with a reason, as reading_decode().
+ */
+int reading_decode_event(const char *buf, size_t len, struct reading *out, char *err,
+			 size_t errlen);
+
+/*
  * Parse a time: an RFC 3339 string ("2026-11-21T22:00:00.123Z",
  * "...+02:00") or decimal epoch milliseconds. Returns 0 and sets *ms, or -1.
  */

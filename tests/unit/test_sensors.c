@@ -597,6 +597,35 @@ static void test_event(void)
 		  "\"models\":{\"status\":\"status_predictor@1\",\"anomaly\":\"anomaly_detector@1\","
 		  "\"humidity\":\"humidity_regressor@1\"}}");
 
+	/* Back from the event to the reading it was made from (retraining). */
+	{
+		struct reading back;
+		char why[256];
+		CHECK_INT(reading_decode_event(ev, strlen(ev), &back, why, sizeof why), READING_OK);
+		CHECK_STR(back.sensor_id, r.sensor_id);
+		CHECK_STR(back.location, "building-a");
+		CHECK(back.has_location && back.has_geo);
+		CHECK(back.lat == 33.64 && back.lon == 72.99);
+		CHECK(back.temperature == 23.4 && back.humidity == 45.1); /* not the predicted 44.8 */
+		CHECK_INT(back.timestamp_ms, r.timestamp_ms);
+		CHECK_INT(back.hour_of_day, 14);
+		CHECK_INT(back.day_of_week, 3);
+		CHECK_INT(back.status_flag, 0);
+		CHECK_INT(back.is_anomaly, 0);
+		/* Without ground truth, the labels stay absent. */
+		struct reading nl = r;
+		nl.status_flag = nl.is_anomaly = -1;
+		nl.has_geo = 0;
+		int n2 = event_encode_body(&nl, 1795298400125LL, &p, &MODELS, body, sizeof body);
+		char ev2[2048];
+		snprintf(ev2, sizeof ev2, "%s%.*s", head, n2, body);
+		CHECK_INT(reading_decode_event(ev2, strlen(ev2), &back, why, sizeof why), READING_OK);
+		CHECK_INT(back.status_flag, -1);
+		CHECK_INT(back.is_anomaly, -1);
+		CHECK(!back.has_geo);
+		CHECK_INT(reading_decode_event("{\"seq\":1}", 9, &back, why, sizeof why), READING_EMISSING);
+	}
+
 	cJSON *j = cJSON_Parse(ev);
 	CHECK(j != NULL);
 	if (j) {
