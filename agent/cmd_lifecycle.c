@@ -236,7 +236,7 @@ static int lifecycle__site_args(int argc, char **argv, const char *usage, int *d
 
 /* [models] dir must be a set this site owns: the packaged one is replaced
  * by upgrades. Returns 0, or EXIT_USAGE after saying what to do. */
-static int lifecycle__own_dir(const struct config *cfg, const char *cmd)
+int lifecycle_own_dir(const struct config *cfg, const char *cmd)
 {
 	if (strncmp(cfg->models_dir, "/usr/", 5) != 0)
 		return 0;
@@ -250,7 +250,7 @@ static int lifecycle__own_dir(const struct config *cfg, const char *cmd)
 /* Tell a running agent to reload (SIGHUP) and wait until its state file
  * shows `want` as the live status model. Returns 0 when it does (or no agent
  * runs), 1 otherwise (said on stderr). */
-static int lifecycle__reload_agent(const struct config *cfg, const char *want)
+int lifecycle_reload_agent(const struct config *cfg, const char *want)
 {
 	struct state st;
 	int64_t end;
@@ -306,7 +306,7 @@ static int lifecycle__promote(int argc, char **argv)
 			"promote\n", cfg->file);
 		goto out;
 	}
-	if ((rc = lifecycle__own_dir(cfg, "promote")) != 0)
+	if ((rc = lifecycle_own_dir(cfg, "promote")) != 0)
 		goto out;
 	rc = EXIT_RUNTIME;
 	if (scorer_load(&cand, cfg->models_shadow_dir, err, sizeof err) < 0) {
@@ -334,7 +334,7 @@ static int lifecycle__promote(int argc, char **argv)
 	}
 	printf("promoted; the set it replaced is kept in %s (fieldgate models rollback -c %s "
 	       "brings it back)\n", prev, cfg->file);
-	rc = lifecycle__reload_agent(cfg, cand->names.status) ? EXIT_RUNTIME : 0;
+	rc = lifecycle_reload_agent(cfg, cand->names.status) ? EXIT_RUNTIME : 0;
 out:
 	scorer_free(&cand);
 	free(cfg);
@@ -355,7 +355,7 @@ static int lifecycle__rollback(int argc, char **argv)
 
 	if (rc)
 		return rc < 0 ? 0 : rc;
-	if ((rc = lifecycle__own_dir(cfg, "rollback")) != 0)
+	if ((rc = lifecycle_own_dir(cfg, "rollback")) != 0)
 		goto out;
 	rc = EXIT_RUNTIME;
 	if (modelset_rollback(cfg->models_dir, err, sizeof err) < 0) {
@@ -368,7 +368,7 @@ static int lifecycle__rollback(int argc, char **argv)
 	}
 	printf("rolled back: %s holds %s, %s, %s again\n", cfg->models_dir, now->names.status,
 	       now->names.anomaly, now->names.humidity);
-	rc = lifecycle__reload_agent(cfg, now->names.status) ? EXIT_RUNTIME : 0;
+	rc = lifecycle_reload_agent(cfg, now->names.status) ? EXIT_RUNTIME : 0;
 out:
 	scorer_free(&now);
 	free(cfg);

@@ -3,8 +3,9 @@
  *
  * All three read readings as JSON lines and turn each into the catalogue's
  * features in file order, exactly as the running agent does, so a model is
- * trained and evaluated on the same numbers it will see in production.
- * The features each shipped model uses are chosen here (train_specs).
+ * trained and evaluated on the same numbers it will see in production
+ * (trainer.c does the training and the counting). `train -c` and `eval -c`,
+ * from a site's buffer, are in cmd_retrain.c.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -22,65 +23,18 @@
 #include "agent/log.h"
 #include "agent/progress.h"
 #include "agent/scorer.h"
+#include "agent/trainer.h"
 #include "models/metrics.h"
 #include "models/model.h"
 #include "sensors/event.h"
 #include "sensors/reading.h"
-
-/* What each model learns from: its file, catalogue features, label. */
-static const struct train_spec {
-	const char *name;          /* model name and file stem */
-	enum scorer_slot slot;     /* which model */
-	size_t nf;                 /* features used */
-	enum feature_id f[8];      /* which */
-} train_specs[SCORER_NMODELS] = {
-	{ "status_predictor", SCORER_STATUS, 4,
-	  { FEATURE_TEMPERATURE, FEATURE_HUMIDITY, FEATURE_HOUR_OF_DAY, FEATURE_DAY_OF_WEEK } },
-	{ "anomaly_detector", SCORER_ANOMALY, 5,
-	  { FEATURE_TEMP_ABS_DEV_10, FEATURE_TEMP_ABS_DIFF_PREV, FEATURE_TEMP_IS_REPEAT,
-	    FEATURE_TEMP_STD_10, FEATURE_TEMP_EWMA_ABS_DEV } },
-	{ "humidity_regressor", SCORER_HUMIDITY, 7,
-	  { FEATURE_TEMPERATURE, FEATURE_HOUR_SIN, FEATURE_HOUR_COS, FEATURE_LAT, FEATURE_LON,
-	    FEATURE_TEMP_MEAN_10, FEATURE_HUMIDITY_MEAN_10 } },
-};
-
-#define TRAIN_BINS 128 /* split candidates per feature for both tree models */
-
-/* A growing row-major matrix with labels. */
-struct dataset {
-	double *x;   /* n * nf */
-	double *y;   /* n */
-	size_t n;    /* rows */
-	size_t cap;  /* allocated rows */
-	size_t nf;   /* columns */
-};
-
-static int train__add(struct dataset *d, const double *f, const enum feature_id *ids, double y)
-{
-	if (d->n == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 4096;
-		double *x = realloc(d->x, cap * d->nf * sizeof *x);
-		if (!x)
-			return -1;
-		d->x = x;
-		double *yy = realloc(d->y, cap * sizeof *yy);
-		if (!yy)
-			return -1;
-		d->y = yy;
-		d->cap = cap;
-	}
-	for (size_t j = 0; j < d->nf; j++)
-		d->x[d->n * d->nf + j] = f[ids[j]];
-	d->y[d->n++] = y;
-	return 0;
-}
 
 /* ---- train ---- */
 
 struct train_ctx {
 	const char *file;                     /* data file, for messages */
 	struct features *feat;                /* rolling state */
-	struct dataset set[SCORER_NMODELS];   /* one per model */
+	struct trainer *trainer;              /* the rows of the three models */
 	unsigned long rejected;               /* lines skipped */
 	struct progress *bar;                 /* reading the file (on a terminal) */
 };
@@ -101,11 +55,7 @@ static int train__line(void *vctx, char *line, size_t len, long lineno)
 		return 0;
 	}
 	(void)features_compute(t->feat, &r, f);
-	if ((r.status_flag >= 0 &&
-	     train__add(&t->set[SCORER_STATUS], f, train_specs[SCORER_STATUS].f, r.status_flag) < 0) ||
-	    (r.is_anomaly >= 0 &&
-	     train__add(&t->set[SCORER_ANOMALY], f, train_specs[SCORER_ANOMALY].f, r.is_anomaly) < 0) ||
-	    train__add(&t->set[SCORER_HUMIDITY], f, train_specs[SCORER_HUMIDITY].f, r.humidity) < 0) {
+	if (trainer_add(t->trainer, &r, f) < 0) {
 		progress_interrupt(t->bar);
 		fprintf(stderr, "%s:%ld: out of memory\n", t->file, lineno);
 		return -1;
@@ -124,7 +74,10 @@ static void train__usage(FILE *f)
 		"  --iterations N GBT iterations (10)          --reg X     logistic L2 regParam (0.1)\n"
 		"  --bins N       tree split candidates per feature (128)\n"
 		"  --version N    model version to record (1)\n"
-		"On a terminal, stderr shows the progress of reading and of each model.\n");
+		"On a terminal, stderr shows the progress of reading and of each model.\n"
+		"       fieldgate train -c SITE.conf --since T [--until T] [--promote-if-better] ...\n"
+		"The same on the labelled events in a site's buffer, compared with its live set\n"
+		"on a held-out slice (see fieldgate train -c x --help).\n");
 }
 
 int cmd_train(int argc, char **argv)
@@ -139,136 +92,113 @@ int cmd_train(int argc, char **argv)
 		{ 0, 0, 0, 0 },
 	};
 	struct train_ctx t = { 0 };
+	struct trainer_options o;
 	struct progress bar;
-	int bars = progress_wanted(stderr);
-	struct forest_params fp;
-	struct logreg_params lp;
-	struct gbt_params gp;
-	const char *data = NULL, *outdir = NULL, *source = NULL;
-	unsigned long long seed = 42, u;
-	unsigned long long version = 1;
-	char err[1024], path[4096];
+	const char *data = NULL;
+	char err[1024];
 	int c, rc = EXIT_RUNTIME;
 	FILE *in = NULL;
 
-	forest_params_default(&fp);
-	logreg_params_default(&lp);
-	gbt_params_default(&gp);
-	/* 32 quantile bins cannot split at the 99th percentile, where faults
-	 * (temperature > 40 °C) live; 128 can. */
-	fp.max_bins = gp.max_bins = TRAIN_BINS;
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "-c") == 0 || strncmp(argv[i], "--config", 8) == 0)
+			return cmd_train_site(argc, argv);
+	trainer_options_default(&o);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd': data = optarg; break;
-		case 'o': outdir = optarg; break;
-		case 'S': source = optarg; break;
-		case 's': if (cli_parse_u64(optarg, &seed) < 0) goto bad; break;
-		case 'v': if (cli_parse_u64(optarg, &version) < 0 || version < 1 || version > 1000000) goto bad; break;
-		case 't': if (cli_parse_u64(optarg, &u) < 0 || u < 1 || u > 1000) goto bad; fp.trees = (int)u; break;
-		case 'D': if (cli_parse_u64(optarg, &u) < 0 || u < 1 || u > 16) goto bad;
-			fp.max_depth = gp.max_depth = (int)u; break;
-		case 'i': if (cli_parse_u64(optarg, &u) < 0 || u < 1 || u > 1000) goto bad; gp.iterations = (int)u; break;
-		case 'b': if (cli_parse_u64(optarg, &u) < 0 || u < 2 || u > 1024) goto bad;
-			fp.max_bins = gp.max_bins = (int)u; break;
-		case 'r': if (cli_parse_double(optarg, &lp.reg_param) < 0 || lp.reg_param < 0) goto bad; break;
-		case 'h': train__usage(stdout); return 0;
-		default: train__usage(stderr); return EXIT_USAGE;
+		int r = c == 'd' ? (data = optarg, 0) : train_option(&o, c, optarg);
+		if (r > 0) {
+			fprintf(stderr, "fieldgate train: bad value for an option: '%s'\n", optarg);
+			return EXIT_USAGE;
+		}
+		if (r < 0) {
+			if (c == 'h') {
+				train__usage(stdout);
+				return 0;
+			}
+			train__usage(stderr);
+			return EXIT_USAGE;
 		}
 	}
-	if (!data || !outdir || optind != argc) {
+	if (!data || !o.outdir || optind != argc) {
 		train__usage(stderr);
 		return EXIT_USAGE;
 	}
-	fp.seed = gp.seed = seed;
-	lp.tune_threshold = 1;
-	fp.nclasses = 3;
+	if (!o.source)
+		o.source = data;
+	o.bars = progress_wanted(stderr);
 	if (!(in = fopen(data, "r"))) {
 		fprintf(stderr, "%s: cannot open: %s\n", data, strerror(errno));
 		return EXIT_RUNTIME;
 	}
-	if (features_create(&t.feat) < 0)
-		goto oom;
+	if (features_create(&t.feat) < 0 || trainer_create(&t.trainer) < 0) {
+		fprintf(stderr, "fieldgate train: out of memory\n");
+		goto out;
+	}
 	t.file = data;
-	for (int i = 0; i < SCORER_NMODELS; i++)
-		t.set[i].nf = train_specs[i].nf;
-	progress_start(&bar, stderr, bars, "reading", PROGRESS_BYTES, NULL, cli_file_size(in));
+	progress_start(&bar, stderr, o.bars, "reading", PROGRESS_BYTES, NULL, cli_file_size(in));
 	t.bar = &bar;
 	if (cli_foreach_line_progress(in, data, train__line, &t, &bar) != 0)
 		goto out;
 	progress_finish(&bar);
 	if (t.rejected)
 		fprintf(stderr, "%s: %lu lines skipped as invalid readings\n", data, t.rejected);
-	if (cli_mkdirs(outdir) < 0) {
-		fprintf(stderr, "%s: cannot create: %s\n", outdir, strerror(errno));
-		goto out;
-	}
-	for (int i = 0; i < SCORER_NMODELS; i++) {
-		const struct train_spec *sp = &train_specs[i];
-		const char *names[8];
-		struct model *m = NULL;
-		struct model_info info = { sp->name, (int)version, source ? source : data };
-		struct model_data d = { t.set[i].x, t.set[i].y, t.set[i].n, sp->nf, names };
-		int trc;
-
-		for (size_t j = 0; j < sp->nf; j++)
-			names[j] = features_name(sp->f[j]);
-		if (d.n == 0) {
-			fprintf(stderr, "%s: no rows with the label %s needs (%s)\n", data, sp->name,
-				i == SCORER_STATUS ? "status_flag" : i == SCORER_ANOMALY ? "is_anomaly" : "humidity");
-			goto out;
-		}
-		progress_start(&bar, stderr, bars, sp->name, PROGRESS_ITEMS,
-			       i == SCORER_ANOMALY ? "iterations" : "trees", 0);
-		fp.progress = lp.progress = gp.progress = progress_callback;
-		fp.progress_ctx = lp.progress_ctx = gp.progress_ctx = &bar;
-		if (i == SCORER_STATUS)
-			trc = forest_train(&m, &info, &d, &fp, err, sizeof err);
-		else if (i == SCORER_ANOMALY)
-			trc = logreg_train(&m, &info, &d, &lp, err, sizeof err);
-		else
-			trc = gbt_train(&m, &info, &d, &gp, err, sizeof err);
-		if (trc == 0)
-			progress_finish(&bar);
-		else
-			progress_interrupt(&bar);
-		if (trc < 0) {
-			fprintf(stderr, "%s: training failed: %s\n", sp->name, err);
-			goto out;
-		}
-		snprintf(path, sizeof path, "%s/%s.json", outdir, sp->name);
-		trc = model_save(m, path, err, sizeof err);
-		model_free(&m);
-		/* Its rows are done with: the next model trains in the room they leave. */
-		free(t.set[i].x);
-		free(t.set[i].y);
-		t.set[i].x = t.set[i].y = NULL;
-		if (trc < 0) {
-			fprintf(stderr, "%s\n", err);
-			goto out;
-		}
-		printf("%s: trained on %zu rows -> %s\n", sp->name, d.n, path);
-	}
-	if (scorer_seal(outdir, err, sizeof err) < 0) {
-		fprintf(stderr, "%s\n", err);
+	if (trainer_train(t.trainer, &o, err, sizeof err) < 0) {
+		fprintf(stderr, "%s: %s\n", data, err);
 		goto out;
 	}
 	rc = 0;
-	goto out;
-bad:
-	fprintf(stderr, "fieldgate train: bad value for an option: '%s'\n", optarg);
-	return EXIT_USAGE;
-oom:
-	fprintf(stderr, "fieldgate train: out of memory\n");
 out:
-	for (int i = 0; i < SCORER_NMODELS; i++) {
-		free(t.set[i].x);
-		free(t.set[i].y);
-	}
+	trainer_free(&t.trainer);
 	features_free(&t.feat);
 	if (in)
 		fclose(in);
 	return rc;
+}
+
+/* One of train's model options (c as in its option table) into o. Returns 0,
+ * 1 for a bad value, -1 for an option it does not know. */
+int train_option(struct trainer_options *o, int c, const char *arg)
+{
+	unsigned long long u;
+
+	switch (c) {
+	case 'o': o->outdir = arg; return 0;
+	case 'S': o->source = arg; return 0;
+	case 's':
+		if (cli_parse_u64(arg, &u) < 0)
+			return 1;
+		o->forest.seed = o->gbt.seed = u;
+		return 0;
+	case 'v':
+		if (cli_parse_u64(arg, &u) < 0 || u < 1 || u > 1000000)
+			return 1;
+		o->version = (int)u;
+		return 0;
+	case 't':
+		if (cli_parse_u64(arg, &u) < 0 || u < 1 || u > 1000)
+			return 1;
+		o->forest.trees = (int)u;
+		return 0;
+	case 'D':
+		if (cli_parse_u64(arg, &u) < 0 || u < 1 || u > 16)
+			return 1;
+		o->forest.max_depth = o->gbt.max_depth = (int)u;
+		return 0;
+	case 'i':
+		if (cli_parse_u64(arg, &u) < 0 || u < 1 || u > 1000)
+			return 1;
+		o->gbt.iterations = (int)u;
+		return 0;
+	case 'b':
+		if (cli_parse_u64(arg, &u) < 0 || u < 2 || u > 1024)
+			return 1;
+		o->forest.max_bins = o->gbt.max_bins = (int)u;
+		return 0;
+	case 'r':
+		return cli_parse_double(arg, &o->logreg.reg_param) < 0 || o->logreg.reg_param < 0;
+	default:
+		return -1;
+	}
 }
 
 /* ---- eval ---- */
@@ -286,9 +216,8 @@ struct eval_ctx {
 	const char *file;                   /* data file */
 	struct features *feat;              /* rolling state */
 	struct scorer *scorer;              /* the models */
-	struct confusion status, anomaly;   /* confusion matrices */
-	struct rmse hum;                    /* humidity */
-	unsigned long rows, rejected;       /* lines used / skipped */
+	struct evaluation ev;               /* what they got right */
+	unsigned long rejected;             /* lines skipped */
 	struct progress *bar;               /* reading the file (on a terminal) */
 	int by_sensor;                      /* collect per-sensor errors */
 	struct sensor_errors *by;           /* per sensor */
@@ -321,7 +250,7 @@ static int eval__line(void *vctx, char *line, size_t len, long lineno)
 {
 	struct eval_ctx *e = vctx;
 	struct reading r;
-	struct model_output o;
+	struct evaluation_row o;
 	struct sensor_errors *se = NULL;
 	char why[256];
 	double f[FEATURE_COUNT];
@@ -334,7 +263,7 @@ static int eval__line(void *vctx, char *line, size_t len, long lineno)
 		return 0;
 	}
 	(void)features_compute(e->feat, &r, f);
-	e->rows++;
+	evaluation_add(&e->ev, e->scorer, &r, f, &o);
 	if (e->by_sensor) {
 		if (!(se = eval__sensor(e, r.sensor_id))) {
 			progress_interrupt(e->bar);
@@ -342,24 +271,38 @@ static int eval__line(void *vctx, char *line, size_t len, long lineno)
 			return -1;
 		}
 		se->rows++;
+		se->status_errors += o.status != r.status_flag;
+		se->anomaly_errors += o.anomaly != r.is_anomaly;
+		se->sq_err += (r.humidity - o.humidity) * (r.humidity - o.humidity);
 	}
-	if (r.status_flag >= 0) {
-		scorer_model_output(e->scorer, SCORER_STATUS, f, &o);
-		confusion_add(&e->status, r.status_flag, o.label);
-		if (se && o.label != r.status_flag)
-			se->status_errors++;
-	}
-	if (r.is_anomaly >= 0) {
-		scorer_model_output(e->scorer, SCORER_ANOMALY, f, &o);
-		confusion_add(&e->anomaly, r.is_anomaly, o.label);
-		if (se && o.label != r.is_anomaly)
-			se->anomaly_errors++;
-	}
-	scorer_model_output(e->scorer, SCORER_HUMIDITY, f, &o);
-	rmse_add(&e->hum, r.humidity, o.value);
-	if (se)
-		se->sq_err += (r.humidity - o.value) * (r.humidity - o.value);
 	return 0;
+}
+
+static void eval__print_confusion(const char *title, const struct confusion *c,
+				  const char *const *names);
+
+void eval_print_json(const struct evaluation *e, unsigned long rejected, int newline)
+{
+	printf("{\"rows\":%zu,\"rejected\":%lu,\"status\":{\"accuracy\":%.6f,\"rows\":%zu,\"confusion\":[",
+	       e->rows, rejected, confusion_accuracy(&e->status), e->status.n);
+	for (size_t i = 0; i < 3; i++)
+		printf("%s[%zu,%zu,%zu]", i ? "," : "", e->status.m[i][0], e->status.m[i][1],
+		       e->status.m[i][2]);
+	printf("]},\"anomaly\":{\"accuracy\":%.6f,\"rows\":%zu,\"confusion\":[[%zu,%zu],[%zu,%zu]]},"
+	       "\"humidity\":{\"rmse\":%.6f,\"rows\":%zu}}%s",
+	       confusion_accuracy(&e->anomaly), e->anomaly.n, e->anomaly.m[0][0], e->anomaly.m[0][1],
+	       e->anomaly.m[1][0], e->anomaly.m[1][1], rmse_value(&e->humidity), e->humidity.n,
+	       newline ? "\n" : "");
+}
+
+void eval_print_text(const struct evaluation *e)
+{
+	static const char *const status_names[] = { "normal", "warning", "fault" };
+	static const char *const anomaly_names[] = { "normal", "anomaly" };
+
+	eval__print_confusion("status", &e->status, status_names);
+	eval__print_confusion("anomaly", &e->anomaly, anomaly_names);
+	printf("humidity: RMSE %.4f %% RH over %zu rows\n", rmse_value(&e->humidity), e->humidity.n);
 }
 
 static void eval__print_confusion(const char *title, const struct confusion *c, const char *const *names)
@@ -384,7 +327,10 @@ static void eval__usage(FILE *f)
 		"confusion matrix, anomaly accuracy and confusion matrix, humidity RMSE.\n"
 		"  --by-sensor OUT.csv  write per-sensor error counts\n"
 		"  --json               print one JSON object instead of text\n"
-		"On a terminal, stderr shows the progress of reading and scoring.\n");
+		"On a terminal, stderr shows the progress of reading and scoring.\n"
+		"       fieldgate eval -c SITE.conf [--models DIR] [--since T] [--until T] [--json]\n"
+		"The same on the labelled events in a site's buffer, for its live set and, with\n"
+		"--models, a candidate beside it (see fieldgate eval -c x --help).\n");
 }
 
 static int eval__write_by_sensor(const struct eval_ctx *e, const char *path)
@@ -412,8 +358,6 @@ int cmd_eval(int argc, char **argv)
 		{ "by-sensor", required_argument, NULL, 'b' }, { "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 },
 	};
-	static const char *const status_names[] = { "normal", "warning", "fault" };
-	static const char *const anomaly_names[] = { "normal", "anomaly" };
 	struct eval_ctx e = { 0 };
 	struct progress bar;
 	const char *models = NULL, *data = NULL, *by = NULL;
@@ -421,6 +365,9 @@ int cmd_eval(int argc, char **argv)
 	int c, json = 0, rc = EXIT_RUNTIME;
 	FILE *in = NULL;
 
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "-c") == 0 || strncmp(argv[i], "--config", 8) == 0)
+			return cmd_eval_site(argc, argv);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -447,9 +394,7 @@ int cmd_eval(int argc, char **argv)
 	if (features_create(&e.feat) < 0)
 		goto out;
 	e.file = data;
-	confusion_init(&e.status, 3);
-	confusion_init(&e.anomaly, 2);
-	rmse_init(&e.hum);
+	evaluation_init(&e.ev);
 	e.by_sensor = by != NULL;
 	progress_start(&bar, stderr, progress_wanted(stderr), "scoring", PROGRESS_BYTES, NULL,
 		       cli_file_size(in));
@@ -460,19 +405,10 @@ int cmd_eval(int argc, char **argv)
 	if (by && eval__write_by_sensor(&e, by) < 0)
 		goto out;
 	if (json) {
-		printf("{\"rows\":%lu,\"rejected\":%lu,\"status\":{\"accuracy\":%.6f,\"rows\":%zu,\"confusion\":[",
-		       e.rows, e.rejected, confusion_accuracy(&e.status), e.status.n);
-		for (size_t i = 0; i < 3; i++)
-			printf("%s[%zu,%zu,%zu]", i ? "," : "", e.status.m[i][0], e.status.m[i][1], e.status.m[i][2]);
-		printf("]},\"anomaly\":{\"accuracy\":%.6f,\"rows\":%zu,\"confusion\":[[%zu,%zu],[%zu,%zu]]},"
-		       "\"humidity\":{\"rmse\":%.6f,\"rows\":%zu}}\n",
-		       confusion_accuracy(&e.anomaly), e.anomaly.n, e.anomaly.m[0][0], e.anomaly.m[0][1],
-		       e.anomaly.m[1][0], e.anomaly.m[1][1], rmse_value(&e.hum), e.hum.n);
+		eval_print_json(&e.ev, e.rejected, 1);
 	} else {
-		printf("rows: %lu (%lu skipped as invalid)\n", e.rows, e.rejected);
-		eval__print_confusion("status", &e.status, status_names);
-		eval__print_confusion("anomaly", &e.anomaly, anomaly_names);
-		printf("humidity: RMSE %.4f %% RH over %zu rows\n", rmse_value(&e.hum), e.hum.n);
+		printf("rows: %zu (%lu skipped as invalid)\n", e.ev.rows, e.rejected);
+		eval_print_text(&e.ev);
 		if (by)
 			printf("per-sensor errors: %s (%zu sensors)\n", by, e.nby);
 	}

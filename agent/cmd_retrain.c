@@ -1,0 +1,599 @@
+/*
+ * cmd_retrain.c - `fieldgate train -c SITE.conf` and `fieldgate eval -c
+ * SITE.conf`: the model commands on the events already in a site's buffer.
+ *
+ * Every event keeps the reading it was scored from, with the ground truth
+ * the reading carried (status_flag, is_anomaly): readings_decode_event()
+ * gives it back, and the features are computed again in arrival (seq)
+ * order, as the agent computed them. train -c trains a new, versioned set on
+ * all but the last part of a time range and compares it with the live set
+ * on that held-out slice, which neither was trained on; with
+ * --promote-if-better it installs the new set (as `models promote` does:
+ * one atomic swap, the old set kept) only when it is better, and the running
+ * agent reloads. eval -c reports the live set (and a candidate) on a range.
+ * The buffer is opened read-only: the running agent is not disturbed.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/cli.h"
+#include "agent/cli_int.h"
+#include "agent/clock.h"
+#include "agent/config.h"
+#include "agent/features.h"
+#include "agent/modelset.h"
+#include "agent/progress.h"
+#include "agent/scorer.h"
+#include "agent/trainer.h"
+#include "sensors/reading.h"
+#include "store/store.h"
+
+#define RETRAIN__BATCH 4096          /* events read from the buffer at a time */
+#define RETRAIN__HOLDOUT_PCT 20      /* default share of the range held out */
+/* "Better": no model worse by more than these, at least one better by more.
+ * The anomaly model is judged on F1, not accuracy: with 1-2 % anomalies a
+ * detector that never fires is 98 % accurate. */
+#define RETRAIN__ACCURACY_MARGIN 0.001  /* status accuracy: 0.1 percentage point */
+#define RETRAIN__F1_MARGIN 0.005        /* anomaly F1: 0.5 percentage point */
+#define RETRAIN__RMSE_MARGIN 0.005      /* humidity: 0.5 % of the RMSE */
+
+/* The events of a time range of the site's buffer. */
+struct retrain__range {
+	const struct config *cfg;   /* the site */
+	struct store *st;           /* read-only handle */
+	int64_t since, until;       /* arrival times, ms (inclusive) */
+	uint64_t first, last, count;/* their seqs and how many */
+};
+
+/* What is done with each reading of the range, in seq order. */
+typedef int (*retrain__fn)(void *ctx, uint64_t index, const struct reading *r, const double *f);
+
+/* The state of one walk over a range. */
+struct retrain__walk {
+	struct retrain__range *rg;  /* the range */
+	struct features *feat;      /* rolling state, as the agent's */
+	retrain__fn fn;             /* the consumer */
+	void *ctx;                  /* its context */
+	uint64_t index;             /* readings handed over so far */
+	uint64_t next_seq;          /* where the next batch starts */
+	unsigned long skipped;      /* events that did not decode */
+	struct progress *bar;       /* events read, on a terminal */
+	int failed;                 /* the consumer returned non-zero */
+};
+
+static int retrain__event(void *vctx, uint64_t seq, int64_t ts, const void *data, size_t len)
+{
+	struct retrain__walk *w = vctx;
+	struct reading r;
+	double f[FEATURE_COUNT];
+	char why[256];
+
+	w->next_seq = seq + 1;
+	progress_update(w->bar, w->index + w->skipped);
+	if (seq > w->rg->last)
+		return 1;
+	if (ts < w->rg->since || ts > w->rg->until)
+		return 0;
+	if (reading_decode_event(data, len, &r, why, sizeof why) != READING_OK) {
+		if (w->skipped++ < 10) {
+			progress_interrupt(w->bar);
+			fprintf(stderr, "%s: event seq %" PRIu64 " skipped: %s\n", w->rg->cfg->buffer_path,
+				seq, why);
+		}
+		return 0;
+	}
+	(void)features_compute(w->feat, &r, f);
+	if (w->fn(w->ctx, w->index++, &r, f) != 0) {
+		w->failed = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* Hand every reading of the range to fn, in seq order. Returns 0, or -1
+ * (said on stderr). */
+static int retrain__walk(struct retrain__range *rg, retrain__fn fn, void *ctx, int bars)
+{
+	struct retrain__walk w = { rg, NULL, fn, ctx, 0, rg->first, 0, NULL, 0 };
+	struct progress bar;
+	char err[1024];
+	int rc = -1;
+
+	if (features_create(&w.feat) < 0) {
+		fprintf(stderr, "fieldgate: out of memory\n");
+		return -1;
+	}
+	progress_start(&bar, stderr, bars, "reading the buffer", PROGRESS_ITEMS, "events", rg->count);
+	w.bar = &bar;
+	while (w.next_seq <= rg->last && !w.failed) {
+		long n = store_read(rg->st, w.next_seq, RETRAIN__BATCH, retrain__event, &w,
+				    err, sizeof err);
+		if (n < 0) {
+			progress_interrupt(&bar);
+			fprintf(stderr, "%s: %s\n", rg->cfg->buffer_path, err);
+			goto out;
+		}
+		if (n == 0)
+			break;
+	}
+	if (w.failed) {
+		progress_interrupt(&bar);
+		goto out;
+	}
+	progress_finish(&bar);
+	if (w.skipped)
+		fprintf(stderr, "%s: %lu events skipped (they did not decode)\n", rg->cfg->buffer_path,
+			w.skipped);
+	rc = 0;
+out:
+	features_free(&w.feat);
+	return rc;
+}
+
+/* Open the buffer read-only and find the range. Returns 0, or an exit status. */
+static int retrain__open(struct retrain__range *rg, const char *cmd)
+{
+	struct store_options so = { .path = rg->cfg->buffer_path, .readonly = 1 };
+	char err[1024];
+
+	if (access(rg->cfg->buffer_path, F_OK) < 0) {
+		fprintf(stderr, "fieldgate %s: %s: no buffer (has the agent run with this config?)\n",
+			cmd, rg->cfg->buffer_path);
+		return EXIT_RUNTIME;
+	}
+	if (store_open(&rg->st, &so, err, sizeof err) < 0 ||
+	    store_range(rg->st, rg->since, rg->until, &rg->first, &rg->last, &rg->count,
+			err, sizeof err) < 0) {
+		fprintf(stderr, "fieldgate %s: %s\n", cmd, err);
+		return EXIT_RUNTIME;
+	}
+	if (rg->count == 0) {
+		fprintf(stderr, "fieldgate %s: no buffered event arrived in that time range\n", cmd);
+		return EXIT_RUNTIME;
+	}
+	return 0;
+}
+
+/* --since / --until into *ms. 0, or EXIT_USAGE (said). */
+static int retrain__time(const char *cmd, const char *opt, const char *arg, int64_t *ms)
+{
+	if (reading_parse_time(arg, ms) == 0)
+		return 0;
+	fprintf(stderr, "fieldgate %s: --%s %s: not a time (expected RFC 3339 such as "
+		"2026-11-21T22:00:00Z, or epoch milliseconds)\n", cmd, opt, arg);
+	return EXIT_USAGE;
+}
+
+/* "(+0.52 pp)" or "(-2.9 %)": the candidate against the live figure. */
+static void retrain__delta(char *buf, size_t cap, double live, double cand, int is_rmse)
+{
+	if (isnan(live) || isnan(cand))
+		snprintf(buf, cap, "-");
+	else if (is_rmse)
+		snprintf(buf, cap, "%+.1f %%", live > 0 ? 100.0 * (cand - live) / live : 0.0);
+	else
+		snprintf(buf, cap, "%+.2f pp", 100.0 * (cand - live));
+}
+
+/* F1 of class 1 in a 2-class confusion matrix (0 when it never occurs or
+ * is never predicted). */
+static double retrain__f1(const struct confusion *c)
+{
+	double tp = (double)c->m[1][1], fp = (double)c->m[0][1], fn = (double)c->m[1][0];
+	return tp > 0 ? 2 * tp / (2 * tp + fp + fn) : 0;
+}
+
+/* A model's figure in an evaluation: status accuracy, anomaly F1, humidity
+ * RMSE; NAN when nothing was counted. */
+static double retrain__figure(const struct evaluation *e, enum scorer_slot slot)
+{
+	if (slot == SCORER_STATUS)
+		return e->status.n ? confusion_accuracy(&e->status) : NAN;
+	if (slot == SCORER_ANOMALY)
+		return e->anomaly.n ? retrain__f1(&e->anomaly) : NAN;
+	return e->humidity.n ? rmse_value(&e->humidity) : NAN;
+}
+
+/* Is cand better than live? 1 when no model is worse by more than its
+ * margin and at least one is better by more; why says which. */
+static int retrain__better(const struct evaluation *live, const struct evaluation *cand,
+			   char *why, size_t cap)
+{
+	static const char *const what[SCORER_NMODELS] = { "status accuracy", "anomaly F1",
+							  "humidity RMSE" };
+	size_t used = 0;
+	int worse = 0, better = 0;
+
+	why[0] = '\0';
+	for (int i = 0; i < SCORER_NMODELS; i++) {
+		double l = retrain__figure(live, (enum scorer_slot)i),
+		       c = retrain__figure(cand, (enum scorer_slot)i);
+		char d[32];
+		int w, b, n;
+
+		if (isnan(l) || isnan(c))
+			continue;
+		if (i == SCORER_HUMIDITY) {
+			w = c > l * (1 + RETRAIN__RMSE_MARGIN);
+			b = c < l * (1 - RETRAIN__RMSE_MARGIN);
+		} else {
+			double m = i == SCORER_STATUS ? RETRAIN__ACCURACY_MARGIN : RETRAIN__F1_MARGIN;
+			w = c < l - m;
+			b = c > l + m;
+		}
+		worse += w;
+		better += b;
+		retrain__delta(d, sizeof d, l, c, i == SCORER_HUMIDITY);
+		n = snprintf(why + used, cap - used, "%s%s %s%s", used ? ", " : "", what[i], d,
+			     w ? " (worse)" : b ? " (better)" : " (the same)");
+		if (n > 0 && (size_t)n < cap - used)
+			used += (size_t)n;
+	}
+	return !worse && better > 0;
+}
+
+/* The two evaluations side by side. */
+static void retrain__compare(const struct evaluation *live, const char *live_name,
+			     const struct evaluation *cand, const char *cand_name)
+{
+	static const char *const what[SCORER_NMODELS] = { "status accuracy", "anomaly F1",
+							  "humidity RMSE (% RH)" };
+	double la = live->anomaly.n ? confusion_accuracy(&live->anomaly) : NAN,
+	       ca = cand->anomaly.n ? confusion_accuracy(&cand->anomaly) : NAN;
+	char d[32];
+
+	printf("%-22s %-14s %-14s\n", "", live_name, cand_name);
+	for (int i = 0; i < SCORER_NMODELS; i++) {
+		double l = retrain__figure(live, (enum scorer_slot)i),
+		       c = retrain__figure(cand, (enum scorer_slot)i);
+		retrain__delta(d, sizeof d, l, c, i == SCORER_HUMIDITY);
+		printf("%-22s %-14.4f %-14.4f %s\n", what[i], l, c, d);
+		if (i == SCORER_ANOMALY) {
+			retrain__delta(d, sizeof d, la, ca, 0);
+			printf("%-22s %-14.4f %-14.4f %s (for information)\n", "anomaly accuracy", la, ca, d);
+		}
+	}
+}
+
+/* ---- train -c ---- */
+
+/* The held-out readings: labels and features, scored once the set is trained. */
+struct retrain__holdout {
+	struct reading *r;       /* labels and measured humidity */
+	double *f;               /* n x FEATURE_COUNT */
+	size_t n, cap;           /* rows, allocated */
+};
+
+/* One train -c run. */
+struct retrain__train {
+	uint64_t boundary;               /* readings before it train, the rest are held out */
+	struct trainer *trainer;         /* the training rows */
+	struct retrain__holdout held;    /* the held-out rows */
+};
+
+static int retrain__train_row(void *vctx, uint64_t index, const struct reading *r, const double *f)
+{
+	struct retrain__train *t = vctx;
+	struct retrain__holdout *h = &t->held;
+
+	if (index < t->boundary)
+		return trainer_add(t->trainer, r, f) < 0 ? (fprintf(stderr, "out of memory\n"), -1) : 0;
+	if (h->n == h->cap) {
+		size_t cap = h->cap ? h->cap * 2 : 4096;
+		struct reading *nr = realloc(h->r, cap * sizeof *nr);
+		double *nf;
+		if (!nr)
+			return fprintf(stderr, "out of memory\n"), -1;
+		h->r = nr;
+		if (!(nf = realloc(h->f, cap * FEATURE_COUNT * sizeof *nf)))
+			return fprintf(stderr, "out of memory\n"), -1;
+		h->f = nf;
+		h->cap = cap;
+	}
+	h->r[h->n] = *r;
+	memcpy(h->f + h->n * FEATURE_COUNT, f, FEATURE_COUNT * sizeof *f);
+	h->n++;
+	return 0;
+}
+
+static void retrain__train_usage(FILE *f)
+{
+	fprintf(f, "usage: fieldgate train -c SITE.conf --since T [--until T] [--holdout PCT] [--out DIR]\n"
+		"                       [--promote-if-better] [--seed S] [--trees N] [--depth N]\n"
+		"                       [--iterations N] [--reg X] [--bins N] [--version N]\n"
+		"Train a new model set on the labelled events in the site's buffer (their readings'\n"
+		"status_flag and is_anomaly) that arrived between --since and --until (RFC 3339 or\n"
+		"epoch ms; --until defaults to now). The last PCT %% of those events (20) are held\n"
+		"out: the new set and the live set ([models] dir) are both scored on them and\n"
+		"compared. The set is written, sealed, to DIR (default DATA_DIR/models/set-V, V the\n"
+		"live set's highest version + 1, which every model of the new set carries).\n"
+		"  --promote-if-better  install the new set as the live set (an atomic swap, the\n"
+		"                       old one kept as DIR.previous, the running agent reloads)\n"
+		"                       only when it is better: none of status accuracy (by 0.1 pp),\n"
+		"                       anomaly F1 (0.5 pp) and humidity RMSE (0.5 %%) worse by more,\n"
+		"                       and one better by more\n"
+		"Exit status 0 (also when the new set was not better), 1 on failure, 2 for usage.\n");
+}
+
+int cmd_train_site(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' }, { "since", required_argument, NULL, 'A' },
+		{ "until", required_argument, NULL, 'U' }, { "holdout", required_argument, NULL, 'H' },
+		{ "promote-if-better", no_argument, NULL, 'P' }, { "out", required_argument, NULL, 'o' },
+		{ "seed", required_argument, NULL, 's' }, { "trees", required_argument, NULL, 't' },
+		{ "depth", required_argument, NULL, 'D' }, { "iterations", required_argument, NULL, 'i' },
+		{ "reg", required_argument, NULL, 'r' }, { "bins", required_argument, NULL, 'b' },
+		{ "version", required_argument, NULL, 'v' }, { "help", no_argument, NULL, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	struct retrain__range rg = { .until = clock_wall_ms() };
+	struct retrain__train t = { 0 };
+	struct trainer_options o;
+	struct config *cfg = NULL;
+	struct scorer *live = NULL, *fresh = NULL;
+	struct evaluation el, ef;
+	const char *cfgpath = NULL;
+	char err[1024], outdir[CONFIG_PATH_MAX + 32], source[512], why[512], prev[4200];
+	unsigned long long holdout = RETRAIN__HOLDOUT_PCT;
+	int c, have_since = 0, promote = 0, version_given = 0, rc = EXIT_USAGE, bars;
+
+	trainer_options_default(&o);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		int r;
+		switch (c) {
+		case 'c': cfgpath = optarg; continue;
+		case 'A': if (retrain__time("train", "since", optarg, &rg.since)) return EXIT_USAGE;
+			have_since = 1; continue;
+		case 'U': if (retrain__time("train", "until", optarg, &rg.until)) return EXIT_USAGE;
+			continue;
+		case 'H': if (cli_parse_u64(optarg, &holdout) < 0 || holdout < 1 || holdout > 90) {
+				fprintf(stderr, "fieldgate train: --holdout %s: expected a percentage "
+					"from 1 to 90\n", optarg);
+				return EXIT_USAGE;
+			}
+			continue;
+		case 'P': promote = 1; continue;
+		case 'h': retrain__train_usage(stdout); return 0;
+		default: break;
+		}
+		version_given |= c == 'v';
+		if ((r = train_option(&o, c, optarg)) != 0) {
+			if (r > 0)
+				fprintf(stderr, "fieldgate train: bad value for an option: '%s'\n", optarg);
+			else
+				retrain__train_usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (!cfgpath || !have_since || optind != argc) {
+		retrain__train_usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (rg.since > rg.until) {
+		fprintf(stderr, "fieldgate train: --since is after --until\n");
+		return EXIT_USAGE;
+	}
+	if ((rc = cli_load_config(cfgpath, &cfg)) != 0)
+		return rc;
+	if (promote && (rc = lifecycle_own_dir(cfg, "train --promote-if-better")) != 0)
+		goto out;
+	rc = EXIT_RUNTIME;
+	rg.cfg = cfg;
+	if (scorer_load(&live, cfg->models_dir, err, sizeof err) < 0) {
+		fprintf(stderr, "fieldgate train: the live set: %s\n", err);
+		goto out;
+	}
+	if (!version_given) {
+		o.version = 0;
+		for (int i = 0; i < SCORER_NMODELS; i++)
+			if (model_version(live->model[i]) > o.version)
+				o.version = model_version(live->model[i]);
+		o.version++;
+	}
+	if (!o.outdir) {
+		snprintf(outdir, sizeof outdir, "%s/models/set-%d", cfg->data_dir, o.version);
+		o.outdir = outdir;
+	}
+	if (access(o.outdir, F_OK) == 0 && !version_given) {
+		fprintf(stderr, "fieldgate train: %s exists already (pass --out DIR or --version N)\n",
+			o.outdir);
+		goto out;
+	}
+	if ((rc = retrain__open(&rg, "train")) != 0)
+		goto out;
+	rc = EXIT_RUNTIME;
+	t.boundary = rg.count - rg.count * holdout / 100;
+	bars = progress_wanted(stderr);
+	o.bars = bars;
+	snprintf(source, sizeof source, "the buffer of site %s: events seq %" PRIu64 "..%" PRIu64
+		 " (the first %" PRIu64 " of %" PRIu64 ")", cfg->site, rg.first, rg.last, t.boundary,
+		 rg.count);
+	o.source = source;
+	if (trainer_create(&t.trainer) < 0) {
+		fprintf(stderr, "fieldgate train: out of memory\n");
+		goto out;
+	}
+	if (retrain__walk(&rg, retrain__train_row, &t, bars) < 0)
+		goto out;
+	{
+		size_t rows[SCORER_NMODELS];
+		trainer_rows(t.trainer, rows);
+		if (!rows[SCORER_STATUS] || !rows[SCORER_ANOMALY]) {
+			fprintf(stderr, "fieldgate train: the events in that range carry no ground truth "
+				"(%s): retraining needs readings with status_flag and is_anomaly\n",
+				!rows[SCORER_STATUS] ? "status_flag" : "is_anomaly");
+			goto out;
+		}
+		printf("training on %zu events, %zu held out (seq %" PRIu64 "..%" PRIu64 " of the buffer)\n",
+		       rows[SCORER_HUMIDITY], t.held.n, rg.first, rg.last);
+	}
+	if (trainer_train(t.trainer, &o, err, sizeof err) < 0) {
+		fprintf(stderr, "fieldgate train: %s\n", err);
+		goto out;
+	}
+	if (scorer_load(&fresh, o.outdir, err, sizeof err) < 0) {
+		fprintf(stderr, "fieldgate train: the new set: %s\n", err);
+		goto out;
+	}
+	evaluation_init(&el);
+	evaluation_init(&ef);
+	for (size_t i = 0; i < t.held.n; i++) {
+		evaluation_add(&el, live, &t.held.r[i], t.held.f + i * FEATURE_COUNT, NULL);
+		evaluation_add(&ef, fresh, &t.held.r[i], t.held.f + i * FEATURE_COUNT, NULL);
+	}
+	printf("on the %zu held-out events:\n", t.held.n);
+	{
+		char ln[64], fn[64];
+		snprintf(ln, sizeof ln, "live (v%d)", model_version(live->model[SCORER_STATUS]));
+		snprintf(fn, sizeof fn, "new (v%d)", o.version);
+		retrain__compare(&el, ln, &ef, fn);
+	}
+	if (retrain__better(&el, &ef, why, sizeof why)) {
+		printf("the new set is better: %s\n", why);
+		if (!promote) {
+			printf("to make it the live set: fieldgate models promote needs it as shadow_dir, "
+			       "or run again with --promote-if-better\n");
+			rc = 0;
+			goto out;
+		}
+		if (modelset_install(o.outdir, cfg->models_dir, prev, sizeof prev, err, sizeof err) < 0) {
+			fprintf(stderr, "fieldgate train: %s (the live set is unchanged)\n", err);
+			goto out;
+		}
+		printf("installed into %s; the set it replaced is kept in %s\n", cfg->models_dir, prev);
+		rc = lifecycle_reload_agent(cfg, fresh->names.status) ? EXIT_RUNTIME : 0;
+	} else {
+		printf("the new set is not better: %s; the live set stays%s\n", why,
+		       promote ? " (nothing installed)" : "");
+		rc = 0;
+	}
+out:
+	trainer_free(&t.trainer);
+	free(t.held.r);
+	free(t.held.f);
+	scorer_free(&live);
+	scorer_free(&fresh);
+	store_close(&rg.st);
+	free(cfg);
+	return rc;
+}
+
+/* ---- eval -c ---- */
+
+/* One eval -c run: the sets and what they got right. */
+struct retrain__eval {
+	struct scorer *set[2];       /* live, candidate (or NULL) */
+	struct evaluation ev[2];     /* theirs */
+};
+
+static int retrain__eval_row(void *vctx, uint64_t index, const struct reading *r, const double *f)
+{
+	struct retrain__eval *e = vctx;
+
+	(void)index;
+	for (int i = 0; i < 2; i++)
+		if (e->set[i])
+			evaluation_add(&e->ev[i], e->set[i], r, f, NULL);
+	return 0;
+}
+
+static void retrain__eval_usage(FILE *f)
+{
+	fprintf(f, "usage: fieldgate eval -c SITE.conf [--models DIR] [--since T] [--until T] [--json]\n"
+		"Score the labelled events in the site's buffer that arrived between --since and\n"
+		"--until (default: all of them) with the live set ([models] dir) and, with --models,\n"
+		"a candidate set beside it; report what eval reports for each, and whether the\n"
+		"candidate is better (none of status accuracy, anomaly F1 and humidity RMSE worse\n"
+		"by more than 0.1 pp, 0.5 pp, 0.5 %%, one better by more).\n"
+		"  --json   {\"rows\":N,\"live\":{...},\"candidate\":{...},\"better\":B}, each as eval --json\n");
+}
+
+int cmd_eval_site(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' }, { "models", required_argument, NULL, 'm' },
+		{ "since", required_argument, NULL, 'A' }, { "until", required_argument, NULL, 'U' },
+		{ "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	struct retrain__range rg = { .until = clock_wall_ms() };
+	struct retrain__eval e;
+	struct config *cfg = NULL;
+	const char *cfgpath = NULL, *models = NULL;
+	char err[1024], why[512];
+	int c, json = 0, rc;
+
+	memset(&e, 0, sizeof e);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': cfgpath = optarg; break;
+		case 'm': models = optarg; break;
+		case 'A': if (retrain__time("eval", "since", optarg, &rg.since)) return EXIT_USAGE; break;
+		case 'U': if (retrain__time("eval", "until", optarg, &rg.until)) return EXIT_USAGE; break;
+		case 'j': json = 1; break;
+		case 'h': retrain__eval_usage(stdout); return 0;
+		default: retrain__eval_usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (!cfgpath || optind != argc) {
+		retrain__eval_usage(stderr);
+		return EXIT_USAGE;
+	}
+	if ((rc = cli_load_config(cfgpath, &cfg)) != 0)
+		return rc;
+	rc = EXIT_RUNTIME;
+	rg.cfg = cfg;
+	if (scorer_load(&e.set[0], cfg->models_dir, err, sizeof err) < 0 ||
+	    (models && scorer_load(&e.set[1], models, err, sizeof err) < 0)) {
+		fprintf(stderr, "fieldgate eval: %s\n", err);
+		goto out;
+	}
+	if ((rc = retrain__open(&rg, "eval")) != 0)
+		goto out;
+	rc = EXIT_RUNTIME;
+	evaluation_init(&e.ev[0]);
+	evaluation_init(&e.ev[1]);
+	if (retrain__walk(&rg, retrain__eval_row, &e, progress_wanted(stderr)) < 0)
+		goto out;
+	if (json) {
+		printf("{\"rows\":%zu,\"live\":", e.ev[0].rows);
+		eval_print_json(&e.ev[0], 0, 0);
+		if (e.set[1]) {
+			printf(",\"candidate\":");
+			eval_print_json(&e.ev[1], 0, 0);
+			printf(",\"better\":%s", retrain__better(&e.ev[0], &e.ev[1], why, sizeof why)
+			       ? "true" : "false");
+		}
+		printf("}\n");
+	} else {
+		printf("%zu events of the buffer (seq %" PRIu64 "..%" PRIu64 ")\n", e.ev[0].rows,
+		       rg.first, rg.last);
+		if (!e.set[1]) {
+			printf("live set %s, %s, %s:\n", e.set[0]->names.status, e.set[0]->names.anomaly,
+			       e.set[0]->names.humidity);
+			eval_print_text(&e.ev[0]);
+		} else {
+			retrain__compare(&e.ev[0], "live", &e.ev[1], "candidate");
+			printf("the candidate is %s: %s\n",
+			       retrain__better(&e.ev[0], &e.ev[1], why, sizeof why) ? "better"
+			       : "not better", why);
+		}
+	}
+	rc = 0;
+out:
+	scorer_free(&e.set[0]);
+	scorer_free(&e.set[1]);
+	store_close(&rg.st);
+	free(cfg);
+	return rc;
+}
