@@ -36,8 +36,8 @@ int forest_train(struct model **out, const struct model_info *info,
 	size_t nf = d ? d->nfeatures : 0;
 
 	*out = NULL;
-	if (p->trees < 1 || p->trees > MODEL__MAX_TREES) {
-		snprintf(err, errlen, "trees %d (expected 1..%d)", p->trees, MODEL__MAX_TREES);
+	if (p->trees < 1 || p->trees > MODEL_MAX_TREES) {
+		snprintf(err, errlen, "trees %d (expected 1..%d)", p->trees, MODEL_MAX_TREES);
 		return -1;
 	}
 	if (p->max_depth < 0 || p->max_depth > MODEL__MAX_DEPTH) {

@@ -34,8 +34,8 @@ int gbt_train(struct model **out, const struct model_info *info,
 	double *res = NULL, *pred = NULL, *tw = NULL;
 
 	*out = NULL;
-	if (p->iterations < 1 || p->iterations > MODEL__MAX_TREES) {
-		snprintf(err, errlen, "iterations %d (expected 1..%d)", p->iterations, MODEL__MAX_TREES);
+	if (p->iterations < 1 || p->iterations > MODEL_MAX_TREES) {
+		snprintf(err, errlen, "iterations %d (expected 1..%d)", p->iterations, MODEL_MAX_TREES);
 		return -1;
 	}
 	if (p->max_depth < 0 || p->max_depth > MODEL__MAX_DEPTH) {

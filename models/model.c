@@ -28,7 +28,6 @@
 
 #define MODEL__FORMAT "fieldgate-model"
 #define MODEL__FORMAT_VERSION 1
-#define MODEL__MAX_FILE (256L * 1024 * 1024) /* bytes model_load reads at most */
 #define PATHMAX 160                           /* bytes of a JSON path in messages */
 
 static const char *kind_names[] = {
@@ -321,11 +320,19 @@ int model__meta_seed(struct model *m, char which, const char *key, uint64_t seed
 
 /* ---- loading ---- */
 
-/* Loader context: where messages go. */
+const struct model__limits model__limits_default = {
+	.bytes = MODEL_MAX_FILE_BYTES,
+	.values = MODEL_MAX_JSON_VALUES,
+	.trees = MODEL_MAX_TREES,
+	.nodes = MODEL_MAX_NODES,
+};
+
+/* Loader context: where messages go, and the caps. */
 struct ld {
-	const char *origin; /* file name for messages */
-	char *err;          /* caller's buffer */
-	size_t errlen;      /* its size */
+	const char *origin;               /* file name for messages */
+	char *err;                        /* caller's buffer */
+	size_t errlen;                    /* its size */
+	const struct model__limits *lim;  /* what the file may hold at most */
 };
 
 __attribute__((format(printf, 3, 4)))
@@ -420,8 +427,10 @@ static int model__get_int(struct ld *l, const cJSON *j, const char *path, long l
 	double d = 0;
 	if (model__get_finite(l, j, path, &d) < 0)
 		return -1;
-	if (d != floor(d) || d < -9007199254740992.0 || d > 9007199254740992.0)
+	if (d != floor(d))
 		return model__bad(l, path, "%.17g is not an integer", d);
+	if (d < -9007199254740992.0 || d > 9007199254740992.0)
+		return model__bad(l, path, "%.17g out of range (expected %s)", d, range);
 	if ((long long)d < lo || (long long)d > hi)
 		return model__bad(l, path, "%lld out of range (expected %s)", (long long)d, range);
 	*v = (long long)d;
@@ -480,8 +489,6 @@ static int model__parse_tree(struct ld *l, struct model *m, const cJSON *tree, c
 	int nn = cJSON_GetArraySize(nodes);
 	if (nn == 0)
 		return model__bad(l, npath, "empty (a tree needs at least one node)");
-	if (nn > MODEL__MAX_TREE_NODES)
-		return model__bad(l, npath, "%d nodes (at most %d)", nn, MODEL__MAX_TREE_NODES);
 	size_t base = m->nnodes;
 	char range[64];
 	snprintf(range, sizeof(range), "0..%zu", m->nfeatures - 1);
@@ -542,7 +549,7 @@ static int model__parse_tree(struct ld *l, struct model *m, const cJSON *tree, c
 		for (int side = 0; side < 2; side++) {
 			const char *key = side ? "right" : "left";
 			if (model__need(l, n, path, key, &j, kpath) < 0 ||
-			    model__get_int(l, j, kpath, LLONG_MIN, LLONG_MAX, "", &ch[side]) < 0)
+			    model__get_int(l, j, kpath, LLONG_MIN, LLONG_MAX, "a node index", &ch[side]) < 0)
 				return -1;
 			long long c = ch[side];
 			if (c < 0 || c >= nn)
@@ -581,8 +588,8 @@ static int model__parse_trees(struct ld *l, struct model *m, const cJSON *root)
 	int nt = cJSON_GetArraySize(trees);
 	if (nt == 0)
 		return model__bad(l, path, "empty (expected at least one tree)");
-	if (nt > MODEL__MAX_TREES)
-		return model__bad(l, path, "%d trees (at most %d)", nt, MODEL__MAX_TREES);
+	if ((size_t)nt > l->lim->trees)
+		return model__bad(l, path, "%d trees (at most %zu)", nt, l->lim->trees);
 	/* Size the arrays first; model__parse_tree checks each tree in detail. */
 	size_t total = 0, biggest = 0;
 	for (const cJSON *t = trees->child; t; t = t->next) {
@@ -592,8 +599,10 @@ static int model__parse_trees(struct ld *l, struct model *m, const cJSON *root)
 		if (nn > biggest)
 			biggest = nn;
 	}
-	if (total > UINT32_MAX / MODEL_MAX_CLASSES)
-		return model__bad(l, path, "too many nodes (%zu)", total);
+	/* The cap also keeps absolute node indices and dist offsets in 32 bits. */
+	assert(l->lim->nodes <= UINT32_MAX / MODEL_MAX_CLASSES);
+	if (total > l->lim->nodes)
+		return model__bad(l, path, "%zu nodes in all trees (at most %zu)", total, l->lim->nodes);
 	m->roots = calloc((size_t)nt, sizeof(*m->roots));
 	m->tree_nodes = calloc((size_t)nt, sizeof(*m->tree_nodes));
 	m->nodes = calloc(total ? total : 1, sizeof(*m->nodes));
@@ -847,10 +856,42 @@ static int model__parse_root(struct ld *l, struct model *m, const cJSON *root)
 	return model__bad(l, "$.kind", "unknown kind");
 }
 
+/*
+ * An upper bound on the JSON values in text: every value but the first
+ * follows a comma or opens a container's first slot, so values <= 1 +
+ * commas + '[' + '{', counted outside strings. Stops counting past max.
+ */
+static size_t model__count_values(const char *text, size_t len, size_t max)
+{
+	size_t n = 1;
+	int in_string = 0;
+
+	for (size_t i = 0; i < len && n <= max; i++) {
+		char c = text[i];
+		if (in_string) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_string = 0;
+		} else if (c == '"') {
+			in_string = 1;
+		} else if (c == ',' || c == '[' || c == '{') {
+			n++;
+		}
+	}
+	return n;
+}
+
 int model_parse(struct model **out, const char *json, size_t len,
 		const char *origin, char *err, size_t errlen)
 {
-	struct ld l = {.origin = origin ? origin : "(model)", .err = err, .errlen = errlen};
+	return model__parse_limited(out, json, len, origin, &model__limits_default, err, errlen);
+}
+
+int model__parse_limited(struct model **out, const char *json, size_t len, const char *origin,
+			 const struct model__limits *lim, char *err, size_t errlen)
+{
+	struct ld l = {.origin = origin ? origin : "(model)", .err = err, .errlen = errlen, .lim = lim};
 	struct model *m = NULL;
 	cJSON *root = NULL;
 	char *buf = NULL;
@@ -862,6 +903,16 @@ int model_parse(struct model **out, const char *json, size_t len,
 			break;
 	if (i == len) {
 		model__bad(&l, NULL, len ? "not JSON: only white space" : "empty file");
+		goto fail;
+	}
+	if (len > lim->bytes) {
+		model__bad(&l, NULL, "%zu bytes (a model file has at most %zu)", len, lim->bytes);
+		goto fail;
+	}
+	/* Before cJSON allocates a tree of them. */
+	if (model__count_values(json, len, lim->values) > lim->values) {
+		model__bad(&l, NULL, "more than %zu JSON values (a model file has at most %zu)",
+			   lim->values, lim->values);
 		goto fail;
 	}
 	/* cJSON wants the terminating NUL inside the length to accept the end. */
@@ -902,9 +953,11 @@ fail:
 
 int model_load(struct model **out, const char *path, char *err, size_t errlen)
 {
+	const size_t max = model__limits_default.bytes;
+	struct stat st;
 	FILE *f = NULL;
 	char *buf = NULL;
-	size_t len = 0;
+	size_t len = 0, cap;
 	int rc = -1;
 
 	*out = NULL;
@@ -913,28 +966,35 @@ int model_load(struct model **out, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
 		goto out;
 	}
-	buf = malloc(1);
-	size_t cap = 1;
-	for (;;) {
-		if (!buf) {
-			snprintf(err, errlen, "%s: out of memory", path);
+	/* A regular file too big is refused unread; anything else (a pipe, a
+	 * file still growing) is read up to one byte past the cap. */
+	cap = 65536;
+	if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode)) {
+		if ((unsigned long long)st.st_size > max) {
+			snprintf(err, errlen, "%s: %lld bytes (a model file has at most %zu)", path,
+				 (long long)st.st_size, max);
 			goto out;
 		}
-		if (len == cap) {
-			if (cap >= (size_t)MODEL__MAX_FILE) {
-				snprintf(err, errlen, "%s: larger than %ld bytes", path, MODEL__MAX_FILE);
-				goto out;
-			}
-			char *nb = realloc(buf, cap * 2);
+		cap = (size_t)st.st_size + 1;
+	}
+	for (;;) {
+		if (len == cap || !buf) {
+			size_t ncap = !buf ? cap : cap * 2 > max + 1 ? max + 1 : cap * 2;
+			char *nb = realloc(buf, ncap);
 			if (!nb) {
 				snprintf(err, errlen, "%s: out of memory", path);
 				goto out;
 			}
 			buf = nb;
-			cap *= 2;
+			cap = ncap;
 		}
 		size_t got = fread(buf + len, 1, cap - len, f);
 		len += got;
+		if (len > max) {
+			snprintf(err, errlen, "%s: more than %zu bytes (a model file has at most %zu)",
+				 path, max, max);
+			goto out;
+		}
 		if (got == 0) {
 			if (ferror(f)) {
 				snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));

@@ -24,6 +24,20 @@
 #define MODEL_NAME_MAX 64      /* bytes in a model or feature name */
 #define MODEL_HISTOGRAM_MAX_BINS 64 /* bins of one feature's training histogram */
 
+/*
+ * What model_load() accepts at most (models/FORMAT.md, "Limits"). They keep
+ * a hostile or broken file from taking unbounded memory or time: the size
+ * is checked before reading, the JSON values are counted before parsing
+ * (the parser needs about 100 bytes per value), and the node arrays are
+ * sized from the counts. A 100-tree depth-12 forest imported from
+ * scikit-learn (148,676 nodes, 200,000 training rows) is a 9 MB file; a
+ * fully grown one (819,100 nodes) about 55 MB.
+ */
+#define MODEL_MAX_FILE_BYTES (64L * 1024 * 1024) /* bytes in a model file */
+#define MODEL_MAX_JSON_VALUES (8L * 1024 * 1024) /* JSON values (numbers, strings, arrays, objects) in it */
+#define MODEL_MAX_TREES 10000                    /* trees in one model */
+#define MODEL_MAX_NODES (1L << 20)               /* nodes in all the trees of one model */
+
 enum model_kind {
 	MODEL_RANDOM_FOREST = 1,        /* "random_forest_classifier" */
 	MODEL_LOGISTIC_REGRESSION = 2,  /* "logistic_regression" */

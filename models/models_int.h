@@ -14,8 +14,6 @@
 
 struct cJSON; /* cJSON's struct tag; only model.c looks inside */
 
-#define MODEL__MAX_TREE_NODES 1048576 /* nodes one tree may have */
-#define MODEL__MAX_TREES 10000      /* trees one model may have */
 #define MODEL__MAX_DEPTH 30         /* max_depth accepted by training */
 #define MODEL__MAX_BINS 256         /* max_bins accepted by training (bins fit a byte) */
 #define MODEL__HISTOGRAM_BINS 10    /* bins training gives a feature's input histogram */
@@ -164,6 +162,23 @@ void model__histogram_of(struct model__histogram *h, const double *s, size_t n);
 /* Record each feature's training histogram in m (d: the training data, with
  * m's features). Returns 0 or -1 (out of memory). */
 int model__input_histograms(struct model *m, const struct model_data *d);
+/* ---- loading (model.c) ---- */
+
+/* The loader's caps; model_parse() and model_load() use model__limits_default
+ * (the MODEL_MAX_* constants). A test passes smaller ones to reach each check
+ * without building a file of that size. */
+struct model__limits {
+	size_t bytes;   /* file or text size */
+	size_t values;  /* JSON values */
+	size_t trees;   /* trees in the model */
+	size_t nodes;   /* nodes in all its trees */
+};
+
+extern const struct model__limits model__limits_default;
+
+/* model_parse() under the caps in lim. */
+int model__parse_limited(struct model **out, const char *json, size_t len, const char *origin,
+			 const struct model__limits *lim, char *err, size_t errlen);
 
 /* ---- building a model (model.c) ---- */
 

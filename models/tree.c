@@ -458,6 +458,12 @@ int model__grow(struct model__builder *b, const struct model__binned *bd,
 	}
 	if (model__builder_node(b, &root) < 0 || model__grow_node(&g, root, 0, m, 0) < 0)
 		goto nomem;
+	if (b->nnodes > (size_t)MODEL_MAX_NODES) {
+		/* model_load() would refuse the file */
+		snprintf(err, errlen, "the trees have %zu nodes, more than a model holds (%ld): "
+			 "fewer trees or less depth", b->nnodes, MODEL_MAX_NODES);
+		goto out;
+	}
 	b->roots[b->ntrees] = root;
 	b->tree_nodes[b->ntrees] = b->nnodes - first;
 	b->ntrees++;

@@ -5,6 +5,7 @@
  * doubles), every loader error path against the broken files in
  * tests/data/models/, training errors, and the metrics arithmetic.
  */
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -323,6 +324,28 @@ static const struct {
 	{"hist_fraction_sum.json", "$.input_histograms[0].fractions: fractions sum to 0.95"},
 	{"hist_too_many_bins.json", "$.input_histograms[0].edges: 64 edges (at most 63)"},
 	{"does_not_exist.json", "does_not_exist.json: cannot open: No such file or directory"},
+	/* bad input of every kind (issue 12): none may crash, loop or take unbounded memory */
+	{"truncated_tree.json", "truncated_tree.json: not JSON: unexpected end of input at byte"},
+	{"right_out_of_range.json", "$.trees[0].nodes[0].right: index 3 out of range (tree has 3 nodes)"},
+	{"left_negative.json", "$.trees[0].nodes[0].left: index -1 out of range (tree has 3 nodes)"},
+	{"child_huge.json", "$.trees[0].nodes[0].left: 1.0000000000000001e+300 out of range (expected a node index)"},
+	{"self_loop.json", "$.trees[0].nodes[1].left: index 1 does not come after its parent 1"},
+	{"cycle_ancestor.json", "$.trees[0].nodes[3].left: index 0 does not come after its parent 3"},
+	{"threshold_nan.json", "threshold_nan.json: not JSON: parse error near byte"},
+	{"threshold_infinity.json", "threshold_infinity.json: not JSON: parse error near byte"},
+	{"threshold_neg_1e999.json", "$.trees[0].nodes[0].threshold: not a finite number"},
+	{"leaf_1e999.json", "$.trees[0].nodes[1].leaf[0]: not a finite number"},
+	{"gbt_value_1e999.json", "$.trees[0].nodes[1].value: not a finite number"},
+	{"gbt_init_nan.json", "gbt_init_nan.json: not JSON: parse error near byte"},
+	{"logreg_intercept_1e999.json", "$.intercept: not a finite number"},
+	{"logreg_weight_nan.json", "logreg_weight_nan.json: not JSON: parse error near byte"},
+	{"logreg_weights_extra.json", "$.weights: 4 values (expected 3, one per feature)"},
+	{"gbt_tree_weights_extra.json", "$.tree_weights: 3 values (expected 2, one per tree)"},
+	{"feature_index_negative.json", "$.trees[0].nodes[0].feature: -1 out of range (expected 0..3)"},
+	{"feature_index_huge.json", "$.trees[0].nodes[0].feature: 1e+18 out of range (expected 0..3)"},
+	{"gbt_feature_index.json", "$.trees[0].nodes[0].feature: 2 out of range (expected 0..1)"},
+	{"classes_1e9.json", "$.classes: 1000000000 out of range (expected 2..8)"},
+	{"version_huge.json", "$.version: 1.0000000000000001e+300 out of range (expected >= 1)"},
 };
 
 static void test_broken_files(void)
@@ -355,6 +378,151 @@ static void test_broken_files(void)
 	char small[8];
 	CHECK(model_parse(&m, "[]", 2, "x.json", small, sizeof(small)) < 0);
 	CHECK_INT(strlen(small), 7);
+}
+
+/* ---- caps: absurd sizes are refused before they cost memory or time ---- */
+
+/* A GBT with nt trees as JSON (malloc'd). The first tree has 2 * spine + 1
+ * nodes (a caterpillar: each split has a leaf on the left and the rest of
+ * the tree on the right, so it is spine deep); the others are one leaf. */
+static char *gbt_text(size_t nt, size_t spine)
+{
+	size_t cap = 512 + nt * 48 + spine * 128, n = 0;
+	char *t = malloc(cap);
+	n += (size_t)snprintf(t + n, cap - n,
+		"{\"format\":\"fieldgate-model\",\"format_version\":1,\"kind\":\"gbt_regressor\","
+		"\"name\":\"h\",\"version\":1,\"features\":[\"a\"],\"hyperparameters\":{},"
+		"\"training\":{\"rows\":0},\"init\":0,\"tree_weights\":[");
+	for (size_t i = 0; i < nt; i++)
+		n += (size_t)snprintf(t + n, cap - n, "%s1", i ? "," : "");
+	n += (size_t)snprintf(t + n, cap - n, "],\"trees\":[{\"nodes\":[");
+	for (size_t i = 0; i < spine; i++)
+		n += (size_t)snprintf(t + n, cap - n,
+			"{\"feature\":0,\"threshold\":%zu,\"left\":%zu,\"right\":%zu},{\"value\":%zu},",
+			i, 2 * i + 1, 2 * i + 2, i);
+	n += (size_t)snprintf(t + n, cap - n, "{\"value\":-1}]}");
+	for (size_t i = 1; i < nt; i++)
+		n += (size_t)snprintf(t + n, cap - n, ",{\"nodes\":[{\"value\":1}]}");
+	snprintf(t + n, cap - n, "]}");
+	return t;
+}
+
+/* Parse text under lim (NULL: the defaults); 0 or -1, the reason in err. */
+static int parse_with(const char *text, size_t len, const struct model__limits *lim,
+		      char *err, size_t errlen)
+{
+	struct model *m = (struct model *)&m; /* must be cleared on failure */
+	int rc = model__parse_limited(&m, text, len, "cap.json", lim ? lim : &model__limits_default,
+				      err, errlen);
+	CHECK(rc == 0 ? m != NULL : m == NULL);
+	model_free(&m);
+	return rc;
+}
+
+static void test_caps(void)
+{
+	char err[512];
+	struct model__limits lim = model__limits_default;
+
+	/* the caps, as documented in FORMAT.md */
+	CHECK_INT(model__limits_default.bytes, 64 * 1024 * 1024);
+	CHECK_INT(model__limits_default.values, 8 * 1024 * 1024);
+	CHECK_INT(model__limits_default.trees, 10000);
+	CHECK_INT(model__limits_default.nodes, 1048576);
+
+	/* trees: MODEL_MAX_TREES is fine, one more is not */
+	char *t = gbt_text(MODEL_MAX_TREES, 0);
+	CHECK_INT(parse_with(t, strlen(t), NULL, err, sizeof err), 0);
+	free(t);
+	t = gbt_text(MODEL_MAX_TREES + 1, 0);
+	CHECK_INT(parse_with(t, strlen(t), NULL, err, sizeof err), -1);
+	CHECK_STR(err, "cap.json: $.trees: 10001 trees (at most 10000)");
+	free(t);
+
+	/* nodes in all trees (a cap of 101 stands in for MODEL_MAX_NODES) */
+	lim.nodes = 101;
+	t = gbt_text(1, 50); /* 101 nodes, 50 deep */
+	CHECK_INT(parse_with(t, strlen(t), &lim, err, sizeof err), 0);
+	free(t);
+	t = gbt_text(1, 51);
+	CHECK_INT(parse_with(t, strlen(t), &lim, err, sizeof err), -1);
+	CHECK_STR(err, "cap.json: $.trees: 103 nodes in all trees (at most 101)");
+	free(t);
+	t = gbt_text(2, 50); /* 101 + 1 */
+	CHECK_INT(parse_with(t, strlen(t), &lim, err, sizeof err), -1);
+	CHECK_STR(err, "cap.json: $.trees: 102 nodes in all trees (at most 101)");
+	free(t);
+	/* one tree as deep as the default node cap allows is fine, and quick */
+	t = gbt_text(1, 5000);
+	CHECK_INT(parse_with(t, strlen(t), NULL, err, sizeof err), 0);
+	free(t);
+
+	/* JSON values, counted before parsing; commas and brackets inside
+	 * strings (and an escaped quote) are not values: this text has 16 */
+	static const char sixteen[] =
+		"{\"format\":\"fieldgate-model\",\"format_version\":1,\"kind\":\"logistic_regression\","
+		"\"name\":\"x\",\"version\":1,\"features\":[\"a\"],"
+		"\"hyperparameters\":{\"note\":\"[{,,\\\",}] ,\"},\"training\":{\"rows\":0},"
+		"\"classes\":2,\"intercept\":0,\"weights\":[1]}";
+	lim = model__limits_default;
+	lim.values = 16;
+	CHECK_INT(parse_with(sixteen, strlen(sixteen), &lim, err, sizeof err), 0);
+	lim.values = 15;
+	CHECK_INT(parse_with(sixteen, strlen(sixteen), &lim, err, sizeof err), -1);
+	CHECK_STR(err, "cap.json: more than 15 JSON values (a model file has at most 15)");
+	/* the default: 8 Mi values of two bytes each are refused unparsed */
+	size_t nv = (size_t)MODEL_MAX_JSON_VALUES + 1, len = 2 * nv + 1;
+	t = malloc(len + 1);
+	t[0] = '[';
+	for (size_t i = 0; i < nv; i++) {
+		t[1 + 2 * i] = '0';
+		t[2 + 2 * i] = i + 1 < nv ? ',' : ']';
+	}
+	t[len] = '\0';
+	CHECK_INT(parse_with(t, len, NULL, err, sizeof err), -1);
+	CHECK_STR(err, "cap.json: more than 8388608 JSON values (a model file has at most 8388608)");
+	free(t);
+
+	/* bytes, in memory */
+	lim = model__limits_default;
+	lim.bytes = strlen(sixteen) - 1;
+	CHECK_INT(parse_with(sixteen, strlen(sixteen), &lim, err, sizeof err), -1);
+	CHECK(strstr(err, "bytes (a model file has at most") != NULL);
+	lim.bytes = strlen(sixteen);
+	CHECK_INT(parse_with(sixteen, strlen(sixteen), &lim, err, sizeof err), 0);
+
+	/* bytes, on disk: a sparse 2 GB file and one a byte over the cap are
+	 * refused by their size, unread; /dev/zero is read to one byte past it */
+	static const long long sizes[] = {2LL * 1024 * 1024 * 1024, MODEL_MAX_FILE_BYTES + 1};
+	for (size_t i = 0; i < 2; i++) {
+		const char *big = tmp_path("big.json");
+		int fd = open(big, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		CHECK(fd >= 0);
+		CHECK_INT(ftruncate(fd, (off_t)sizes[i]), 0);
+		close(fd);
+		struct model *m = (struct model *)&m;
+		char want[256];
+		snprintf(want, sizeof want, "%s: %lld bytes (a model file has at most 67108864)", big, sizes[i]);
+		CHECK_INT(model_load(&m, big, err, sizeof err), -1);
+		CHECK(m == NULL);
+		CHECK_STR(err, want);
+		unlink(big);
+	}
+	struct model *m = (struct model *)&m;
+	CHECK_INT(model_load(&m, "/dev/zero", err, sizeof err), -1);
+	CHECK(m == NULL);
+	CHECK_STR(err, "/dev/zero: more than 67108864 bytes (a model file has at most 67108864)");
+
+	/* nesting deeper than cJSON's limit is a parse error, not a deep recursion */
+	size_t depth = 5000;
+	t = malloc(2 * depth + 256);
+	int n = snprintf(t, 256, "{\"format\":\"fieldgate-model\",\"hyperparameters\":");
+	memset(t + n, '[', depth);
+	memset(t + n + depth, ']', depth);
+	strcpy(t + n + 2 * depth, "}");
+	CHECK_INT(parse_with(t, strlen(t), NULL, err, sizeof err), -1);
+	CHECK(strstr(err, "cap.json: not JSON: parse error near byte") != NULL);
+	free(t);
 }
 
 /* ---- exact doubles in the file ---- */
@@ -985,6 +1153,7 @@ int main(void)
 	test_gbt_by_hand();
 	test_load_good_fixtures();
 	test_broken_files();
+	test_caps();
 	test_exact_doubles();
 	test_forest_training();
 	test_logreg_training();
