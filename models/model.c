@@ -50,6 +50,9 @@ double model_training_stat(const struct model *m, const char *name)
 }
 size_t model_nfeatures(const struct model *m) { return m->nfeatures; }
 size_t model_nclasses(const struct model *m) { return m->nclasses; }
+size_t model_ntrees(const struct model *m) { return m->ntrees; }
+size_t model_nnodes(const struct model *m) { return m->nnodes; }
+int model_split_float32(const struct model *m) { return m->split_f32; }
 
 const char *model_feature_name(const struct model *m, size_t i)
 {
@@ -117,8 +120,17 @@ void model_predict(const struct model *m, const double *x, struct model_output *
 {
 	const struct model__node *nodes = m->nodes;
 	uint32_t leaf[LANES];
+	double xf[MODEL_MAX_FEATURES];
 
 	memset(out->proba, 0, sizeof(out->proba));
+	if (m->split_f32) {
+		/* Round once here, not at every node: then the walk is the same
+		 * double comparison either way. (float)x <= t is what
+		 * scikit-learn's trees compute (X cast to float32, t a double). */
+		for (size_t j = 0; j < m->nfeatures; j++)
+			xf[j] = (float)x[j];
+		x = xf;
+	}
 	switch (m->kind) {
 	case MODEL_RANDOM_FOREST: {
 		size_t k = m->nclasses;
@@ -728,7 +740,7 @@ static int model__parse_root(struct ld *l, struct model *m, const cJSON *root)
 {
 	static const char *const forest_keys[] = {
 		"format", "format_version", "kind", "name", "version", "features",
-		"hyperparameters", "training", "classes", "trees",
+		"hyperparameters", "training", "classes", "split_input", "trees",
 		"input_histograms"};
 	static const char *const logreg_keys[] = {
 		"format", "format_version", "kind", "name", "version", "features",
@@ -736,7 +748,7 @@ static int model__parse_root(struct ld *l, struct model *m, const cJSON *root)
 		"input_histograms"};
 	static const char *const gbt_keys[] = {
 		"format", "format_version", "kind", "name", "version", "features",
-		"hyperparameters", "training", "init", "tree_weights", "trees",
+		"hyperparameters", "training", "init", "tree_weights", "split_input", "trees",
 		"input_histograms"};
 	const cJSON *j;
 	char path[PATHMAX], ipath[PATHMAX];
@@ -772,6 +784,16 @@ static int model__parse_root(struct ld *l, struct model *m, const cJSON *root)
 	    (m->kind == MODEL_LOGISTIC_REGRESSION && model__check_keys(l, root, "$", logreg_keys, sizeof logreg_keys / sizeof logreg_keys[0]) < 0) ||
 	    (m->kind == MODEL_GBT_REGRESSOR && model__check_keys(l, root, "$", gbt_keys, sizeof gbt_keys / sizeof gbt_keys[0]) < 0))
 		return -1;
+	if ((j = cJSON_GetObjectItemCaseSensitive(root, "split_input"))) {
+		model__path_key(path, "$", "split_input");
+		if (model__want_type(l, j, path, cJSON_IsString(j), "a string") < 0)
+			return -1;
+		if (strcmp(j->valuestring, "float32") == 0)
+			m->split_f32 = 1;
+		else if (strcmp(j->valuestring, "float64") != 0)
+			return model__bad(l, path, "\"%.64s\" (expected \"float64\" or \"float32\")",
+					  j->valuestring);
+	}
 	if (model__need(l, root, "$", "name", &j, path) < 0 || model__get_name(l, j, path, m->name) < 0)
 		return -1;
 	if (model__need(l, root, "$", "version", &j, path) < 0 ||
@@ -1202,6 +1224,9 @@ static cJSON *model__to_json(const struct model *m)
 		for (size_t t = 0; ok && t < m->ntrees; t++)
 			ok = cJSON_AddItemToArray(a, cJSON_CreateNumber(m->tree_weights[t]));
 	}
+	/* Written only when set, so our own models keep their bytes. */
+	if (m->split_f32)
+		ok = ok && cJSON_AddStringToObject(root, "split_input", "float32");
 	cJSON *trees = NULL;
 	ok = ok && (trees = cJSON_AddArrayToObject(root, "trees"));
 	for (size_t t = 0; ok && t < m->ntrees; t++) {

@@ -81,6 +81,11 @@ double model_training_stat(const struct model *m, const char *name);
 size_t model_nfeatures(const struct model *m);
 const char *model_feature_name(const struct model *m, size_t i);
 size_t model_nclasses(const struct model *m);       /* 0 for the regressor */
+size_t model_ntrees(const struct model *m);         /* 0 for logistic regression */
+size_t model_nnodes(const struct model *m);         /* nodes in all trees */
+/* 1 when the trees compare the feature rounded to float32 with the threshold
+ * ("split_input": "float32", as scikit-learn does), 0 for plain doubles. */
+int model_split_float32(const struct model *m);
 
 /* The training distribution of feature j when the file records one: returns
  * the number of bins k (1..MODEL_HISTOGRAM_MAX_BINS) and points *edges at k - 1

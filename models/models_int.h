@@ -60,6 +60,8 @@ struct model {
 	size_t *tree_nodes;                       /* ntrees node counts (for saving) */
 	uint32_t *tree_depth;                     /* ntrees depths: steps from root to deepest leaf */
 	double *tree_weights;                     /* gbt: ntrees weights; else NULL */
+	int split_f32;                            /* trees: compare (float)x[f] <= threshold
+						     (scikit-learn's float32 inputs); 0: x[f] <= threshold */
 	struct model__node *nodes;                /* all trees' nodes, tree after tree */
 	size_t nnodes;                            /* entries in nodes */
 	double *dist;                             /* forest: leaf class distributions, nclasses each */

@@ -196,6 +196,101 @@ static void test_gbt_by_hand(void)
 	model_free(&m);
 }
 
+/* tmpl with its one "@" replaced by ins, into dst[n]. */
+static void fill(char *dst, size_t n, const char *tmpl, const char *ins)
+{
+	const char *at = strchr(tmpl, '@');
+	snprintf(dst, n, "%.*s%s%s", (int)(at - tmpl), tmpl, ins, at + 1);
+}
+
+/* "split_input": "float32": scikit-learn's trees compare (float)x <= t. */
+static void test_split_float32(void)
+{
+	static const char *const heads[] = {
+		"{\"format\":\"fieldgate-model\",\"format_version\":1,"
+		"\"kind\":\"random_forest_classifier\",\"name\":\"s\",\"version\":1,"
+		"\"features\":[\"a\",\"b\"],\"hyperparameters\":{},\"training\":{\"rows\":0},"
+		"\"classes\":2,@\"trees\":[{\"nodes\":[{\"feature\":1,\"threshold\":0.1,"
+		"\"left\":1,\"right\":2},{\"leaf\":[1,0]},{\"leaf\":[0,1]}]}]}",
+		"{\"format\":\"fieldgate-model\",\"format_version\":1,"
+		"\"kind\":\"gbt_regressor\",\"name\":\"h\",\"version\":1,"
+		"\"features\":[\"a\",\"b\"],\"hyperparameters\":{},\"training\":{\"rows\":0},"
+		"\"init\":0,\"tree_weights\":[1],@\"trees\":[{\"nodes\":[{\"feature\":1,"
+		"\"threshold\":0.1,\"left\":1,\"right\":2},{\"value\":0},{\"value\":1}]}]}",
+	};
+	/* (float)0.1 = 0.100000001490116... > 0.1: left as a double, right as a float */
+	const double x[2] = {0, 0.1}, below[2] = {0, 0.09999999}, above[2] = {0, 0.1000001};
+	char json[1024], err[256];
+
+	for (int k = 0; k < 2; k++) {
+		struct model *m64 = NULL, *m32 = NULL, *def = NULL, *back = NULL;
+		struct model_output o;
+		fill(json, sizeof json, heads[k], "\"split_input\":\"float64\",");
+		m64 = parse_str(json);
+		fill(json, sizeof json, heads[k], "\"split_input\":\"float32\",");
+		m32 = parse_str(json);
+		fill(json, sizeof json, heads[k], "");
+		def = parse_str(json);
+		CHECK(m64 && m32 && def);
+		if (!m64 || !m32 || !def)
+			goto next;
+		CHECK_INT(model_split_float32(m64), 0);
+		CHECK_INT(model_split_float32(def), 0);
+		CHECK_INT(model_split_float32(m32), 1);
+		model_predict(def, x, &o);
+		CHECK(k == 0 ? o.label == 0 : o.value == 0);
+		model_predict(m64, x, &o);
+		CHECK(k == 0 ? o.label == 0 : o.value == 0);
+		model_predict(m32, x, &o);
+		CHECK(k == 0 ? o.label == 1 : o.value == 1);
+		/* away from the threshold both agree */
+		model_predict(m32, below, &o);
+		CHECK(k == 0 ? o.label == 0 : o.value == 0);
+		model_predict(m32, above, &o);
+		CHECK(k == 0 ? o.label == 1 : o.value == 1);
+		/* the caller's vector is not touched */
+		CHECK(x[1] == 0.1);
+		/* saved only when float32, and read back */
+		CHECK_INT(model_save(m32, tmp_path("f32.json"), err, sizeof err), 0);
+		CHECK_INT(model_save(m64, tmp_path("f64.json"), err, sizeof err), 0);
+		size_t len;
+		char *text = slurp(tmp_path("f32.json"), &len);
+		CHECK(text && strstr(text, "\"split_input\": \"float32\"") != NULL);
+		free(text);
+		text = slurp(tmp_path("f64.json"), &len);
+		CHECK(text && strstr(text, "split_input") == NULL);
+		free(text);
+		CHECK_INT(model_load(&back, tmp_path("f32.json"), err, sizeof err), 0);
+		if (back) {
+			CHECK_INT(model_split_float32(back), 1);
+			model_predict(back, x, &o);
+			CHECK(k == 0 ? o.label == 1 : o.value == 1);
+		}
+		unlink(tmp_path("f32.json"));
+		unlink(tmp_path("f64.json"));
+	next:
+		model_free(&m64);
+		model_free(&m32);
+		model_free(&def);
+		model_free(&back);
+	}
+	/* anything else is an error, and logistic regression has no trees */
+	struct model *m = NULL;
+	fill(json, sizeof json, heads[0], "\"split_input\":\"float16\",");
+	CHECK(model_parse(&m, json, strlen(json), "t.json", err, sizeof err) < 0);
+	CHECK_STR(err, "t.json: $.split_input: \"float16\" (expected \"float64\" or \"float32\")");
+	fill(json, sizeof json, heads[1], "\"split_input\":32,");
+	CHECK(model_parse(&m, json, strlen(json), "t.json", err, sizeof err) < 0);
+	CHECK_STR(err, "t.json: $.split_input: expected a string, got a number");
+	static const char lr[] =
+		"{\"format\":\"fieldgate-model\",\"format_version\":1,\"kind\":\"logistic_regression\","
+		"\"name\":\"x\",\"version\":1,\"features\":[\"a\"],\"hyperparameters\":{},"
+		"\"training\":{\"rows\":0},\"classes\":2,\"intercept\":0,\"weights\":[1],"
+		"\"split_input\":\"float32\"}";
+	CHECK(model_parse(&m, lr, strlen(lr), "t.json", err, sizeof err) < 0);
+	CHECK_STR(err, "t.json: $: unknown key \"split_input\"");
+}
+
 static void test_load_good_fixtures(void)
 {
 	struct model *m = NULL;
@@ -1151,6 +1246,7 @@ int main(void)
 	test_forest_by_hand();
 	test_logreg_by_hand();
 	test_gbt_by_hand();
+	test_split_float32();
 	test_load_good_fixtures();
 	test_broken_files();
 	test_caps();
