@@ -14,6 +14,9 @@
  *       running agent told to reload
  *   models rollback -c SITE.conf
  *       the set promote replaced goes live again
+ *   models check FILE|DIR ...
+ *       load each model file (a directory: its three) with every check the
+ *       agent applies when it loads them, one line per file
  *
  * The subcommands share cmd_models.c's view of readings: JSON lines, one
  * feature vector per reading through features_compute().
@@ -24,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "agent/cli.h"
@@ -34,6 +38,7 @@
 #include "agent/modelset.h"
 #include "agent/scorer.h"
 #include "agent/state.h"
+#include "models/model.h"
 #include "sensors/reading.h"
 
 /* ---- models features ---- */
@@ -375,6 +380,102 @@ out:
 	return rc;
 }
 
+/* ---- models check ---- */
+
+/* The slot a model file is for: by its name when it is one of the three a
+ * models directory holds, else by its kind (each kind has one slot). */
+static enum scorer_slot lifecycle__slot_of(const char *path, const struct model *m)
+{
+	const char *base = strrchr(path, '/');
+
+	base = base ? base + 1 : path;
+	for (int i = 0; i < SCORER_NMODELS; i++)
+		if (strcmp(base, scorer_slot_file((enum scorer_slot)i)) == 0)
+			return (enum scorer_slot)i;
+	for (int i = 0; i < SCORER_NMODELS; i++)
+		if (model_kind(m) == scorer_slot_kind((enum scorer_slot)i))
+			return (enum scorer_slot)i;
+	return SCORER_STATUS; /* not reached: every kind has a slot */
+}
+
+/* Load and check one file as the agent would; print its line (stdout when
+ * it is fine, stderr with the reason when not). Returns 0 or -1. */
+static int lifecycle__check_file(const char *path)
+{
+	struct model *m = NULL;
+	char err[1024];
+
+	if (model_load(&m, path, err, sizeof err) < 0 ||
+	    scorer_check_model(m, lifecycle__slot_of(path, m), path, NULL, err, sizeof err) < 0) {
+		fprintf(stderr, "%s\n", err);
+		model_free(&m);
+		return -1;
+	}
+	printf("%s: OK %s %s@%d, %zu features (", path, model_kind_name(model_kind(m)),
+	       model_name(m), model_version(m), model_nfeatures(m));
+	for (size_t j = 0; j < model_nfeatures(m); j++)
+		printf("%s%s", j ? "," : "", model_feature_name(m, j));
+	printf(")");
+	if (model_ntrees(m))
+		printf(", %zu trees, %zu nodes", model_ntrees(m), model_nnodes(m));
+	if (model_split_float32(m))
+		printf(", float32 splits");
+	printf("\n");
+	model_free(&m);
+	return 0;
+}
+
+static void lifecycle__check_usage(FILE *f)
+{
+	fprintf(f, "usage: fieldgate models check FILE|DIR ...\n"
+		"Load each model file as the agent does, with the same checks: a valid file within\n"
+		"the size limits (models/FORMAT.md), the kind its slot takes, 3 classes for the\n"
+		"status model, and only features the catalogue computes (fieldgate models features).\n"
+		"The slot is the file's name when it is %s,\n"
+		"%s or %s, else the model's kind.\n"
+		"A DIR is a models directory: its three files are checked.\n"
+		"One line per file: \"FILE: OK ...\" on stdout, or the reason on stderr.\n"
+		"Exit status 0 when every file is fine, 2 otherwise.\n",
+		SCORER_STATUS_FILE, SCORER_ANOMALY_FILE, SCORER_HUMIDITY_FILE);
+}
+
+static int lifecycle__check(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 },
+	};
+	int c, bad = 0;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h': lifecycle__check_usage(stdout); return 0;
+		default: lifecycle__check_usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind == argc) {
+		lifecycle__check_usage(stderr);
+		return EXIT_USAGE;
+	}
+	for (int i = optind; i < argc; i++) {
+		struct stat st;
+		if (stat(argv[i], &st) == 0 && S_ISDIR(st.st_mode)) {
+			char path[4096];
+			for (int k = 0; k < SCORER_NMODELS; k++) {
+				snprintf(path, sizeof path, "%s/%s", argv[i], scorer_slot_file((enum scorer_slot)k));
+				bad |= lifecycle__check_file(path) < 0;
+			}
+		} else {
+			bad |= lifecycle__check_file(argv[i]) < 0;
+		}
+	}
+	if (fflush(stdout) != 0) {
+		fprintf(stderr, "fieldgate models check: write error: %s\n", strerror(errno));
+		return EXIT_RUNTIME;
+	}
+	return bad ? EXIT_USAGE : 0;
+}
+
 /* ---- the group ---- */
 
 static const struct {
@@ -386,6 +487,7 @@ static const struct {
 	{ "seal", lifecycle__seal, "write a set's SHA256SUMS (the agent refuses a set that does not match)" },
 	{ "promote", lifecycle__promote, "make the shadow set the live set (-c SITE.conf)" },
 	{ "rollback", lifecycle__rollback, "put back the set the last promote replaced" },
+	{ "check", lifecycle__check, "load and check model files as the agent would" },
 };
 
 static void lifecycle__usage(FILE *f)

@@ -20,9 +20,6 @@ static const char *const slot_files[SCORER_NMODELS] = {
 static const enum model_kind slot_kinds[SCORER_NMODELS] = {
 	MODEL_RANDOM_FOREST, MODEL_LOGISTIC_REGRESSION, MODEL_GBT_REGRESSOR,
 };
-static const char *const kind_names[] = {
-	"", "random_forest_classifier", "logistic_regression", "gbt_regressor",
-};
 
 static int scorer__cmp_names(const void *a, const void *b)
 {
@@ -142,6 +139,42 @@ static void scorer__plan_psi(struct scorer *s)
 	}
 }
 
+const char *scorer_slot_file(enum scorer_slot slot)
+{
+	return slot < SCORER_NMODELS ? slot_files[slot] : NULL;
+}
+
+enum model_kind scorer_slot_kind(enum scorer_slot slot)
+{
+	return slot_kinds[slot < SCORER_NMODELS ? slot : 0];
+}
+
+int scorer_check_model(const struct model *m, enum scorer_slot slot, const char *path,
+		       int *map, char *err, size_t errlen)
+{
+	if (model_kind(m) != slot_kinds[slot]) {
+		snprintf(err, errlen, "%s: kind %s, expected %s", path,
+			 model_kind_name(model_kind(m)), model_kind_name(slot_kinds[slot]));
+		return -1;
+	}
+	if (slot == SCORER_STATUS && model_nclasses(m) != 3) {
+		snprintf(err, errlen, "%s: %zu classes, expected 3 (normal, warning, fault)",
+			 path, model_nclasses(m));
+		return -1;
+	}
+	for (size_t j = 0; j < model_nfeatures(m); j++) {
+		int id = features_lookup(model_feature_name(m, j));
+		if (id < 0) {
+			snprintf(err, errlen, "%s: feature \"%s\" is not in the catalogue (known: %s)",
+				 path, model_feature_name(m, j), features_names_list());
+			return -1;
+		}
+		if (map)
+			map[j] = id;
+	}
+	return 0;
+}
+
 int scorer_load(struct scorer **out, const char *dir, char *err, size_t errlen)
 {
 	struct scorer *s = calloc(1, sizeof *s);
@@ -193,25 +226,8 @@ int scorer_load(struct scorer **out, const char *dir, char *err, size_t errlen)
 		if (rc < 0)
 			goto fail;
 		m = s->model[i];
-		if (model_kind(m) != slot_kinds[i]) {
-			snprintf(err, errlen, "%s: kind %s, expected %s", path,
-				 kind_names[model_kind(m)], kind_names[slot_kinds[i]]);
+		if (scorer_check_model(m, (enum scorer_slot)i, path, s->map[i], err, errlen) < 0)
 			goto fail;
-		}
-		if (i == SCORER_STATUS && model_nclasses(m) != 3) {
-			snprintf(err, errlen, "%s: %zu classes, expected 3 (normal, warning, fault)",
-				 path, model_nclasses(m));
-			goto fail;
-		}
-		for (size_t j = 0; j < model_nfeatures(m); j++) {
-			int id = features_lookup(model_feature_name(m, j));
-			if (id < 0) {
-				snprintf(err, errlen, "%s: feature \"%s\" is not in the catalogue (known: %s)",
-					 path, model_feature_name(m, j), features_names_list());
-				goto fail;
-			}
-			s->map[i][j] = id;
-		}
 		snprintf(s->label[i], sizeof s->label[i], "%s@%d", model_name(m), model_version(m));
 		s->trained[i] = model_training_stat(m, i == SCORER_HUMIDITY ? "training_rmse"
 						    : "training_accuracy");

@@ -67,10 +67,9 @@ static inline size_t scorer_psi_bin(const struct scorer_psi *p, double x)
 }
 
 /*
- * Load the three models from dir and check each is of the expected kind
- * and declares only catalogue features, and (when dir has SHA256SUMS) that
- * each matches the seal. Returns 0 and a new scorer, or -1 with one line in
- * err naming the file and the problem.
+ * Load the three models from dir, check each with scorer_check_model() and
+ * (when dir has SHA256SUMS) against the seal. Returns 0 and a new scorer,
+ * or -1 with one line in err naming the file and the problem.
  */
 int scorer_load(struct scorer **out, const char *dir, char *err, size_t errlen);
 
@@ -80,6 +79,22 @@ int scorer_load(struct scorer **out, const char *dir, char *err, size_t errlen);
  * in err.
  */
 int scorer_seal(const char *dir, char *err, size_t errlen);
+
+/* The file name of a slot's model in a models directory (SCORER_*_FILE). */
+const char *scorer_slot_file(enum scorer_slot slot);
+
+/* The kind of model a slot takes (each kind belongs to one slot). */
+enum model_kind scorer_slot_kind(enum scorer_slot slot);
+
+/*
+ * What the agent requires of a slot's model, beyond a valid file: the
+ * slot's kind, 3 classes for the status model (normal, warning, fault),
+ * and only features the catalogue computes. When map is not NULL it gets
+ * the catalogue id of each of the model's features (model_nfeatures()
+ * entries). Returns 0, or -1 with one line in err that names path.
+ */
+int scorer_check_model(const struct model *m, enum scorer_slot slot, const char *path,
+		       int *map, char *err, size_t errlen);
 
 /* Free and clear; accepts NULL. */
 void scorer_free(struct scorer **s);

@@ -39,6 +39,13 @@ static const char *kind_names[] = {
 /* ---- accessors ---- */
 
 enum model_kind model_kind(const struct model *m) { return m->kind; }
+
+const char *model_kind_name(enum model_kind kind)
+{
+	if (kind < MODEL_RANDOM_FOREST || kind > MODEL_GBT_REGRESSOR)
+		return "?";
+	return kind_names[kind];
+}
 const char *model_name(const struct model *m) { return m->name; }
 int model_version(const struct model *m) { return m->version; }
 

@@ -73,6 +73,8 @@ int model_save(const struct model *m, const char *path, char *err, size_t errlen
 void model_free(struct model **m);
 
 enum model_kind model_kind(const struct model *m);
+/* A kind's name as in model files ("gbt_regressor"); "?" for a bad value. */
+const char *model_kind_name(enum model_kind kind);
 const char *model_name(const struct model *m);     /* "status_predictor" */
 int model_version(const struct model *m);          /* >= 1 */
 /* A number from the file's "training" object ("training_accuracy",

@@ -102,5 +102,42 @@ for r, row in zip(readings, rows):
     assert abs(float(row["temp_mean_10"]) - want) < 1e-9, (row, want)
     prev.append(r["temperature"])
 PY
+# models check: the loader's and the agent's checks, one line per file.
+"$FG" models check "$top/models/default" >"$T/out" 2>"$T/err"; expect "models check models/default exits 0" $? 0
+expect "models check: one OK line per file" "$(grep -c ': OK ' "$T/out")" 3
+grep -q "status_predictor.json: OK random_forest_classifier status_predictor@1, 4 features (temperature,humidity,hour_of_day,day_of_week), 20 trees, [0-9]* nodes$" "$T/out" \
+	|| fail "models check status line: $(cat "$T/out")"
+grep -q "anomaly_detector.json: OK logistic_regression anomaly_detector@1, 5 features" "$T/out" || fail "models check anomaly line"
+mkdir -p "$T/wrong"
+cp "$top/models/default/humidity_regressor.json" "$T/wrong/status_predictor.json"
+cp "$top/models/default/anomaly_detector.json" "$T/wrong/anomaly_detector.json"
+sed 's/"temperature"/"pressure"/' "$top/models/default/humidity_regressor.json" >"$T/wrong/humidity_regressor.json"
+"$FG" models check "$T/wrong" >"$T/out" 2>"$T/err"; expect "models check of a bad directory exits 2" $? 2
+grep -qx "$T/wrong/status_predictor.json: kind gbt_regressor, expected random_forest_classifier" "$T/err" \
+	|| fail "models check: kind per slot: $(cat "$T/err")"
+grep -q "^$T/wrong/humidity_regressor.json: feature \"pressure\" is not in the catalogue (known: temperature, " "$T/err" \
+	|| fail "models check: catalogue: $(cat "$T/err")"
+grep -q "^$T/wrong/anomaly_detector.json: OK" "$T/out" || fail "models check: the good file of a bad directory"
+"$FG" models check "$top/tests/data/models/cycle.json" "$top/tests/data/models/classes_1e9.json" "$T/nope.json" 2>"$T/err"
+expect "models check of broken files exits 2" $? 2
+expect "models check: one line per broken file" "$(wc -l <"$T/err")" 3
+grep -q 'cycle.json: \$.trees\[0\].nodes\[1\].left: index 0 does not come after its parent 1' "$T/err" || fail "models check: cycle"
+grep -q 'classes_1e9.json: \$.classes: 1000000000 out of range (expected 2..8)' "$T/err" || fail "models check: classes"
+grep -q "nope.json: cannot open: No such file or directory" "$T/err" || fail "models check: missing file"
+# a 2-class forest under any name is for the status slot, which needs 3
+/usr/bin/python3 - "$top/models/default/status_predictor.json" "$T/two.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+m["classes"] = 2
+for t in m["trees"]:
+    for n in t["nodes"]:
+        if "leaf" in n:
+            n["leaf"] = [n["leaf"][0], 1 - n["leaf"][0]]
+json.dump(m, open(sys.argv[2], "w"))
+PY
+"$FG" models check "$T/two.json" 2>"$T/err"; expect "models check of a 2-class forest exits 2" $? 2
+grep -qx "$T/two.json: 2 classes, expected 3 (normal, warning, fault)" "$T/err" || fail "models check: classes: $(cat "$T/err")"
+"$FG" models check 2>/dev/null; expect "models check without files exits 2" $? 2
+
 "$FG" models nope 2>/dev/null; expect "models with an unknown subcommand exits 2" $? 2
 finish
