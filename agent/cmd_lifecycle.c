@@ -17,12 +17,16 @@
  *   models check FILE|DIR ...
  *       load each model file (a directory: its three) with every check the
  *       agent applies when it loads them, one line per file
+ *   models predict --models DIR --features FILE.csv [--slot SLOT]
+ *       the raw outputs of the models for each row of a features CSV, at
+ *       full precision: what a parity test compares with another library
  *
  * The subcommands share cmd_models.c's view of readings: JSON lines, one
  * feature vector per reading through features_compute().
  */
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -476,6 +480,249 @@ static int lifecycle__check(int argc, char **argv)
 	return bad ? EXIT_USAGE : 0;
 }
 
+/* ---- models predict ---- */
+
+static const char *const lifecycle__slot_names[SCORER_NMODELS] = {
+	[SCORER_STATUS] = "status", [SCORER_ANOMALY] = "anomaly", [SCORER_HUMIDITY] = "humidity",
+};
+
+/* State of one `models predict` run. */
+struct predict_ctx {
+	const char *file;                          /* the CSV, for messages */
+	struct model *model[SCORER_NMODELS];       /* the models predicted with (NULL: not asked for) */
+	int map[SCORER_NMODELS][MODEL_MAX_FEATURES]; /* model feature j -> catalogue id */
+	int col[FEATURE_COUNT];                    /* catalogue id -> CSV column, -1 when absent */
+	int ncols;                                 /* columns in the header */
+	unsigned long rows;                        /* rows predicted */
+};
+
+/*
+ * Split a CSV line in place into at most max cells (RFC 4180: a quoted cell
+ * may hold commas and "" for a quote). Returns the cell count, or -1 for a
+ * quote that does not close or more than max cells.
+ */
+static int lifecycle__csv_split(char *line, char **cell, int max)
+{
+	int n = 0;
+	char *p = line;
+
+	for (;;) {
+		char *out = p;
+		if (n == max)
+			return -1;
+		cell[n++] = p;
+		if (*p == '"') {
+			char *q = p + 1;
+			for (;;) {
+				if (*q == '\0')
+					return -1;
+				if (*q == '"' && q[1] == '"') {
+					*out++ = '"';
+					q += 2;
+				} else if (*q == '"') {
+					q++;
+					break;
+				} else {
+					*out++ = *q++;
+				}
+			}
+			if (*q != ',' && *q != '\0')
+				return -1;
+			p = q;
+		} else {
+			while (*p && *p != ',')
+				p++;
+			out = p;
+		}
+		char sep = *p;
+		*out = '\0';
+		if (sep == '\0')
+			return n;
+		p++;
+	}
+}
+
+#define PREDICT_MAX_COLUMNS 256 /* columns in a features CSV */
+
+static int lifecycle__predict_header(struct predict_ctx *x, char *line)
+{
+	char *cell[PREDICT_MAX_COLUMNS];
+	int n = lifecycle__csv_split(line, cell, PREDICT_MAX_COLUMNS);
+
+	if (n < 0) {
+		fprintf(stderr, "%s:1: not a CSV header (an open quote, or more than %d columns)\n",
+			x->file, PREDICT_MAX_COLUMNS);
+		return -1;
+	}
+	for (int i = 0; i < FEATURE_COUNT; i++)
+		x->col[i] = -1;
+	for (int c = 0; c < n; c++) {
+		int id = features_lookup(cell[c]);
+		if (id < 0)
+			continue; /* sensor_id, timestamp, the labels, anything else */
+		if (x->col[id] >= 0) {
+			fprintf(stderr, "%s:1: column \"%s\" appears twice\n", x->file, cell[c]);
+			return -1;
+		}
+		x->col[id] = c;
+	}
+	for (int i = 0; i < SCORER_NMODELS; i++) {
+		const struct model *m = x->model[i];
+		for (size_t j = 0; m && j < model_nfeatures(m); j++)
+			if (x->col[x->map[i][j]] < 0) {
+				fprintf(stderr, "%s:1: no column \"%s\" (%s@%d needs it)\n", x->file,
+					model_feature_name(m, j), model_name(m), model_version(m));
+				return -1;
+			}
+	}
+	x->ncols = n;
+	if (x->model[SCORER_STATUS])
+		printf("status,p_normal,p_warning,p_fault%s", x->model[SCORER_ANOMALY] ||
+		       x->model[SCORER_HUMIDITY] ? "," : "\n");
+	if (x->model[SCORER_ANOMALY])
+		printf("anomaly_probability,anomaly%s", x->model[SCORER_HUMIDITY] ? "," : "\n");
+	if (x->model[SCORER_HUMIDITY])
+		printf("humidity\n");
+	return 0;
+}
+
+static int lifecycle__predict_line(void *vctx, char *line, size_t len, long lineno)
+{
+	struct predict_ctx *x = vctx;
+	char *cell[PREDICT_MAX_COLUMNS];
+	double f[FEATURE_COUNT], v[MODEL_MAX_FEATURES];
+	struct model_output o;
+	int n;
+
+	(void)len;
+	if (lineno == 1)
+		return lifecycle__predict_header(x, line);
+	n = lifecycle__csv_split(line, cell, PREDICT_MAX_COLUMNS);
+	if (n != x->ncols) {
+		fprintf(stderr, "%s:%ld: %s (the header has %d columns)\n", x->file, lineno,
+			n < 0 ? "not a CSV row" : "a different number of columns", x->ncols);
+		return -1;
+	}
+	for (int i = 0; i < FEATURE_COUNT; i++) {
+		char *end;
+		f[i] = NAN;
+		if (x->col[i] < 0)
+			continue;
+		const char *c = cell[x->col[i]];
+		errno = 0;
+		f[i] = strtod(c, &end);
+		if (end == c || *end || !isfinite(f[i])) {
+			fprintf(stderr, "%s:%ld: column \"%s\": not a finite number: \"%.40s\"\n", x->file,
+				lineno, features_name((enum feature_id)i), c);
+			return -1;
+		}
+	}
+	for (int i = 0; i < SCORER_NMODELS; i++) {
+		const struct model *m = x->model[i];
+		if (!m)
+			continue;
+		for (size_t j = 0; j < model_nfeatures(m); j++)
+			v[j] = f[x->map[i][j]];
+		model_predict(m, v, &o);
+		if (i == SCORER_STATUS)
+			printf("%d,%.17g,%.17g,%.17g", o.label, o.proba[0], o.proba[1], o.proba[2]);
+		else if (i == SCORER_ANOMALY)
+			printf("%s%.17g,%d", x->model[SCORER_STATUS] ? "," : "", o.probability, o.label);
+		else
+			printf("%s%.17g", x->model[SCORER_STATUS] || x->model[SCORER_ANOMALY] ? "," : "",
+			       o.value);
+	}
+	if (putchar('\n') == EOF) {
+		fprintf(stderr, "fieldgate models predict: write error: %s\n", strerror(errno));
+		return -1;
+	}
+	x->rows++;
+	return 0;
+}
+
+static void lifecycle__predict_usage(FILE *f)
+{
+	fprintf(f, "usage: fieldgate models predict --models DIR --features FILE.csv [--slot SLOT]\n"
+		"Score each row of a features CSV (as 'fieldgate models features --data' writes it:\n"
+		"a header of catalogue names; other columns are ignored) with the models in DIR and\n"
+		"print their raw outputs as CSV at full precision (%%.17g): status class and the\n"
+		"three class probabilities, anomaly probability and label, humidity. For comparing\n"
+		"with the library a model was trained in; events round to 6 digits.\n"
+		"  --slot SLOT   status, anomaly or humidity: that model only (only its file is loaded)\n"
+		"  --features -  read the CSV from stdin\n");
+}
+
+static int lifecycle__predict(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "models", required_argument, NULL, 'm' }, { "features", required_argument, NULL, 'f' },
+		{ "slot", required_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	struct predict_ctx x = { 0 };
+	const char *dir = NULL, *csv = NULL;
+	char path[4096], err[1024];
+	int c, slot = -1, rc = EXIT_RUNTIME;
+	FILE *in = NULL;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'm': dir = optarg; break;
+		case 'f': csv = optarg; break;
+		case 's':
+			for (slot = 0; slot < SCORER_NMODELS; slot++)
+				if (strcmp(optarg, lifecycle__slot_names[slot]) == 0)
+					break;
+			if (slot == SCORER_NMODELS) {
+				fprintf(stderr, "fieldgate models predict: --slot '%s' (expected status, "
+					"anomaly or humidity)\n", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'h': lifecycle__predict_usage(stdout); return 0;
+		default: lifecycle__predict_usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (!dir || !csv || optind != argc) {
+		lifecycle__predict_usage(stderr);
+		return EXIT_USAGE;
+	}
+	x.file = strcmp(csv, "-") == 0 ? "stdin" : csv;
+	for (int i = 0; i < SCORER_NMODELS; i++) {
+		if (slot >= 0 && i != slot)
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, scorer_slot_file((enum scorer_slot)i));
+		if (model_load(&x.model[i], path, err, sizeof err) < 0 ||
+		    scorer_check_model(x.model[i], (enum scorer_slot)i, path, x.map[i], err, sizeof err) < 0) {
+			fprintf(stderr, "%s\n", err);
+			goto done;
+		}
+	}
+	in = strcmp(csv, "-") == 0 ? stdin : fopen(csv, "r");
+	if (!in) {
+		fprintf(stderr, "%s: cannot open: %s\n", csv, strerror(errno));
+		goto done;
+	}
+	if (cli_foreach_line(in, x.file, lifecycle__predict_line, &x) != 0)
+		goto done;
+	if (x.ncols == 0) {
+		fprintf(stderr, "%s: empty (expected a header line)\n", x.file);
+		goto done;
+	}
+	rc = 0;
+done:
+	if (fflush(stdout) != 0 && rc == 0) {
+		fprintf(stderr, "fieldgate models predict: write error: %s\n", strerror(errno));
+		rc = EXIT_RUNTIME;
+	}
+	if (in && in != stdin)
+		fclose(in);
+	for (int i = 0; i < SCORER_NMODELS; i++)
+		model_free(&x.model[i]);
+	return rc;
+}
+
 /* ---- the group ---- */
 
 static const struct {
@@ -488,6 +735,7 @@ static const struct {
 	{ "promote", lifecycle__promote, "make the shadow set the live set (-c SITE.conf)" },
 	{ "rollback", lifecycle__rollback, "put back the set the last promote replaced" },
 	{ "check", lifecycle__check, "load and check model files as the agent would" },
+	{ "predict", lifecycle__predict, "raw model outputs for a features CSV, full precision" },
 };
 
 static void lifecycle__usage(FILE *f)

@@ -139,5 +139,42 @@ PY
 grep -qx "$T/two.json: 2 classes, expected 3 (normal, warning, fault)" "$T/err" || fail "models check: classes: $(cat "$T/err")"
 "$FG" models check 2>/dev/null; expect "models check without files exits 2" $? 2
 
+# models predict: the raw outputs at full precision, row by row, agree with
+# the events score writes (rounded to 6 digits there).
+"$FG" models predict --models "$top/models/default" --features "$T/f.csv" >"$T/pred.csv" 2>"$T/err"
+expect "models predict exits 0" $? 0
+head -300 "$T/test.jsonl" | "$FG" score --models "$top/models/default" >"$T/ev.jsonl"
+/usr/bin/python3 - "$T/pred.csv" "$T/ev.jsonl" <<'PY' || fail "models predict disagrees with score"
+import csv, json, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+ev = [json.loads(l)["prediction"] for l in open(sys.argv[2])]
+assert list(rows[0].keys()) == ["status", "p_normal", "p_warning", "p_fault", "anomaly_probability", "anomaly", "humidity"]
+assert len(rows) == len(ev) == 300
+close = lambda a, b: abs(a - b) <= 5e-6 * abs(b) + 1e-12  # events have 6 significant digits
+for r, e in zip(rows, ev):
+    p = [float(r["p_normal"]), float(r["p_warning"]), float(r["p_fault"])]
+    assert int(r["status"]) == e["status"] and close(p[e["status"]], e["status_probability"]), (r, e)
+    assert abs(sum(p) - 1) < 1e-12, r
+    assert int(r["anomaly"]) == int(e["anomaly"]) and close(float(r["anomaly_probability"]), e["anomaly_probability"]), (r, e)
+    assert close(float(r["humidity"]), e["humidity"]), (r, e)
+    assert repr(float(r["humidity"])) == repr(float(repr(float(r["humidity"])))), r
+PY
+"$FG" models predict --models "$top/models/default" --features - --slot humidity <"$T/f.csv" >"$T/h.csv"
+expect "models predict --slot humidity exits 0" $? 0
+cut -d, -f7 "$T/pred.csv" | cmp -s - "$T/h.csv" && pass "--slot humidity gives the humidity column" || fail "--slot humidity output"
+mkdir -p "$T/only"; cp "$top/models/default/anomaly_detector.json" "$T/only/"
+"$FG" models predict --models "$T/only" --features "$T/f.csv" --slot anomaly >"$T/a.csv"; expect "--slot loads only its file" $? 0
+cut -d, -f5,6 "$T/pred.csv" | cmp -s - "$T/a.csv" && pass "--slot anomaly gives the anomaly columns" || fail "--slot anomaly output"
+cut -d, -f1-5 "$T/f.csv" >"$T/short.csv"
+"$FG" models predict --models "$top/models/default" --features "$T/short.csv" >/dev/null 2>"$T/err"
+expect "models predict without a needed column exits 1" $? 1
+grep -qx "$T/short.csv:1: no column \"day_of_week\" (status_predictor@1 needs it)" "$T/err" || fail "missing column: $(cat "$T/err")"
+{ head -3 "$T/f.csv"; head -4 "$T/f.csv" | tail -1 | sed 's/,[^,]*,[^,]*,[^,]*$/,x,0,0/'; } >"$T/bad.csv"
+"$FG" models predict --models "$top/models/default" --features "$T/bad.csv" >/dev/null 2>"$T/err"
+expect "models predict of a bad cell exits 1" $? 1
+grep -qx "$T/bad.csv:4: column \"humidity_mean_10\": not a finite number: \"x\"" "$T/err" || fail "bad cell: $(cat "$T/err")"
+"$FG" models predict --models "$top/models/default" --features "$T/f.csv" --slot temp 2>/dev/null
+expect "models predict --slot temp exits 2" $? 2
+
 "$FG" models nope 2>/dev/null; expect "models with an unknown subcommand exits 2" $? 2
 finish
