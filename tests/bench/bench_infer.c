@@ -6,6 +6,9 @@
  * (the same simulator and feature code the agent runs), then times:
  *
  *   infer  scorer_predict() alone: all three models for one event
+ *   infer_status, infer_anomaly, infer_humidity
+ *          one model alone (scorer_model_output(), with the gather of its
+ *          features), to tell a big model's cost from the others'
  *   path   features_compute() + scorer_predict() + event_encode_body():
  *          the whole per-reading CPU work the source thread does before it
  *          hands the event to the writer (decode excluded: the simulator
@@ -17,6 +20,9 @@
  * tests/bench/run.sh parses. Run from the repository root:
  *
  *   build/bench/bench_infer [MODELS_DIR [N [REPS]]]
+ *
+ * (tests/bench/run.sh runs it on models/default for benchmark 1, and on
+ * models imported from scikit-learn for infer_sklearn.)
  *
  * Exits 0, or 1 with a reason on stderr when the models or the simulator
  * cannot be set up.
@@ -94,6 +100,22 @@ static double run_infer(struct bench *b)
 	return (double)(t1 - t0) / (double)b->n;
 }
 
+/* One pass of one model over every precomputed vector; ns per event. */
+static double run_slot(struct bench *b, enum scorer_slot slot)
+{
+	struct model_output o;
+	double acc = 0;
+	uint64_t t0 = now_ns();
+
+	for (size_t i = 0; i < b->n; i++) {
+		scorer_model_output(b->scorer, slot, b->features + i * FEATURE_COUNT, &o);
+		acc += o.probability + o.value;
+	}
+	uint64_t t1 = now_ns();
+	bench_sink = acc;
+	return (double)(t1 - t0) / (double)b->n;
+}
+
 /*
  * One pass of the source thread's per-reading work over every reading, with
  * fresh rolling state (so every pass sees the same histories); ns per event,
@@ -165,7 +187,10 @@ int main(int argc, char **argv)
 {
 	static struct bench b; /* static: the body scratch is 16 KiB */
 	const char *dir = argc > 1 ? argv[1] : "models/default";
-	double infer[BENCH_MAX_REPS], path[BENCH_MAX_REPS];
+	static const char *const slot_rows[SCORER_NMODELS] = {
+		"infer_status", "infer_anomaly", "infer_humidity",
+	};
+	double infer[BENCH_MAX_REPS], path[BENCH_MAX_REPS], one[BENCH_MAX_REPS];
 	char err[512];
 	int rc = 1;
 
@@ -192,6 +217,12 @@ int main(int argc, char **argv)
 	for (int i = 0; i < b.reps; i++)
 		infer[i] = run_infer(&b);
 	report("infer", infer, b.reps);
+	for (int s = 0; s < SCORER_NMODELS; s++) {
+		(void)run_slot(&b, (enum scorer_slot)s);
+		for (int i = 0; i < b.reps; i++)
+			one[i] = run_slot(&b, (enum scorer_slot)s);
+		report(slot_rows[s], one, b.reps);
+	}
 
 	if (run_path(&b) < 0) { /* warm-up, and a check that every body fits */
 		fprintf(stderr, "bench_infer: per-reading path failed (out of memory or event too large)\n");

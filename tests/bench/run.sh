@@ -4,6 +4,11 @@
 #
 #   infer  scorer_predict(), all three models per event, and the whole
 #          per-reading CPU path (build/bench/bench_infer, 7 runs)
+#   infer_sklearn  the same inference with models imported from scikit-learn
+#          (models/import_sklearn.py): a random forest of 100 trees, depth 10,
+#          a GBT of 100 trees, depth 10, and a logistic regression, fitted
+#          (tests/integration/sklearn_fit.py) on 50,000 simulated readings;
+#          all three and each alone (7 runs; info)
 #   e2e    simulator -> score -> event JSON -> SQLite with the real binary
 #          flat out, sync = normal and sync = full (3 runs each)
 #   rss    peak RSS (VmHWM) of `fieldgate run` at 10,000 events/s (3 runs)
@@ -40,14 +45,15 @@
 #          peak RSS (/usr/bin/time), and that every run writes the same bytes
 #          (3 runs)
 #
-# Usage: tests/bench/run.sh [infer|e2e|rss|mqtt1|mqtt0|mqtt0d|latency|latency0|
-#        kafka|kafka_latency|kafka_drain|es|replay|restart|reload|train ...]
+# Usage: tests/bench/run.sh [infer|infer_sklearn|e2e|rss|mqtt1|mqtt0|mqtt0d|latency|
+#        latency0|kafka|kafka_latency|kafka_drain|es|replay|restart|reload|train ...]
 # (default: all but latency0; the environment variable BENCH="e2e rss" does
 # the same, for `BENCH=e2e make bench`).
 # Needs build/fieldgate and build/bench/bench_infer (`make bench` builds
 # them); the MQTT benchmarks also need mosquitto, mosquitto_pub and python3.
 # They start their own mosquitto on a free loopback port. The Kafka ones
 # need build/peers/kafka_mock (`make peers`) and start it themselves.
+# infer_sklearn needs Debian's python3-sklearn (/usr/bin/python3).
 # es starts tests/peers/es_standin.py itself (/usr/bin/python3) and uses
 # sqlite3 (the CLI); replay and restart share one 1,000,000-event buffer.
 # KEEP_SAMPLES=PREFIX keeps the kafka and kafka_drain status samples as
@@ -166,6 +172,38 @@ bench_infer() {
 	if [ -z "${im:-}" ] || [ -z "${pm:-}" ]; then err "infer: unexpected output"; return; fi
 	row "inference, 3 models (ns/event)" "<= 1000" "$im" "min $imin max $imax ($INFER_REPS runs)" "$(verdict "$im" '<=' 1000)"
 	row "  per-reading CPU path (ns/event)" "(info)" "$pm" "min $pmin max $pmax ($INFER_REPS runs)" "-"
+}
+
+# infer_row OUTPUT NAME LABEL: a row for bench_infer's line NAME (info).
+infer_row() {
+	local m mn mx
+	read -r m mn mx < <(echo "$1" | sed -n "s/^$2 median=\([^ ]*\) min=\([^ ]*\) max=\([^ ]*\).*/\1 \2 \3/p")
+	if [ -z "${m:-}" ]; then err "infer_sklearn: no $2 line"; return; fi
+	row "$3" "(info)" "$m" "min $mn max $mx ($INFER_REPS runs)" "-"
+}
+
+bench_infer_sklearn() {
+	local d=$T/sklearn out py=/usr/bin/python3
+	local data="--sensors 100 --rate 0.01 --count 50000 --seed 7 --start 2026-01-05T00:00:00Z"
+	echo "== infer_sklearn: fit (sklearn_fit.py, simulate $data), import, $BENCH_INFER 100000 $INFER_REPS"
+	if [ ! -x "$BENCH_INFER" ]; then err "infer_sklearn: $BENCH_INFER not built (run make bench)"; return; fi
+	if ! $py -c 'import sklearn' 2>/dev/null; then err "infer_sklearn: $py cannot import sklearn (python3-sklearn)"; return; fi
+	mkdir -p "$d/sk" "$d/models"
+	# shellcheck disable=SC2086
+	"$FG" simulate $data --out "$d/train.jsonl" && "$FG" models features --data "$d/train.jsonl" --out "$d/train.csv" \
+		|| { err "infer_sklearn: training data"; return; }
+	$py tests/integration/sklearn_fit.py "$d/train.csv" "$d/sk" --rf-trees 100 --rf-depth 10 \
+		--gbt-trees 100 --gbt-depth 10 --gbt-subsample 1 || { err "infer_sklearn: fitting"; return; }
+	$py models/import_sklearn.py --fieldgate "$FG" "$d/sk/rf.pkl" --features "$(cat "$d/sk/rf.features")" --out "$d/models" &&
+		$py models/import_sklearn.py --fieldgate "$FG" "$d/sk/lr.joblib" --features "$(cat "$d/sk/lr.features")" --out "$d/models" &&
+		$py models/import_sklearn.py --fieldgate "$FG" "$d/sk/gbt.joblib" --out "$d/models" \
+		|| { err "infer_sklearn: import"; return; }
+	if ! out=$("$BENCH_INFER" "$d/models" 100000 $INFER_REPS); then err "infer_sklearn: bench_infer failed"; return; fi
+	echo "$out"
+	infer_row "$out" infer "infer, 3 sklearn models (ns/event)"
+	infer_row "$out" infer_status "  forest 100 x depth 10 (ns/event)"
+	infer_row "$out" infer_anomaly "  logistic regression (ns/event)"
+	infer_row "$out" infer_humidity "  GBT 100 x depth 10 (ns/event)"
 }
 
 # e2e_run SYNC N: one flat-out run; sets rate (events/s). Returns 1 on
@@ -1353,11 +1391,11 @@ bench_train() {
 	rm -rf "$d"
 }
 
-which=${*:-${BENCH:-infer e2e rss mqtt1 mqtt0 mqtt0d latency kafka kafka_latency kafka_drain es replay restart reload train}}
+which=${*:-${BENCH:-infer infer_sklearn e2e rss mqtt1 mqtt0 mqtt0d latency kafka kafka_latency kafka_drain es replay restart reload train}}
 for b in $which; do
 	case $b in
-	infer | e2e | rss | mqtt1 | mqtt0 | mqtt0d | latency | latency0 | kafka | kafka_latency | kafka_drain | es | replay | restart | reload | train) ;;
-	*) echo "usage: $0 [infer|e2e|rss|mqtt1|mqtt0|mqtt0d|latency|latency0|kafka|kafka_latency|kafka_drain|es|replay|restart|reload|train ...]" >&2; exit 2 ;;
+	infer | infer_sklearn | e2e | rss | mqtt1 | mqtt0 | mqtt0d | latency | latency0 | kafka | kafka_latency | kafka_drain | es | replay | restart | reload | train) ;;
+	*) echo "usage: $0 [infer|infer_sklearn|e2e|rss|mqtt1|mqtt0|mqtt0d|latency|latency0|kafka|kafka_latency|kafka_drain|es|replay|restart|reload|train ...]" >&2; exit 2 ;;
 	esac
 done
 if [ ! -x "$FG" ]; then echo "bench: $FG not built (run make bench)" >&2; exit 1; fi
