@@ -38,8 +38,9 @@ What is carried over so that fieldgate predicts what scikit-learn predicts:
   the decision, so both are doubled (exactly). scikit-learn's predict is
   decision > 0, i.e. P > 0.5, while fieldgate labels P >= threshold; the file
   gets threshold 0.5000000000000001, the next double above 0.5, so that the
-  label is P > 0.5 too. They can then differ only where |decision| is below
-  about 4e-16, where the sign itself depends on the order of summation.
+  label is P > 0.5 too. They can then differ only for 0 < decision < 1.7e-16
+  (where P rounds to 0.5 exactly), and where the decision is so near 0 that its
+  sign depends on the order of the sum (scikit-learn's BLAS dot product).
 
 Anything else (other estimators, pipelines, multi-output, more than 8
 classes, other classes than 0/1/2, other losses, a feature fieldgate does
