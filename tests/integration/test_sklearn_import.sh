@@ -120,6 +120,7 @@ def save(name, obj):
 save("tree.pkl", DecisionTreeClassifier(max_depth=3).fit(X, y))
 save("pipe.pkl", make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y))
 save("rf4.pkl", RandomForestClassifier(n_estimators=3).fit(X, (X[:, 0] * 4).astype(int)))
+save("rf9.pkl", RandomForestClassifier(n_estimators=3).fit(X, np.arange(200) % 9))
 save("rf_str.pkl", RandomForestClassifier(n_estimators=3).fit(X, np.where(y, "fault", "ok")))
 save("rf_multi.pkl", RandomForestClassifier(n_estimators=3).fit(X, np.column_stack([y, y])))
 save("gbt_abs.pkl", GradientBoostingRegressor(loss="absolute_error", n_estimators=3).fit(X, X[:, 0]))
@@ -160,6 +161,8 @@ cases = [
     ("classes other than 0, 1, 2",
      "classes ['0', '1', '2', '3']: the status model's classes are 0 normal, 1 warning, 2 fault",
      ["rf4.pkl", "--features", few]),
+    ("more than 8 classes", "9 classes (fieldgate's forest takes at most 8, the status model 0, 1, 2)",
+     ["rf9.pkl", "--features", few]),
     ("string classes", "the status model's classes are 0 normal, 1 warning, 2 fault", ["rf_str.pkl", "--features", few]),
     ("a multi-output forest", "a multi-output forest (2 outputs)", ["rf_multi.pkl", "--features", few]),
     ("another GBT loss", "loss 'absolute_error' (fieldgate imports squared_error only)", ["gbt_abs.pkl", "--features", few]),
