@@ -14,8 +14,9 @@
 #include <unistd.h>
 
 #include "agent/scorer.h"
+#include "models/model.h"
 
-#define MODELSET__COPY_MAX (64L * 1024 * 1024) /* a model file larger than this is refused */
+
 
 static const char *const modelset__names[MODELSET_FILES] = {
 	SCORER_STATUS_FILE, SCORER_ANOMALY_FILE, SCORER_HUMIDITY_FILE, SCORER_MANIFEST,
@@ -71,7 +72,7 @@ static int modelset__copy(const char *from, int to, const char *to_path, const c
 	while ((n = read(in, buf, sizeof buf)) != 0) {
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 || (total += n) > MODELSET__COPY_MAX) {
+		if (n < 0 || (total += n) > MODEL_MAX_FILE_BYTES) {
 			snprintf(err, errlen, "%s: %s", path, n < 0 ? strerror(errno) : "too large");
 			goto out;
 		}

@@ -36,9 +36,7 @@ void scorer_free(struct scorer **s)
 	*s = NULL;
 }
 
-/* The largest model file read; the loader's own cap applies as well. */
-#define SCORER__FILE_MAX (64L * 1024 * 1024)
-#define SCORER__MANIFEST_MAX 4096
+#define SCORER__MANIFEST_MAX 4096 /* bytes of SHA256SUMS read at most */
 
 /* Read dir/name through dfd into a new buffer (*buf, *len; NUL-terminated).
  * Returns 0, 1 when the file does not exist (only if may_be_absent), or -1
@@ -199,7 +197,7 @@ int scorer_load(struct scorer **out, const char *dir, char *err, size_t errlen)
 		char want[DIGEST_SHA256_HEX], got[DIGEST_SHA256_HEX];
 
 		snprintf(path, sizeof path, "%s/%s", dir, slot_files[i]);
-		if (scorer__read(dfd, dir, slot_files[i], 0, SCORER__FILE_MAX, &buf, &len,
+		if (scorer__read(dfd, dir, slot_files[i], 0, MODEL_MAX_FILE_BYTES, &buf, &len,
 				 err, errlen) < 0)
 			goto fail;
 		if (manifest) {
@@ -268,7 +266,7 @@ int scorer_seal(const char *dir, char *err, size_t errlen)
 	for (int i = 0; i < SCORER_NMODELS; i++) {
 		char hex[DIGEST_SHA256_HEX];
 
-		if (scorer__read(dfd, dir, order[i], 0, SCORER__FILE_MAX, &buf, &len, err, errlen) < 0)
+		if (scorer__read(dfd, dir, order[i], 0, MODEL_MAX_FILE_BYTES, &buf, &len, err, errlen) < 0)
 			goto out;
 		if (digest_sha256_hex(buf, len, hex) < 0) {
 			snprintf(err, errlen, "%s/%s: cannot compute its SHA-256", dir, order[i]);
