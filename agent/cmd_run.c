@@ -23,6 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,6 +43,7 @@
 #define ALERT_CLIENT_STOP_MS 2000 /* time given to the alerts' own MQTT disconnect */
 #define WATCH_EVERY_MS 250 /* [models] watch: how often the set on disk is looked at */
 #define WATCH_SETTLE_MS 1000 /* ... and how long it must be still before it is loaded */
+#define LOAD_NICE 10 /* the priority model sets are loaded at (nice) */
 
 /* One status line: readings/s and predictions since the last one, the buffer, the sinks. */
 static void run__status_line(struct agent *a, uint64_t prev[4], double secs)
@@ -86,6 +89,40 @@ static void run__take_models(struct agent_models *m, const struct scorer *s)
 /* Load set st from its directory into *out; why is NULL at start (the
  * error is then the start's), else the reload's reason for the log line.
  * Returns 0, or -1 (logged, st->error set). */
+/* One load on a thread of its own, at a low priority: on a gateway's few
+ * cores, parsing a model set must not take CPU from the thread that
+ * receives and scores readings (the main thread cannot lower its own
+ * priority and raise it again without privileges; a thread can drop its
+ * own and then end). */
+struct run__load {
+	const char *dir;          /* the set */
+	struct scorer *out;       /* loaded, or NULL */
+	char err[1024];           /* why not */
+	int rc;                   /* scorer_load()'s */
+};
+
+static void *run__load_thread(void *arg)
+{
+	struct run__load *l = arg;
+
+	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), LOAD_NICE);
+	l->rc = scorer_load(&l->out, l->dir, l->err, sizeof l->err);
+	return NULL;
+}
+
+static int run__scorer_load(struct scorer **out, const char *dir, char *err, size_t errlen)
+{
+	struct run__load l = { .dir = dir, .rc = -1 };
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, run__load_thread, &l) != 0)
+		return scorer_load(out, dir, err, errlen); /* then on this thread */
+	pthread_join(t, NULL);
+	snprintf(err, errlen, "%s", l.err);
+	*out = l.out;
+	return l.rc;
+}
+
 static int run__load_set(struct agent_set *st, struct scorer **out, const char *why)
 {
 	const struct agent_models *m = &st->models;
@@ -94,7 +131,7 @@ static int run__load_set(struct agent_set *st, struct scorer **out, const char *
 	/* The signature before loading: a change while it loads is seen again. */
 	modelset_signature(st->dir, &st->sig);
 	st->seen = st->sig;
-	if (scorer_load(out, st->dir, err, sizeof err) < 0) {
+	if (run__scorer_load(out, st->dir, err, sizeof err) < 0) {
 		snprintf(st->error, sizeof st->error, "%s", err);
 		if (!why && !strcmp(st->name, "live"))
 			log_error("models", "%s", err);

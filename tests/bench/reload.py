@@ -14,9 +14,11 @@
 #
 # Per reload: live = the first received_at of an event scored by its set
 # minus SIGNAL_MS (signal -> new set live); around = the events received in
-# [SIGNAL_MS, SIGNAL_MS + 200] and, of those, the ones with L > 10 ms.
-# Prints one line: "reloads N live_median X live_max X around N delayed N
-# p99 X max X" (ms). Exits 1 when a reload's set never scored an event.
+# [SIGNAL_MS, SIGNAL_MS + 200] and, of those, the ones with L > 10 ms; and
+# swap_late, the median over the reloads of the largest L in the 50 ms after
+# the signal (when the new set goes live). Prints one line: "reloads N
+# live_median X live_max X around N delayed N p99 X max X swap_late X" (ms).
+# Exits 1 when a reload's set never scored an event.
 import datetime
 import json
 import sqlite3
@@ -48,8 +50,10 @@ def main():
         ev.append((rx, rx - ts - k * step))
     lo = min(c for _, c in ev)
     lat = sorted(c - lo for _, c in ev)
-    live, around, delayed = [], 0, 0
+    live, around, delayed, swap = [], 0, 0, []
     for v, sig in sent:
+        # the latest reading of the 50 ms in which the new set goes live
+        swap.append(max([c - lo for rx, c in ev if sig <= rx <= sig + 50] or [0]))
         if v == 1:  # a moment noted without a reload (the baseline run)
             live.append(0)
         elif v not in first:
@@ -61,9 +65,15 @@ def main():
             if sig <= rx <= sig + 200:
                 around += 1
                 delayed += (c - lo) > 10
+    if len(sys.argv) > 5:  # per reload: when the late readings came
+        for v, sig in sent:
+            late = sorted((rx - sig, round(c - lo, 1)) for rx, c in ev if sig - 100 <= rx <= sig + 300 and c - lo > 5)
+            print("reload %d: %s" % (v, late[:12]), file=sys.stderr)
     live.sort()
-    print("reloads %d live_median %d live_max %d around %d delayed %d p99 %.2f max %.2f"
-          % (len(live), live[len(live) // 2], live[-1], around, delayed, pct(lat, 99), lat[-1]))
+    swap.sort()
+    print("reloads %d live_median %d live_max %d around %d delayed %d p99 %.2f max %.2f swap_late %.1f"
+          % (len(live), live[len(live) // 2], live[-1], around, delayed, pct(lat, 99), lat[-1],
+             swap[len(swap) // 2]))
     return 0
 
 
