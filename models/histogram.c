@@ -73,20 +73,6 @@ void model__sort_doubles(double *v, size_t n, double *tmp)
 		v[i] = model__unkey(((uint64_t *)v)[i]);
 }
 
-/* First index in sorted v[0..n) whose value is > key. */
-static size_t model__after(const double *v, size_t n, double key)
-{
-	size_t lo = 0, hi = n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (v[mid] <= key)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 void model__histogram_of(struct model__histogram *h, const double *s, size_t n)
 {
 	size_t distinct = 1, k = 0;
@@ -121,7 +107,7 @@ void model__histogram_of(struct model__histogram *h, const double *s, size_t n)
 	h->bins = k + 1;
 	size_t prev = 0;
 	for (size_t i = 0; i < h->bins; i++) {
-		size_t upto = i < k ? model__after(s, n, h->edges[i]) : n;
+		size_t upto = i < k ? model__upper_bound(s, n, h->edges[i]) : n;
 		h->fractions[i] = (double)(upto - prev) / (double)n;
 		prev = upto;
 	}

@@ -649,26 +649,6 @@ out:
 	return rc;
 }
 
-static int model__parse_number_array(struct ld *l, const cJSON *root, const char *key, size_t want,
-				     const char *per, double *dst)
-{
-	const cJSON *a;
-	char path[PATHMAX], ipath[PATHMAX];
-	if (model__need(l, root, "$", key, &a, path) < 0 ||
-	    model__want_type(l, a, path, cJSON_IsArray(a), "an array") < 0)
-		return -1;
-	int n = cJSON_GetArraySize(a);
-	if ((size_t)n != want)
-		return model__bad(l, path, "%d values (expected %zu, one per %s)", n, want, per);
-	int i = 0;
-	for (const cJSON *v = a->child; v; v = v->next, i++) {
-		model__path_index(ipath, path, i);
-		if (model__get_finite(l, v, ipath, &dst[i]) < 0)
-			return -1;
-	}
-	return 0;
-}
-
 /* Numbers of an array at path into dst (at most max; their count in *n). */
 static int model__parse_numbers(struct ld *l, const cJSON *a, const char *path, size_t max,
 				const char *what, double *dst, size_t *n)
@@ -688,6 +668,22 @@ static int model__parse_numbers(struct ld *l, const cJSON *a, const char *path, 
 	*n = (size_t)cnt;
 	return 0;
 }
+
+static int model__parse_number_array(struct ld *l, const cJSON *root, const char *key, size_t want,
+				     const char *per, double *dst)
+{
+	const cJSON *a;
+	char path[PATHMAX];
+	size_t got;
+	if (model__need(l, root, "$", key, &a, path) < 0 ||
+	    model__want_type(l, a, path, cJSON_IsArray(a), "an array") < 0)
+		return -1;
+	int n = cJSON_GetArraySize(a);
+	if ((size_t)n != want)
+		return model__bad(l, path, "%d values (expected %zu, one per %s)", n, want, per);
+	return model__parse_numbers(l, a, path, want, "values", dst, &got);
+}
+
 
 /* The optional "input_histograms": one {"edges", "fractions"} per feature. */
 static int model__parse_histograms(struct ld *l, struct model *m, const cJSON *root)

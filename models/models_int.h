@@ -154,6 +154,9 @@ static inline const struct model__node *model__walk(const struct model__node *no
 
 /* ---- sorted columns: input histograms and the sort (histogram.c) ---- */
 
+/* First index in sorted v[0..n) whose value is > key (tree.c). */
+size_t model__upper_bound(const double *v, size_t n, double key);
+
 /* Sort v[0..n) ascending, using tmp[0..n) as scratch (an exact radix sort:
  * the order qsort() with < would give; -0 sorts before +0). */
 void model__sort_doubles(double *v, size_t n, double *tmp);

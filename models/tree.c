@@ -86,8 +86,7 @@ unsigned model__rng_poisson1(struct model__rng *r)
 
 /* ---- binning ---- */
 
-/* First index in sorted v[0..n) whose value is > key. */
-static size_t model__upper_bound(const double *v, size_t n, double key)
+size_t model__upper_bound(const double *v, size_t n, double key)
 {
 	size_t lo = 0, hi = n;
 	while (lo < hi) {

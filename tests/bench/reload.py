@@ -19,20 +19,11 @@
 # the signal (when the new set goes live). Prints one line: "reloads N
 # live_median X live_max X around N delayed N p99 X max X swap_late X" (ms).
 # Exits 1 when a reload's set never scored an event.
-import datetime
 import json
 import sqlite3
 import sys
 
-
-def epoch_ms(s):
-    t = datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
-    return round(t.timestamp() * 1000)
-
-
-def pct(v, p):
-    i = max(0, min(len(v) - 1, int(-(-p * len(v) // 100)) - 1))
-    return v[i]
+from latency import epoch_ms, pct  # the same clock arithmetic as latency.py
 
 
 def main():
