@@ -271,8 +271,19 @@ struct retrain__holdout {
 	size_t n, cap;           /* rows, allocated */
 };
 
-/* One train -c run. */
+/* One train -c run: what was asked, and what it works with. */
 struct retrain__train {
+	const char *cfgpath;             /* -c */
+	int have_since;                  /* --since was given */
+	unsigned long long holdout;      /* --holdout, percent */
+	int promote;                     /* --promote-if-better */
+	int version_given;               /* --version was given */
+	struct trainer_options o;        /* the models' options, the output */
+	struct retrain__range rg;        /* the events */
+	struct config *cfg;              /* the site */
+	struct scorer *live, *fresh;     /* the live set, the new one */
+	char outdir[CONFIG_PATH_MAX + 32]; /* the default output */
+	char source[512];                /* provenance for the model files */
 	uint64_t boundary;               /* readings before it train, the rest are held out */
 	struct trainer *trainer;         /* the training rows */
 	struct retrain__holdout held;    /* the held-out rows */
@@ -322,7 +333,8 @@ static void retrain__train_usage(FILE *f)
 		"Exit status 0 (also when the new set was not better), 1 on failure, 2 for usage.\n");
 }
 
-int cmd_train_site(int argc, char **argv)
+/* The command line into t. Returns 0, -1 after --help, or EXIT_USAGE (said). */
+static int retrain__train_args(struct retrain__train *t, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' }, { "since", required_argument, NULL, 'A' },
@@ -334,39 +346,28 @@ int cmd_train_site(int argc, char **argv)
 		{ "version", required_argument, NULL, 'v' }, { "help", no_argument, NULL, 'h' },
 		{ 0, 0, 0, 0 },
 	};
-	struct retrain__range rg = { .until = clock_wall_ms() };
-	struct retrain__train t = { 0 };
-	struct trainer_options o;
-	struct config *cfg = NULL;
-	struct scorer *live = NULL, *fresh = NULL;
-	struct evaluation el, ef;
-	const char *cfgpath = NULL;
-	char err[1024], outdir[CONFIG_PATH_MAX + 32], source[512], why[512], prev[4200];
-	unsigned long long holdout = RETRAIN__HOLDOUT_PCT;
-	int c, have_since = 0, promote = 0, version_given = 0, rc = EXIT_USAGE, bars;
+	int c, r;
 
-	trainer_options_default(&o);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-		int r;
 		switch (c) {
-		case 'c': cfgpath = optarg; continue;
-		case 'A': if (retrain__time("train", "since", optarg, &rg.since)) return EXIT_USAGE;
-			have_since = 1; continue;
-		case 'U': if (retrain__time("train", "until", optarg, &rg.until)) return EXIT_USAGE;
+		case 'c': t->cfgpath = optarg; continue;
+		case 'A': if (retrain__time("train", "since", optarg, &t->rg.since)) return EXIT_USAGE;
+			t->have_since = 1; continue;
+		case 'U': if (retrain__time("train", "until", optarg, &t->rg.until)) return EXIT_USAGE;
 			continue;
-		case 'H': if (cli_parse_u64(optarg, &holdout) < 0 || holdout < 1 || holdout > 90) {
+		case 'H': if (cli_parse_u64(optarg, &t->holdout) < 0 || t->holdout < 1 || t->holdout > 90) {
 				fprintf(stderr, "fieldgate train: --holdout %s: expected a percentage "
 					"from 1 to 90\n", optarg);
 				return EXIT_USAGE;
 			}
 			continue;
-		case 'P': promote = 1; continue;
-		case 'h': retrain__train_usage(stdout); return 0;
+		case 'P': t->promote = 1; continue;
+		case 'h': retrain__train_usage(stdout); return -1;
 		default: break;
 		}
-		version_given |= c == 'v';
-		if ((r = train_option(&o, c, optarg)) != 0) {
+		t->version_given |= c == 'v';
+		if ((r = train_option(&t->o, c, optarg)) != 0) {
 			if (r > 0)
 				fprintf(stderr, "fieldgate train: bad value for an option: '%s'\n", optarg);
 			else
@@ -374,116 +375,146 @@ int cmd_train_site(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (!cfgpath || !have_since || optind != argc) {
+	if (!t->cfgpath || !t->have_since || optind != argc) {
 		retrain__train_usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (rg.since > rg.until) {
+	if (t->rg.since > t->rg.until) {
 		fprintf(stderr, "fieldgate train: --since is after --until\n");
 		return EXIT_USAGE;
 	}
-	if ((rc = cli_load_config(cfgpath, &cfg)) != 0)
+	return 0;
+}
+
+/* The live set, the new set's version and directory, the range. Returns 0
+ * or an exit status (said). */
+static int retrain__train_prepare(struct retrain__train *t)
+{
+	char err[1024];
+	int rc;
+
+	if (t->promote && (rc = lifecycle_own_dir(t->cfg, "train --promote-if-better")) != 0)
 		return rc;
-	if (promote && (rc = lifecycle_own_dir(cfg, "train --promote-if-better")) != 0)
-		goto out;
-	rc = EXIT_RUNTIME;
-	rg.cfg = cfg;
-	if (scorer_load(&live, cfg->models_dir, err, sizeof err) < 0) {
+	if (scorer_load(&t->live, t->cfg->models_dir, err, sizeof err) < 0) {
 		fprintf(stderr, "fieldgate train: the live set: %s\n", err);
-		goto out;
+		return EXIT_RUNTIME;
 	}
-	if (!version_given) {
-		o.version = 0;
+	if (!t->version_given) {
+		t->o.version = 0;
 		for (int i = 0; i < SCORER_NMODELS; i++)
-			if (model_version(live->model[i]) > o.version)
-				o.version = model_version(live->model[i]);
-		o.version++;
+			if (model_version(t->live->model[i]) > t->o.version)
+				t->o.version = model_version(t->live->model[i]);
+		t->o.version++;
 	}
-	if (!o.outdir) {
-		snprintf(outdir, sizeof outdir, "%s/models/set-%d", cfg->data_dir, o.version);
-		o.outdir = outdir;
+	if (!t->o.outdir) {
+		snprintf(t->outdir, sizeof t->outdir, "%s/models/set-%d", t->cfg->data_dir, t->o.version);
+		t->o.outdir = t->outdir;
 	}
-	if (access(o.outdir, F_OK) == 0 && !version_given) {
+	if (access(t->o.outdir, F_OK) == 0 && !t->version_given) {
 		fprintf(stderr, "fieldgate train: %s exists already (pass --out DIR or --version N)\n",
-			o.outdir);
-		goto out;
+			t->o.outdir);
+		return EXIT_RUNTIME;
 	}
-	if ((rc = retrain__open(&rg, "train")) != 0)
-		goto out;
-	rc = EXIT_RUNTIME;
-	t.boundary = rg.count - rg.count * holdout / 100;
-	bars = progress_wanted(stderr);
-	o.bars = bars;
-	snprintf(source, sizeof source, "the buffer of site %s: events seq %" PRIu64 "..%" PRIu64
-		 " (the first %" PRIu64 " of %" PRIu64 ")", cfg->site, rg.first, rg.last, t.boundary,
-		 rg.count);
-	o.source = source;
-	if (trainer_create(&t.trainer) < 0) {
+	t->rg.cfg = t->cfg;
+	if ((rc = retrain__open(&t->rg, "train")) != 0)
+		return rc;
+	t->boundary = t->rg.count - t->rg.count * t->holdout / 100;
+	snprintf(t->source, sizeof t->source, "the buffer of site %s: events seq %" PRIu64 "..%" PRIu64
+		 " (the first %" PRIu64 " of %" PRIu64 ")", t->cfg->site, t->rg.first, t->rg.last,
+		 t->boundary, t->rg.count);
+	t->o.source = t->source;
+	t->o.bars = progress_wanted(stderr);
+	return 0;
+}
+
+/* Read the range (training rows, held-out rows), train and write the new
+ * set, load it. Returns 0 or -1 (said). */
+static int retrain__train_set(struct retrain__train *t)
+{
+	size_t rows[SCORER_NMODELS];
+	char err[1024];
+
+	if (trainer_create(&t->trainer) < 0) {
 		fprintf(stderr, "fieldgate train: out of memory\n");
-		goto out;
+		return -1;
 	}
-	if (retrain__walk(&rg, retrain__train_row, &t, bars) < 0)
-		goto out;
-	{
-		size_t rows[SCORER_NMODELS];
-		trainer_rows(t.trainer, rows);
-		if (!rows[SCORER_STATUS] || !rows[SCORER_ANOMALY]) {
-			fprintf(stderr, "fieldgate train: the events in that range carry no ground truth "
-				"(%s): retraining needs readings with status_flag and is_anomaly\n",
-				!rows[SCORER_STATUS] ? "status_flag" : "is_anomaly");
-			goto out;
-		}
-		printf("training on %zu events, %zu held out (seq %" PRIu64 "..%" PRIu64 " of the buffer)\n",
-		       rows[SCORER_HUMIDITY], t.held.n, rg.first, rg.last);
+	if (retrain__walk(&t->rg, retrain__train_row, t, t->o.bars) < 0)
+		return -1;
+	trainer_rows(t->trainer, rows);
+	if (!rows[SCORER_STATUS] || !rows[SCORER_ANOMALY]) {
+		fprintf(stderr, "fieldgate train: the events in that range carry no ground truth "
+			"(%s): retraining needs readings with status_flag and is_anomaly\n",
+			!rows[SCORER_STATUS] ? "status_flag" : "is_anomaly");
+		return -1;
 	}
-	if (trainer_train(t.trainer, &o, err, sizeof err) < 0) {
+	printf("training on %zu events, %zu held out (seq %" PRIu64 "..%" PRIu64 " of the buffer)\n",
+	       rows[SCORER_HUMIDITY], t->held.n, t->rg.first, t->rg.last);
+	if (trainer_train(t->trainer, &t->o, err, sizeof err) < 0) {
 		fprintf(stderr, "fieldgate train: %s\n", err);
-		goto out;
+		return -1;
 	}
-	if (scorer_load(&fresh, o.outdir, err, sizeof err) < 0) {
+	if (scorer_load(&t->fresh, t->o.outdir, err, sizeof err) < 0) {
 		fprintf(stderr, "fieldgate train: the new set: %s\n", err);
-		goto out;
+		return -1;
 	}
+	return 0;
+}
+
+/* Both sets on the held-out rows, side by side; with --promote-if-better
+ * the new one installed when it is better. Returns the exit status. */
+static int retrain__train_judge(struct retrain__train *t)
+{
+	struct evaluation el, ef;
+	char err[1024], why[512], prev[4200], ln[64], fn[64];
+
 	evaluation_init(&el);
 	evaluation_init(&ef);
-	for (size_t i = 0; i < t.held.n; i++) {
-		evaluation_add(&el, live, &t.held.r[i], t.held.f + i * FEATURE_COUNT, NULL);
-		evaluation_add(&ef, fresh, &t.held.r[i], t.held.f + i * FEATURE_COUNT, NULL);
+	for (size_t i = 0; i < t->held.n; i++) {
+		evaluation_add(&el, t->live, &t->held.r[i], t->held.f + i * FEATURE_COUNT, NULL);
+		evaluation_add(&ef, t->fresh, &t->held.r[i], t->held.f + i * FEATURE_COUNT, NULL);
 	}
-	printf("on the %zu held-out events:\n", t.held.n);
-	{
-		char ln[64], fn[64];
-		snprintf(ln, sizeof ln, "live (v%d)", model_version(live->model[SCORER_STATUS]));
-		snprintf(fn, sizeof fn, "new (v%d)", o.version);
-		retrain__compare(&el, ln, &ef, fn);
-	}
-	if (retrain__better(&el, &ef, why, sizeof why)) {
-		printf("the new set is better: %s\n", why);
-		if (!promote) {
-			printf("to make it the live set: fieldgate models promote needs it as shadow_dir, "
-			       "or run again with --promote-if-better\n");
-			rc = 0;
-			goto out;
-		}
-		if (modelset_install(o.outdir, cfg->models_dir, prev, sizeof prev, err, sizeof err) < 0) {
-			fprintf(stderr, "fieldgate train: %s (the live set is unchanged)\n", err);
-			goto out;
-		}
-		printf("installed into %s; the set it replaced is kept in %s\n", cfg->models_dir, prev);
-		rc = lifecycle_reload_agent(cfg, fresh->names.status) ? EXIT_RUNTIME : 0;
-	} else {
+	printf("on the %zu held-out events:\n", t->held.n);
+	snprintf(ln, sizeof ln, "live (v%d)", model_version(t->live->model[SCORER_STATUS]));
+	snprintf(fn, sizeof fn, "new (v%d)", t->o.version);
+	retrain__compare(&el, ln, &ef, fn);
+	if (!retrain__better(&el, &ef, why, sizeof why)) {
 		printf("the new set is not better: %s; the live set stays%s\n", why,
-		       promote ? " (nothing installed)" : "");
-		rc = 0;
+		       t->promote ? " (nothing installed)" : "");
+		return 0;
 	}
-out:
+	printf("the new set is better: %s\n", why);
+	if (!t->promote) {
+		printf("to make it the live set: fieldgate models promote needs it as shadow_dir, "
+		       "or run again with --promote-if-better\n");
+		return 0;
+	}
+	if (modelset_install(t->o.outdir, t->cfg->models_dir, prev, sizeof prev, err, sizeof err) < 0) {
+		fprintf(stderr, "fieldgate train: %s (the live set is unchanged)\n", err);
+		return EXIT_RUNTIME;
+	}
+	printf("installed into %s; the set it replaced is kept in %s\n", t->cfg->models_dir, prev);
+	return lifecycle_reload_agent(t->cfg, t->fresh->names.status) ? EXIT_RUNTIME : 0;
+}
+
+int cmd_train_site(int argc, char **argv)
+{
+	struct retrain__train t = { .holdout = RETRAIN__HOLDOUT_PCT, .rg = { .until = clock_wall_ms() } };
+	int rc;
+
+	trainer_options_default(&t.o);
+	if ((rc = retrain__train_args(&t, argc, argv)) != 0)
+		return rc < 0 ? 0 : rc;
+	if ((rc = cli_load_config(t.cfgpath, &t.cfg)) != 0)
+		return rc;
+	if ((rc = retrain__train_prepare(&t)) == 0)
+		rc = retrain__train_set(&t) < 0 ? EXIT_RUNTIME : retrain__train_judge(&t);
 	trainer_free(&t.trainer);
 	free(t.held.r);
 	free(t.held.f);
-	scorer_free(&live);
-	scorer_free(&fresh);
-	store_close(&rg.st);
-	free(cfg);
+	scorer_free(&t.live);
+	scorer_free(&t.fresh);
+	store_close(&t.rg.st);
+	free(t.cfg);
 	return rc;
 }
 

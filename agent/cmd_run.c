@@ -320,30 +320,24 @@ static int run__start_source(struct agent *a)
 	snprintf(models, sizeof models, "%s, %s, %s", a->scorer->names.status,
 		 a->scorer->names.anomaly, a->scorer->names.humidity);
 	if (cfg->source == SOURCE_MQTT) {
-		if (mqtt_source_start(&a->msrc, cfg, a->pipe, a->scorer, &a->ctr, a->alerts,
+		if (mqtt_source_start(&a->msrc, cfg, a->pipe, a->scorer, a->shadow, &a->ctr, a->alerts,
 				      err, sizeof err) < 0) {
 			log_error("mqtt", "%s: %s", cfg->file, err);
 			return EXIT_USAGE;
 		}
-		a->scorer = NULL; /* the source's now */
-		if (a->shadow)
-			ingest_offer_shadow(mqtt_source_ingest(a->msrc), a->shadow);
-		a->shadow = NULL;
+		a->scorer = a->shadow = NULL; /* the source's now */
 		log_info("agent", "started: gateway %s, site %s, MQTT %s topics %s QoS %d, models %s, "
 			 "buffer %s (next seq %llu)", cfg->gateway_id, cfg->site, cfg->mqtt_uri,
 			 cfg->mqtt_topic, cfg->mqtt_qos, models, cfg->buffer_path,
 			 (unsigned long long)store_next_seq(a->st));
 		return 0;
 	}
-	if (sim_source_start(&a->sim, cfg, a->pipe, a->scorer, &a->ctr, a->alerts,
+	if (sim_source_start(&a->sim, cfg, a->pipe, a->scorer, a->shadow, &a->ctr, a->alerts,
 			     err, sizeof err) < 0) {
 		log_error("simulator", "%s", err);
 		return EXIT_RUNTIME;
 	}
-	a->scorer = NULL; /* the source's now */
-	if (a->shadow)
-		ingest_offer_shadow(sim_source_ingest(a->sim), a->shadow);
-	a->shadow = NULL;
+	a->scorer = a->shadow = NULL; /* the source's now */
 	log_info("agent", "started: gateway %s, site %s, simulator with %u sensors at %g Hz, "
 		 "models %s, buffer %s (next seq %llu)",
 		 cfg->gateway_id, cfg->site, cfg->sim_sensors, cfg->sim_rate, models,

@@ -143,7 +143,7 @@ int mqtt_source_client(struct mqtt_client **out, const struct config *cfg, int s
 }
 
 int mqtt_source_start(struct mqtt_source **out, const struct config *cfg,
-		      struct pipeline *pipe, struct scorer *scorer,
+		      struct pipeline *pipe, struct scorer *scorer, struct scorer *shadow,
 		      struct ingest_counters *ctr, struct alerts *alerts,
 		      char *err, size_t errlen)
 {
@@ -155,6 +155,7 @@ int mqtt_source_start(struct mqtt_source **out, const struct config *cfg,
 		return -1;
 	}
 	s->ingest.alerts = alerts;
+	s->ingest.shadow = shadow;
 	s->ingest.shadow_in_events = cfg->models_shadow_in_events;
 	s->topic_level = cfg->mqtt_sensor_id_topic_level;
 	s->keepalive_s = cfg->mqtt_keepalive;
@@ -167,7 +168,7 @@ int mqtt_source_start(struct mqtt_source **out, const struct config *cfg,
 	if (mqtt_source_client(&s->client, cfg, 1, mqtt_source__on_message, mqtt_source__on_state,
 			       s, err, errlen) < 0) {
 		pthread_mutex_destroy(&s->mu);
-		s->ingest.scorer = NULL; /* the caller's again: this start failed */
+		s->ingest.scorer = s->ingest.shadow = NULL; /* the caller's again: this start failed */
 		ingest_cleanup(&s->ingest);
 		free(s);
 		return -1;

@@ -23,13 +23,14 @@ struct mqtt_source;
 
 /*
  * Start the source: read the password file (if any), connect in the
- * background, subscribe. On success the source owns scorer; on failure it
- * stays the caller's. alerts (may be NULL) is given the connection to
- * publish on. Returns 0, or -1 with one line in err (unreadable password
- * file, bad URI, unreadable TLS file).
+ * background, subscribe. scorer is the live set, shadow (may be NULL) the
+ * shadow set. On success the source owns them; on failure they stay the
+ * caller's. alerts (may be NULL) is given the connection to publish on.
+ * Returns 0, or -1 with one line in err (unreadable password file, bad URI,
+ * unreadable TLS file).
  */
 int mqtt_source_start(struct mqtt_source **out, const struct config *cfg,
-		      struct pipeline *pipe, struct scorer *scorer,
+		      struct pipeline *pipe, struct scorer *scorer, struct scorer *shadow,
 		      struct ingest_counters *ctr, struct alerts *alerts,
 		      char *err, size_t errlen);
 

@@ -46,8 +46,8 @@ static void *sim_source__main(void *arg)
 }
 
 int sim_source_start(struct sim_source **out, const struct config *cfg, struct pipeline *pipe,
-		     struct scorer *scorer, struct ingest_counters *ctr, struct alerts *alerts,
-		     char *err, size_t errlen)
+		     struct scorer *scorer, struct scorer *shadow, struct ingest_counters *ctr,
+		     struct alerts *alerts, char *err, size_t errlen)
 {
 	struct sim_options so = {
 		.sensors = cfg->sim_sensors, .rate = cfg->sim_rate, .seed = cfg->sim_seed,
@@ -64,6 +64,7 @@ int sim_source_start(struct sim_source **out, const struct config *cfg, struct p
 	s->ingest.alerts = alerts;
 	s->t0_wall = s->t0_sim = so.start_ms;
 	s->scale = cfg->sim_time_scale > 0 ? cfg->sim_time_scale : 1.0;
+	s->ingest.shadow = shadow;
 	s->ingest.shadow_in_events = cfg->models_shadow_in_events;
 	if (sim_create(&s->sim, &so, err, errlen) < 0)
 		goto fail;
@@ -74,7 +75,7 @@ int sim_source_start(struct sim_source **out, const struct config *cfg, struct p
 	*out = s;
 	return 0;
 fail:
-	s->ingest.scorer = NULL; /* the caller's again: this start failed */
+	s->ingest.scorer = s->ingest.shadow = NULL; /* the caller's again: this start failed */
 	ingest_cleanup(&s->ingest);
 	sim_free(&s->sim);
 	free(s);

@@ -18,13 +18,14 @@ struct sim_source;
 
 /*
  * Build the generator from cfg's [simulator] settings (first readings now)
- * and start the thread. On success the source owns scorer; on failure it
- * stays the caller's. alerts may be NULL. Returns 0, or -1 with one line
- * in err.
+ * and start the thread. scorer is the live set, shadow (may be NULL) the
+ * shadow set: both score the first reading already. On success the source
+ * owns them; on failure they stay the caller's. alerts may be NULL.
+ * Returns 0, or -1 with one line in err.
  */
 int sim_source_start(struct sim_source **out, const struct config *cfg, struct pipeline *pipe,
-		     struct scorer *scorer, struct ingest_counters *ctr, struct alerts *alerts,
-		     char *err, size_t errlen);
+		     struct scorer *scorer, struct scorer *shadow, struct ingest_counters *ctr,
+		     struct alerts *alerts, char *err, size_t errlen);
 
 /* The source's ingest context, for offering it new models (ingest.h says
  * which of its parts other threads may touch). */
