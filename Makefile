@@ -148,7 +148,7 @@ install: all
 	install -D -m 0755 build/fieldgate $(DESTDIR)$(PREFIX)/bin/fieldgate
 	install -d $(DESTDIR)$(PREFIX)/share/fieldgate/models
 	install -m 0644 models/default/*.json models/default/SHA256SUMS $(DESTDIR)$(PREFIX)/share/fieldgate/models/
-	install -m 0755 models/import_sklearn.py $(DESTDIR)$(PREFIX)/share/fieldgate/import_sklearn.py
+	install -m 0644 models/import_sklearn.py $(DESTDIR)$(PREFIX)/share/fieldgate/import_sklearn.py
 
 clean:
 	rm -rf build var
