@@ -404,6 +404,17 @@ static int store__check_options(const struct store_options *opt,
 	return 0;
 }
 
+/* sqlite3_wal_hook(): called after each commit with the WAL's frames. */
+static int store__wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	struct store *st = arg;
+
+	(void)db;
+	(void)name;
+	atomic_store(&st->wal_frames, frames);
+	return SQLITE_OK;
+}
+
 int store_open(struct store **out, const struct store_options *opt,
 	       char *err, size_t errlen)
 {
@@ -473,6 +484,10 @@ int store_open(struct store **out, const struct store_options *opt,
 				   err, errlen);
 		if (code)
 			goto fail;
+		/* In place of the automatic checkpoint's hook (the pragma
+		 * removed it): it only counts, the owner checkpoints. */
+		if (opt->manual_checkpoint)
+			sqlite3_wal_hook(st->db, store__wal_hook, st);
 		code = store__exec(st, "PRAGMA journal_mode = WAL",
 				   "switching to WAL", err, errlen);
 		if (code)
@@ -689,6 +704,13 @@ static int store__restart_busy(void *arg, int tries)
 {
 	(void)tries;
 	return store__pause_until(*(const int64_t *)arg);
+}
+
+long store_wal_frames(const struct store *st)
+{
+	if (!st)
+		return 0;
+	return atomic_load(&(st->peer ? st->peer : st)->wal_frames);
 }
 
 int store_checkpoint(struct store *st, long *wal_frames, char *err, size_t errlen)

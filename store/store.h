@@ -177,6 +177,13 @@ int store_stats(struct store *st, struct store_stats *out, char *err, size_t err
  */
 int store_checkpoint(struct store *st, long *wal_frames, char *err, size_t errlen);
 
+/* How many frames (pages) the WAL held after the last commit of the
+ * writing handle: st itself, or the handle st checkpoints for. Known only
+ * for handles opened with manual_checkpoint (0 otherwise); an atomic read,
+ * for deciding from another thread when a checkpoint is due. It drops when
+ * the writer starts the WAL over after a complete checkpoint. */
+long store_wal_frames(const struct store *st);
+
 #define STORE_PATH_MAX 4160        /* bytes in a path store_open_recover() reports */
 #define STORE_RECOVER_FULL_CHECK 1 /* store_open_recover(): PRAGMA quick_check over the
 				      whole file (seconds on a large buffer) */

@@ -88,6 +88,8 @@ struct store {
 	struct store *peer;       /* options.checkpoints_for */
 	_Atomic int restart_wanted; /* set by peer's store_checkpoint(): a WAL restart
 				       waits for the write lock; store_begin() waits */
+	_Atomic long wal_frames;  /* frames in the WAL after this handle's last commit
+				     (handles with manual_checkpoint; store_wal_frames()) */
 };
 
 /* Write a formatted message into err (err may be NULL or errlen 0). */
