@@ -26,8 +26,21 @@
 #define SLOT_INLINE 800    /* bytes of key+data kept in the slot itself */
 #define SCRATCH_BYTES 8192 /* writer's buffer for head+body */
 #define LIMITS_EVERY_MS 1000
-#define IDLE_COMMIT_MS 1   /* an open group with no new item for this long commits
-			      now rather than at commit_ms: a burst is not held back */
+/*
+ * A group commits before commit_ms when its source paused: no new item for
+ * IDLE_COMMIT_MS and for IDLE_COMMIT_GAPS times the group's mean gap
+ * between items, and it holds IDLE_COMMIT_BYTES or more. So a burst (the
+ * simulator's rounds, a broker's backlog) is not held back; but readings
+ * that arrive one by one fill the group until commit_ms, and a handful is
+ * not committed on its own. Each commit also writes about 7 pages that are
+ * not the events' (28 KiB: page 1, the B-trees' interior and last leaves),
+ * so a few events per commit cost flash several times their size, and a
+ * longer commit_ms would buy no fewer commits (tests/bench/RESULTS.md, flash
+ * wear).
+ */
+#define IDLE_COMMIT_MS 1
+#define IDLE_COMMIT_GAPS 4
+#define IDLE_COMMIT_BYTES (32 * 1024)
 #define WAKE_BATCH 256    /* while a group is open the writer wakes every IDLE_COMMIT_MS
 			      on its own; a push wakes it only when this many wait */
 #define BACKOFF_MIN_MS 100
@@ -49,6 +62,8 @@ struct item {
 struct pending {
 	uint64_t events, duplicates, quarantined, last_seq;
 	uint64_t bytes; /* event and quarantine bytes appended */
+	uint64_t items; /* items appended */
+	int64_t last_ms; /* when the last of them was appended (monotonic ms) */
 };
 
 struct pipeline {
@@ -270,6 +285,8 @@ static int pipeline__drain(struct pipeline *p, int force)
 		for (; rc == 0 && processed < head; processed++)
 			rc = pipeline__write_item(p, &p->ring[processed % QUEUE_SLOTS], &p->pend, p->err, sizeof p->err);
 		atomic_store(&p->processed, processed);
+		p->pend.items = processed - tail;
+		p->pend.last_ms = now;
 	}
 	if (rc == 0 && p->in_txn &&
 	    (force || now - p->txn_start >= p->opt.commit_ms || processed - tail >= QUEUE_SLOTS / 2 ||
@@ -305,6 +322,17 @@ static int pipeline__drain(struct pipeline *p, int force)
 		atomic_store(&p->st_healthy, 0);
 	}
 	return rc;
+}
+
+/* With store_mu held: whether the open group's source paused (see
+ * IDLE_COMMIT_MS) by now, so that it commits before commit_ms. */
+static int pipeline__paused(const struct pipeline *p, int64_t now)
+{
+	const struct pending *g = &p->pend;
+	int64_t quiet = now - g->last_ms;
+
+	return g->bytes >= IDLE_COMMIT_BYTES && g->items >= 2 && quiet >= IDLE_COMMIT_MS &&
+	       quiet * (int64_t)(g->items - 1) >= IDLE_COMMIT_GAPS * (g->last_ms - p->txn_start);
 }
 
 static void *pipeline__writer_main(void *arg)
@@ -361,7 +389,7 @@ static void *pipeline__writer_main(void *arg)
 
 		pthread_mutex_lock(&p->store_mu);
 		now = clock_mono_ms();
-		rc = pipeline__drain(p, idle);
+		rc = pipeline__drain(p, idle && pipeline__paused(p, now));
 		if (rc == 0 && !p->in_txn)
 			pipeline__apply_positions(p);
 		if (rc == 0 && !p->in_txn && (now >= next_limits || p->written >= limit_every)) {
