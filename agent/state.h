@@ -1,7 +1,7 @@
 /*
  * state.h - the running agent's live state, for `fieldgate status` in
  * another process: a small text file, DATA_DIR/agent.state, rewritten
- * atomically (temp + rename) every second, one `key=value` per line
+ * in place under flock() every second (state.c says why), one `key=value` per line
  * (values never contain a newline). The buffer holds what is durable; this
  * file holds what is only true while the agent runs (pid, source
  * connection, counters since start).
@@ -30,7 +30,8 @@ struct state {
 void state_set(struct state *s, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* Write the file atomically into dir. Returns 0, or -1 with errno. */
+/* Write the file into dir (readers see all of it or none of it). Returns
+ * 0, or -1 with errno. */
 int state_write(const struct state *s, const char *dir);
 
 /* Read dir's file. Returns 0, or -1 when absent or unreadable. */

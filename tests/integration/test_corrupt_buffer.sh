@@ -17,7 +17,8 @@ HTTP_PORT=$(free_port)
 SIM_SENSORS=20 SIM_RATE=20 write_config "$T/site.conf"   # 400 readings/s
 sed -i "s/^listen =.*/listen = 127.0.0.1:$HTTP_PORT/" "$T/site.conf"
 db=$T/data/buffer.db
-state() { sed -n "s/^$1=//p" "$T/data/agent.state" 2>/dev/null; }
+# flock -s: the agent rewrites the file in place under flock() (agent/state.c).
+state() { [ -e "$T/data/agent.state" ] && flock -s "$T/data/agent.state" sed -n "s/^$1=//p" "$T/data/agent.state" 2>/dev/null; }
 newest() { sql 'SELECT coalesce(max(seq), 0) FROM events' 2>/dev/null || echo 0; }
 run_for() { # SECONDS LOG: run the agent, then SIGTERM it; sets run_rc
 	"$FG" run -c "$T/site.conf" 2>>"$2" &

@@ -4,10 +4,14 @@
  * a real SQLite buffer, and ingest (dedup of a redelivered reading,
  * quarantine of bad bytes with the reason) with the shipped models; and the
  * pipeline on a full disk: nothing committed, nothing lost, resumes by itself;
- * and the progress bar's text, rate limit and drawing.
+ * the progress bar's text, rate limit and drawing; and the agent.state file
+ * read while it is rewritten.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,6 +22,7 @@
 #include "agent/pipeline.h"
 #include "agent/progress.h"
 #include "agent/scorer.h"
+#include "agent/state.h"
 #include "check.h"
 #include "sensors/event.h"
 #include "sinks/sink.h"
@@ -680,6 +685,94 @@ static void test_input_drift(void)
 	scorer_free(&sc);
 }
 
+/*
+ * agent.state is rewritten in place (state.c): a reader running beside the
+ * writer must see one whole version every time, never half of two. Each
+ * version carries its number in every key and grows or shrinks by a block,
+ * so a torn read shows as keys that disagree or a count that does not fit.
+ */
+struct state_writer {
+	const char *dir;
+	_Atomic int stop;
+	int failed;
+	long versions;
+};
+
+static void state_version(struct state *s, long v)
+{
+	s->n = 0;
+	/* 40 or 120 keys of ~70 bytes: the file is 4 or 12 KiB, by turns. */
+	for (int i = 0; i < (v % 2 ? 120 : 40); i++) {
+		char k[16];
+		snprintf(k, sizeof k, "key%03d", i);
+		state_set(s, k, "%ld-%.60s", v, "padding-padding-padding-padding-padding-padding-padding-pad");
+	}
+}
+
+static void *state_writer_main(void *arg)
+{
+	struct state_writer *w = arg;
+	static struct state s;
+
+	while (!atomic_load(&w->stop) && !w->failed) {
+		state_version(&s, ++w->versions);
+		if (state_write(&s, w->dir) != 0)
+			w->failed = 1;
+	}
+	return NULL;
+}
+
+static void test_state_file(const char *dir)
+{
+	static struct state s, r;
+	struct state_writer w = { .dir = dir };
+	char path[512];
+	struct stat sb;
+	pthread_t t;
+	int reads = 0, torn = 0;
+
+	/* Round trip; values lose their newlines; a shorter version shrinks the file. */
+	state_version(&s, 1);
+	state_set(&s, "multi", "a\nb");
+	CHECK_INT(state_write(&s, dir), 0);
+	CHECK_INT(state_read(&r, dir), 0);
+	CHECK_INT((long)r.n, 121);
+	CHECK(strncmp(state_value(&r, "key119", ""), "1-padding-", 10) == 0);
+	CHECK_STR(state_value(&r, "multi", ""), "a b");
+	snprintf(path, sizeof path, "%s/%s", dir, STATE_FILE);
+	CHECK(stat(path, &sb) == 0 && sb.st_size == 12288);
+	state_version(&s, 2);
+	CHECK_INT(state_write(&s, dir), 0);
+	CHECK(stat(path, &sb) == 0 && sb.st_size == 4096);
+	CHECK_INT(state_read(&r, dir), 0);
+	CHECK_INT((long)r.n, 40);
+	CHECK(state_get(&r, "key040") == NULL);
+
+	CHECK_INT(pthread_create(&t, NULL, state_writer_main, &w), 0);
+	while (reads < 20000 && !w.failed) {
+		const char *v0;
+		if (state_read(&r, dir) != 0) {
+			torn++;
+			break;
+		}
+		reads++;
+		v0 = state_value(&r, "key000", "");
+		if (r.n != (strtol(v0, NULL, 10) % 2 ? 120u : 40u))
+			torn++;
+		for (size_t i = 1; i < r.n; i++)
+			if (strcmp(r.kv[i].value, v0) != 0) {
+				torn++;
+				break;
+			}
+	}
+	atomic_store(&w.stop, 1);
+	pthread_join(t, NULL);
+	CHECK_INT(w.failed, 0);
+	CHECK_INT(torn, 0);
+	/* The reader had a writer to race with. */
+	CHECK(w.versions > 100);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/fieldgate-test-agent.XXXXXX";
@@ -697,6 +790,7 @@ int main(void)
 	test_pipeline_disk_full(dir);
 	test_pipeline_untracked(dir);
 	test_forwarder(dir);
+	test_state_file(dir);
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", dir);
