@@ -12,7 +12,7 @@ Usage:
   es_standin.py [--port N] [--port-file FILE] [--data-dir DIR]
                 [--user USER:PASS] [--api-key KEY]
                 [--tls-cert FILE --tls-key FILE] [--max-body-bytes N]
-                [--no-validate] [--version 8.15.0] [--verbose]
+                [--no-validate] [--discard] [--version 8.15.0] [--verbose]
 
   --port N           listen on 127.0.0.1:N (default 0: a free port)
   --port-file FILE   write the port there once listening (atomically)
@@ -26,6 +26,9 @@ Usage:
   --tls-cert/--tls-key  serve HTTPS
   --max-body-bytes N 413 above N bytes (ES http.max_content_length, 100mb)
   --no-validate      do not check documents against the index mappings
+  --discard          answer index/create items as stored (201) but keep nothing:
+                     constant memory for long soak runs; no 409s, no documents
+                     to read back (docs_stored still counts them)
 
 Its own ceiling (tests/peers/es_bench_client.py: 1,000-document bulks of
 ~620-byte SPEC section 4 events over one keep-alive connection, 2-core
@@ -1156,7 +1159,7 @@ class Handler(BaseHTTPRequestHandler):
                         if did is None:
                             did = new_uuid()[:20]
                             qid = ENC(did)
-                        old = ix.docs.get(did)
+                        old = None if srv.args.discard else ix.docs.get(did)
                         if old and op == "create":
                             status = 409
                             c["duplicate_creates"] += 1
@@ -1169,7 +1172,8 @@ class Handler(BaseHTTPRequestHandler):
                         else:
                             ver = old[2] + 1 if old else 1
                             status = 200 if old else 201
-                            ix.docs[did] = [src, ix.seq, ver]
+                            if not srv.args.discard:
+                                ix.docs[did] = [src, ix.seq, ver]
                             items.append('{"%s":{"_index":%s,"_id":%s,"_version":%d,"result":"%s",'
                                          '"_shards":{"total":2,"successful":1,"failed":0},'
                                          '"_seq_no":%d,"_primary_term":1,"status":%d}}'
@@ -1177,7 +1181,8 @@ class Handler(BaseHTTPRequestHandler):
                                             ix.seq, status))
                             ix.seq += 1
                             c["docs_stored"] += 1
-                            records.append(json.dumps(["put", idx, did]).encode() + b"\t" + src + b"\n")
+                            if not srv.args.discard:
+                                records.append(json.dumps(["put", idx, did]).encode() + b"\t" + src + b"\n")
                 if status >= 300 and not (op == "delete" and status == 404):
                     errors = True
                 k = str(status)
@@ -1395,6 +1400,7 @@ def main():
     p.add_argument("--tls-key")
     p.add_argument("--max-body-bytes", type=int, default=100 * 1024 * 1024)
     p.add_argument("--no-validate", action="store_true")
+    p.add_argument("--discard", action="store_true")
     p.add_argument("--version", default="8.15.0")
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args()
