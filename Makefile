@@ -9,6 +9,8 @@
 #                   contains NAME (T=test_store, T=kafka); without T, all of them;
 #                   no apt, no root, no systemd
 #   make bench      build and run the benchmarks (tests/bench/RESULTS.md)
+#   make soak       30 minutes at 10,000 readings/s with both sinks and an ES outage:
+#                   tests/bench/soak.csv and soak.png (SOAK_MINUTES=5 for a short one)
 #   make asan       build the sanitized binary and unit tests
 #   make valgrind   run the unit tests under valgrind
 #   make models     retrain models/default from the simulator (byte-for-byte reproducible)
@@ -52,7 +54,7 @@ BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=build/bench/%)
 # Test peers: stand-ins for the servers the sinks talk to (tests/peers/).
 PEER_BIN := build/peers/kafka_mock
 
-.PHONY: all run test test-unit check bench asan valgrind models deps clean install peers deb test-systemd
+.PHONY: all run test test-unit check bench soak asan valgrind models deps clean install peers deb test-systemd
 .SECONDARY:
 all: build/fieldgate
 
@@ -130,6 +132,9 @@ check: all asan peers
 
 bench: all $(BENCH_BIN) peers
 	$(Q)tests/bench/run.sh
+
+soak: deps all peers
+	$(Q)tests/bench/run.sh soak
 
 valgrind: $(UNIT_SRC:tests/unit/%.c=build/obj/tests/unit/%.o) build/libfieldgate.a
 	$(Q)for t in $(UNIT_SRC:tests/unit/%.c=%); do \

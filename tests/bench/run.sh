@@ -38,6 +38,8 @@
 #   restart  launch -> first new event committed, on that buffer: no
 #          sinks (warm and cold page cache), Kafka + ES enabled but down,
 #          MQTT QoS 1 (3 runs each)
+#   flash  bytes written to the storage device per event at 100, 1,000 and
+#          10,000 events/s, sync normal and full (root: a loop device)
 #   lifecycle  the scoring path (ingest_score) with input-drift counting and
 #          with a shadow set, interleaved: the PSI and shadow overheads (9 runs)
 #   reload SIGHUP -> new model set live, and readings delayed around it, at
@@ -48,7 +50,7 @@
 #          (3 runs)
 #
 # Usage: tests/bench/run.sh [infer|infer_sklearn|e2e|rss|mqtt1|mqtt0|mqtt0d|latency|
-#        latency0|kafka|kafka_latency|kafka_drain|es|replay|restart|reload|lifecycle|train ...]
+#        latency0|kafka|kafka_latency|kafka_drain|es|replay|restart|reload|lifecycle|train|flash ...]
 # (default: all but latency0; the environment variable BENCH="e2e rss" does
 # the same, for `BENCH=e2e make bench`).
 # Needs build/fieldgate and build/bench/bench_infer (`make bench` builds
@@ -72,13 +74,15 @@ E2E_RUNS=3 RSS_RUNS=3 INFER_REPS=7
 E2E_WARMUP=2 E2E_WINDOW=5 RSS_SECONDS=20
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/fieldgate-bench.XXXXXX") || exit 1
-agent_pid='' sleep_pid='' pub_pid='' broker_pid=''
+agent_pid='' sleep_pid='' pub_pid='' broker_pid='' flash_mnt='' flash_dev=''
 cleanup() {
 	if [ -n "$sleep_pid" ]; then kill "$sleep_pid" 2>/dev/null; fi
 	if [ -n "$pub_pid" ]; then kill -TERM "$pub_pid" 2>/dev/null; wait "$pub_pid" 2>/dev/null; fi
 	if [ -n "$agent_pid" ]; then kill -9 "$agent_pid" 2>/dev/null; wait "$agent_pid" 2>/dev/null; fi
 	if [ -n "$broker_pid" ]; then kill -9 "$broker_pid" 2>/dev/null; wait "$broker_pid" 2>/dev/null; fi
 	if [ -n "${es_pid:-}" ]; then kill -9 "$es_pid" 2>/dev/null; wait "$es_pid" 2>/dev/null; fi
+	if [ -n "$flash_mnt" ]; then umount "$flash_mnt"; fi
+	if [ -n "$flash_dev" ]; then losetup -d "$flash_dev"; fi
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -228,6 +232,103 @@ bench_lifecycle() {
 		shadow_overhead) row "  shadow set scoring (ns/event)" "<= 500" "$m" "min $mn max $mx" "$(verdict "$m" '<=' 500)" ;;
 		*) row "  + shadow in each event (ns/event)" "(info)" "$m" "min $mn max $mx" "-" ;;
 		esac
+	done
+}
+
+# ---- flash wear (issue 13) ----------------------------------------------
+# What the agent writes to the storage device per event: the buffer on a
+# fresh ext4 file system of its own (a loop device, so that the device's
+# own count of sectors written is the agent's alone, file-system journal
+# included), no sinks. The readings come from the built-in simulator (in
+# rounds: all 100 sensors at once, RATE/100 times a second) or over MQTT
+# from `fieldgate simulate --mqtt` (one by one, evenly spaced) at QoS 0 or
+# QoS 1 (one commit per reading: acknowledged only once committed). After
+# FLASH_WARMUP s, for FLASH_SECONDS s: the process's write_bytes
+# (/proc/PID/io: bytes it dirtied in the page cache) and the device's
+# sectors written, against the bytes of the events committed meanwhile
+# (their JSON, as stored). Needs root (losetup, mount).
+# FLASH_EXTRA="key = value" replaces the [buffer] commit_ms line;
+# FLASH_SOURCES, FLASH_RATES (simulator), FLASH_MQTT_RATES, FLASH_SYNCS
+# choose the runs.
+FLASH_WARMUP=${FLASH_WARMUP:-10} FLASH_SECONDS=${FLASH_SECONDS:-30}
+
+# flash_run SOURCE RATE SYNC: one run (SOURCE sim, qos0 or qos1); sets
+# flash ("events E json_bytes J proc_bytes P dev_bytes D"). Returns 1 on
+# failure.
+flash_run() {
+	local src=$1 rate=$2 sync=$3 d=$T/flash-$1-$2-$3 img dev pid io0 io1 s0 s1 q0 q1 js
+	flash=
+	mkdir -p "$d/mnt"
+	img=$d/fs.img
+	truncate -s 1G "$img" && mkfs.ext4 -q -F "$img" && dev=$(losetup --find --show "$img") &&
+		flash_dev=$dev && mount "$dev" "$d/mnt" && flash_mnt=$d/mnt ||
+		{ echo "bench: flash: cannot mount a loop device (root?)" >&2; return 1; }
+	if [ "$src" == sim ]; then
+		write_conf "$d/site.conf" "$d/mnt/data" 100 "$(awk -v r="$rate" 'BEGIN {print r / 100}')" "$sync"
+	else
+		broker_start flash || return 1
+		write_mqtt_conf "$d/site.conf" "$d/mnt/data" "${src#qos}" "fieldgate-bench-flash-$$" false
+		sed -i "s/^sync = .*/sync = $sync/" "$d/site.conf"
+	fi
+	[ -n "${FLASH_EXTRA:-}" ] && sed -i "s|^commit_ms = 10|${FLASH_EXTRA//$'\n'/\\n}|" "$d/site.conf"
+	start_agent "$d/site.conf" "$d/agent.log"
+	pid=$agent_pid
+	if [ "$src" != sim ]; then
+		wait_connected "$d/site.conf" || { agent_fail "$d" "flash: agent did not connect"; broker_stop; return 1; }
+		"$FG" simulate --mqtt "tcp://127.0.0.1:$mqtt_port" --qos "${src#qos}" --sensors 100 \
+			--rate "$(awk -v r="$rate" 'BEGIN {print r / 100}')" --seed 5 --start $SIM_START \
+			2>"$d/pub.log" &
+		pub_pid=$!
+	fi
+	pause "$FLASH_WARMUP"
+	sync
+	q0=$(newest_seq "$d/site.conf"); io0=$(awk '/^write_bytes/ {print $2}' "/proc/$pid/io")
+	s0=$(awk '{print $7}' "/sys/block/$(basename "$dev")/stat")
+	pause "$FLASH_SECONDS"
+	q1=$(newest_seq "$d/site.conf"); io1=$(awk '/^write_bytes/ {print $2}' "/proc/$pid/io")
+	sync
+	s1=$(awk '{print $7}' "/sys/block/$(basename "$dev")/stat")
+	if [ -n "$pub_pid" ]; then kill "$pub_pid" 2>/dev/null; wait "$pub_pid" 2>/dev/null; pub_pid=; fi
+	stop_agent || echo "bench: flash: agent exited non-zero: $(tail -n 3 "$d/agent.log")" >&2
+	[ "$src" != sim ] && broker_stop
+	js=$(sqlite3 -batch -noheader "$d/mnt/data/buffer.db" \
+		"SELECT coalesce(sum(length(data)), 0) FROM events WHERE seq > $q0 AND seq <= $q1")
+	umount "$d/mnt" && flash_mnt= && losetup -d "$dev" && flash_dev=
+	rm -rf "$d"
+	flash="events $((q1 - q0)) json_bytes $js proc_bytes $((io1 - io0)) dev_bytes $(((s1 - s0) * 512))"
+}
+
+# bench_flash: the simulator at 100, 1,000 and 10,000 events/s, MQTT QoS 0
+# and QoS 1 at 1,000/s; sync normal and full.
+bench_flash() {
+	local src rate sync e j p dv rates label
+	echo "== flash: bytes written per event, no sinks, buffer alone on a fresh ext4 loop device;"\
+		"${FLASH_SECONDS} s after ${FLASH_WARMUP} s of warm-up; write amplification = bytes written"\
+		"/ bytes of the events' JSON${FLASH_EXTRA:+; [buffer] $FLASH_EXTRA}"
+	for src in ${FLASH_SOURCES:-sim qos0 qos1}; do
+		rates=${FLASH_RATES:-100 1000 10000}
+		[ "$src" != sim ] && rates=${FLASH_MQTT_RATES:-1000}
+		for sync in ${FLASH_SYNCS:-normal full}; do
+			for rate in $rates; do
+				if ! flash_run "$src" "$rate" "$sync"; then err "flash $src $rate $sync failed"; return; fi
+				echo "$src $rate/s sync=$sync: $flash"
+				# shellcheck disable=SC2086 # "events E json_bytes J proc_bytes P dev_bytes D"
+				set -- $flash
+				e=$2 j=$4 p=$6 dv=$8
+				label="flash simulator $rate/s $sync"
+				[ "$src" != sim ] && label="flash MQTT QoS ${src#qos} $rate/s $sync"
+				row "$label: device / event (B)" "(info)" "$((dv / (e > 0 ? e : 1)))" \
+					"process $((p / (e > 0 ? e : 1))) B, JSON $((j / (e > 0 ? e : 1))) B, $e events" "-"
+				if [ "$src" == sim ] && [ "$rate" == 1000 ]; then
+					row "  write amplification (device)" "<= 3" "$(awk -v a="$dv" -v b="$j" 'BEGIN {printf "%.2f", a / b}')" \
+						"process $(awk -v a="$p" -v b="$j" 'BEGIN {printf "%.2f", a / b}')" \
+						"$(verdict "$(awk -v a="$dv" -v b="$j" 'BEGIN {print a / b}')" '<=' 3)"
+				else
+					row "  write amplification (device)" "(info)" "$(awk -v a="$dv" -v b="$j" 'BEGIN {printf "%.2f", a / b}')" \
+						"process $(awk -v a="$p" -v b="$j" 'BEGIN {printf "%.2f", a / b}')" "-"
+				fi
+			done
+		done
 	done
 }
 
@@ -1421,11 +1522,162 @@ bench_train() {
 	rm -rf "$d"
 }
 
-which=${*:-${BENCH:-infer infer_sklearn e2e rss mqtt1 mqtt0 mqtt0d latency kafka kafka_latency kafka_drain es replay restart reload lifecycle train}}
+# ---- soak (issue 13) ------------------------------------------------------
+# SOAK_MINUTES (30) of SOAK_RATE (10,000) readings/s over MQTT QoS 1 from
+# `fieldgate simulate --mqtt` (1,000 sensors), both sinks on (Kafka mock, 3
+# brokers; the ES stand-in with --discard, so that it does not hold 18 M
+# documents in memory), the buffer capped at SOAK_MAX_MB; the stand-in is
+# killed (kill -9) from 40 % of the run for SOAK_OUTAGE_S s and restarted on
+# the same port. Every SOAK_EVERY s: the agent's RSS and open fds, the
+# buffer's and WAL's size, the newest seq and both sinks' positions, into
+# SOAK_OUT.csv, plotted to SOAK_OUT.png with gnuplot. After the publisher is
+# done, the run waits for both sinks to catch up, then checks that every
+# reading the broker acknowledged is one event. Not in the default list.
+SOAK_MINUTES=${SOAK_MINUTES:-30} SOAK_RATE=${SOAK_RATE:-10000} SOAK_MAX_MB=${SOAK_MAX_MB:-2048}
+SOAK_OUTAGE_S=${SOAK_OUTAGE_S:-180} SOAK_EVERY=${SOAK_EVERY:-10} SOAK_WARMUP_S=${SOAK_WARMUP_S:-120}
+SOAK_OUT=${SOAK_OUT:-$top/tests/bench/soak}
+
+# soak_es_up DIR [PORT]: the stand-in (on PORT, or a free port); sets es_pid, es_port.
+soak_es_up() {
+	local end=$((SECONDS + 10))
+	rm -f "$1/es.port"
+	"$ES_PY" "$ES_STANDIN" --port "${2:-0}" --port-file "$1/es.port" --no-validate --discard 2>>"$1/es.log" &
+	es_pid=$!
+	while [ ! -s "$1/es.port" ]; do
+		if ! alive "$es_pid" || [ $SECONDS -ge $end ]; then
+			echo "bench: soak: es_standin.py did not start: $(tail -n 3 "$1/es.log")" >&2; es_down; return 1
+		fi
+		sleep 0.05
+	done
+	es_port=$(cat "$1/es.port")
+}
+
+# soak_sample CONF DB T ES_UP: one CSV line.
+soak_sample() {
+	local rss fds bsz wsz js n k e
+	rss=$(awk '/^VmRSS:/ {r = $2} /^RssAnon:/ {a = $2} /^RssFile:/ {f = $2} /^RssShmem:/ {s = $2}
+		END {print r "," a "," f "," s}' "/proc/$agent_pid/status" 2>/dev/null)
+	fds=$(find "/proc/$agent_pid/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
+	bsz=$(stat -c %s "$2" 2>/dev/null || echo 0)
+	wsz=$(stat -c %s "$2-wal" 2>/dev/null || echo 0)
+	js=$("$FG" status -c "$1" --json 2>/dev/null)
+	n=$(echo "$js" | sed -n 's/.*"newest_seq":\([0-9]*\).*/\1/p')
+	k=$(echo "$js" | sed -n 's/.*"kafka":{[^}]*"position":\([0-9]*\).*/\1/p')
+	e=$(echo "$js" | sed -n 's/.*"elasticsearch":{[^}]*"position":\([0-9]*\).*/\1/p')
+	echo "$3,${rss:-0,0,0,0},$fds,$bsz,$wsz,${n:-0},${k:-0},${e:-0},$4"
+}
+
+bench_soak() {
+	local d=$T/soak secs=$((SOAK_MINUTES * 60)) n t0 t es_on=1 down_at="" up_at="" caught="" end csv rc=0
+	local out_at back_at last warm rss0 rssmax fd0 fdmax bmax wmax newest
+	echo "== soak: $SOAK_MINUTES min at $SOAK_RATE readings/s, MQTT QoS 1, Kafka mock + ES stand-in,"\
+		"max_mb = $SOAK_MAX_MB, ES down (kill -9) for $SOAK_OUTAGE_S s from 40 % of the run;"\
+		"samples every $SOAK_EVERY s into $SOAK_OUT.csv"
+	if ! command -v gnuplot >/dev/null; then err "soak: gnuplot missing (packaging/install-deps.sh installs gnuplot-nox)"; return; fi
+	mkdir -p "$d"
+	broker_start soak || { err "soak: no broker"; return; }
+	if ! kafka_up; then err "soak: no Kafka mock"; broker_stop; return; fi
+	if ! soak_es_up "$d"; then err "soak: no ES stand-in"; stop_kafka; broker_stop; return; fi
+	write_mqtt_conf "$d/site.conf" "$d/data" 1 "fieldgate-bench-soak-$$" false
+	sed -i "s/^max_mb = .*/max_mb = $SOAK_MAX_MB/" "$d/site.conf"
+	cat >>"$d/site.conf" <<CONF
+[kafka]
+enabled = true
+brokers = $KAFKA_BOOTSTRAP
+topic = sensor-scored
+[elasticsearch]
+enabled = true
+url = http://127.0.0.1:$es_port
+CONF
+	start_agent "$d/site.conf" "$d/agent.log"
+	if ! wait_connected "$d/site.conf"; then
+		agent_fail "$d" "soak: agent did not connect"; es_down; stop_kafka; broker_stop; return
+	fi
+	n=$((SOAK_RATE * secs))
+	"$FG" simulate --mqtt "tcp://127.0.0.1:$mqtt_port" --qos 1 --sensors 1000 \
+		--rate "$(awk -v r="$SOAK_RATE" 'BEGIN {print r / 1000}')" --count $n --seed 9 \
+		--start $SIM_START 2>"$d/pub.log" &
+	pub_pid=$!
+	out_at=$((secs * 2 / 5)) back_at=$((secs * 2 / 5 + SOAK_OUTAGE_S))
+	csv=$SOAK_OUT.csv
+	echo "t_s,rss_kb,rss_anon_kb,rss_file_kb,rss_shmem_kb,fds,buffer_bytes,wal_bytes,newest_seq,kafka_position,es_position,es_up" >"$csv"
+	t0=$SECONDS end=$((SECONDS + secs + 900))
+	while [ $SECONDS -lt $end ] && alive "$agent_pid"; do
+		t=$((SECONDS - t0))
+		if [ $es_on == 1 ] && [ $t -ge $out_at ] && [ $t -lt $back_at ]; then
+			es_down; es_on=0; down_at=$t; echo "soak: t=$t s: ES stand-in killed"
+		elif [ $es_on == 0 ] && [ $t -ge $back_at ]; then
+			if ! soak_es_up "$d" "$es_port"; then err "soak: ES stand-in did not come back"; break; fi
+			es_on=1; up_at=$t; echo "soak: t=$t s: ES stand-in back on port $es_port"
+		fi
+		last=$(soak_sample "$d/site.conf" "$d/data/buffer.db" "$t" "$es_on")
+		echo "$last" >>"$csv"
+		if [ -n "$up_at" ] && [ -z "$caught" ]; then
+			# ES caught up: its backlog is back under one second of readings.
+			awk -F, -v r="$SOAK_RATE" '{exit !($9 - $11 < r)}' <<<"$last" && caught=$((t - up_at))
+		fi
+		if [ -n "$pub_pid" ] && ! alive "$pub_pid"; then
+			wait "$pub_pid"; rc=$?; pub_pid=
+			echo "soak: t=$t s: publisher done (exit $rc): $(tail -n 1 "$d/pub.log")"
+		fi
+		if [ -z "$pub_pid" ]; then
+			# Drained: both sinks at the newest seq.
+			awk -F, '{exit !($9 > 0 && $10 == $9 && $11 == $9)}' <<<"$last" && break
+		fi
+		pause "$SOAK_EVERY"
+	done
+	newest=$(newest_seq "$d/site.conf")
+	stop_agent || err "soak: agent exited non-zero: $(tail -n 3 "$d/agent.log")"
+	es_down; stop_kafka; broker_stop
+	[ -n "$pub_pid" ] && { err "soak: the publisher had not finished"; kill "$pub_pid"; wait "$pub_pid"; pub_pid=; }
+	[ "$rc" == 0 ] || err "soak: publisher failed: $(tail -n 2 "$d/pub.log")"
+	warm=$SOAK_WARMUP_S
+	# From the first sample at or after the warm-up: RSS and fds then, their
+	# maximum after; the buffer's and WAL's maximum over the whole run.
+	read -r rss0 rssmax fd0 fdmax bmax wmax < <(awk -F, -v w="$warm" 'NR > 1 {
+		if ($1 >= w && r0 == "") { r0 = $2; f0 = $6 }
+		if ($1 >= w) { if ($2 > rm) rm = $2; if ($6 > fm) fm = $6 }
+		if ($7 > bm) bm = $7; if ($8 > wm) wm = $8
+	} END {print r0 + 0, rm + 0, f0 + 0, fm + 0, bm + 0, wm + 0}' "$csv")
+	row "soak: readings acknowledged / events" "= $n" "$newest" "publisher exit $rc" \
+		"$([ "$newest" == $n ] && [ "$rc" == 0 ] && echo PASS || echo MISS)"
+	row "  RSS growth after ${warm} s (MB)" "<= 1" "$(awk -v a="$rss0" -v b="$rssmax" 'BEGIN {printf "%.2f", (b - a) / 1000}')" \
+		"RSS $(awk -v a="$rss0" 'BEGIN {printf "%.1f", a / 1024}') MiB at ${warm} s, max $(awk -v b="$rssmax" 'BEGIN {printf "%.1f", b / 1024}') MiB" \
+		"$(verdict "$(awk -v a="$rss0" -v b="$rssmax" 'BEGIN {print (b - a) / 1000}')" '<=' 1)"
+	row "  open fds, growth after ${warm} s" "= 0" "$((fdmax - fd0))" "$fd0 at ${warm} s, max $fdmax" \
+		"$([ $((fdmax - fd0)) -le 0 ] && echo PASS || echo MISS)"
+	row "  buffer file, max (MB)" "<= $SOAK_MAX_MB" "$((bmax / 1000000))" "WAL max $((wmax / 1000000)) MB" \
+		"$(verdict $((bmax / 1048576)) '<=' "$SOAK_MAX_MB")"
+	row "  ES back -> backlog < 1 s (s)" "(info)" "${caught:-never}" "down at ${down_at:-?} s, back at ${up_at:-?} s" "-"
+	gnuplot <<GP || err "soak: gnuplot failed"
+set terminal pngcairo size 1200,900 font ",10"
+set output "$SOAK_OUT.png"
+set datafile separator ","
+set key autotitle columnhead
+set multiplot layout 4,1 title "fieldgate soak: $SOAK_MINUTES min, $SOAK_RATE readings/s MQTT QoS 1, Kafka + ES (ES down ${down_at:-?}-${up_at:-?} s), $(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD 2>/dev/null)"
+set xlabel "s"
+set grid
+set object 1 rect from ${down_at:-0},graph 0 to ${up_at:-0},graph 1 fc rgb "#ffe0e0" fs solid behind
+set ylabel "RSS (MiB)"
+plot "$csv" using 1:(\$2/1024) with lines lw 2 title "agent RSS", "" using 1:(\$3/1024) with lines title "of it anonymous", "" using 1:(\$4/1024) with lines title "of it file-backed"
+set ylabel "open fds"
+set yrange [0:*]
+plot "$csv" using 1:6 with lines lw 2 title "agent open fds"
+set ylabel "MB"
+plot "$csv" using 1:(\$7/1e6) with lines lw 2 title "buffer.db", "" using 1:(\$8/1e6) with lines lw 2 title "buffer.db-wal", $SOAK_MAX_MB*1.048576 with lines dt 2 title "max\\_mb"
+set ylabel "events behind"
+plot "$csv" using 1:(\$9-\$10) with lines lw 2 title "Kafka backlog", "" using 1:(\$9-\$11) with lines lw 2 title "ES backlog"
+unset multiplot
+GP
+	echo "soak: wrote $csv and $SOAK_OUT.png"
+	rm -rf "$d"
+}
+
+which=${*:-${BENCH:-infer infer_sklearn e2e rss mqtt1 mqtt0 mqtt0d latency kafka kafka_latency kafka_drain es replay restart reload lifecycle train flash}}
 for b in $which; do
 	case $b in
-	infer | infer_sklearn | e2e | rss | mqtt1 | mqtt0 | mqtt0d | latency | latency0 | kafka | kafka_latency | kafka_drain | es | replay | restart | reload | lifecycle | train) ;;
-	*) echo "usage: $0 [infer|infer_sklearn|e2e|rss|mqtt1|mqtt0|mqtt0d|latency|latency0|kafka|kafka_latency|kafka_drain|es|replay|restart|reload|lifecycle|train ...]" >&2; exit 2 ;;
+	infer | infer_sklearn | e2e | rss | mqtt1 | mqtt0 | mqtt0d | latency | latency0 | kafka | kafka_latency | kafka_drain | es | replay | restart | reload | lifecycle | train | flash | soak) ;;
+	*) echo "usage: $0 [infer|infer_sklearn|e2e|rss|mqtt1|mqtt0|mqtt0d|latency|latency0|kafka|kafka_latency|kafka_drain|es|replay|restart|reload|lifecycle|train|flash|soak ...]" >&2; exit 2 ;;
 	esac
 done
 if [ ! -x "$FG" ]; then echo "bench: $FG not built (run make bench)" >&2; exit 1; fi
