@@ -1650,7 +1650,7 @@ CONF
 		"$(verdict $((bmax / 1048576)) '<=' "$SOAK_MAX_MB")"
 	row "  ES back -> backlog < 1 s (s)" "(info)" "${caught:-never}" "down at ${down_at:-?} s, back at ${up_at:-?} s" "-"
 	gnuplot <<GP || err "soak: gnuplot failed"
-set terminal pngcairo size 1200,900 font ",10"
+set terminal pngcairo size 1200,900 font ",10" noenhanced
 set output "$SOAK_OUT.png"
 set datafile separator ","
 set key autotitle columnhead
