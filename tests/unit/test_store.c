@@ -1163,10 +1163,13 @@ static void test_wal_restart(void)
 	CHECK_INT(fails, 0);
 	/* ~2.7 frames of 4 KiB a commit: 24,000 commits write ~260 MiB of
 	 * frames, all of it in the WAL without restarts. With them it peaked
-	 * at 19-34 MiB: idle machine, both cores also busy, under valgrind. */
-	if (getenv("WALDEBUG") || max_size >= 64LL << 20)
+	 * at 19-34 MiB: idle machine, both cores also busy, under valgrind;
+	 * and at 93-103 MiB with four other builds and benchmarks on the two
+	 * cores (the checkpointer then waits on the writer's lock). Half of
+	 * the no-restart figure still tells the two apart. */
+	if (getenv("WALDEBUG") || max_size >= 128LL << 20)
 		fprintf(stderr, "WAL grew to %lld bytes\n", max_size);
-	CHECK(max_size > 0 && max_size < 64LL << 20);
+	CHECK(max_size > 0 && max_size < 128LL << 20);
 	CHECK_INT(raw_int(path, "SELECT count(*) FROM events"), 24000);
 	store_close(&ck);
 	store_close(&w.st);
