@@ -81,6 +81,8 @@ struct store {
 	uint64_t begin_seq;       /* next_seq at store_begin(), restored on rollback */
 	int64_t page_size;        /* bytes per page, read at open */
 	int64_t max_bytes;        /* size cap, 0 = none */
+	int64_t cap_last_used;    /* pages in use after the last cap check (bytes), 0 = none yet */
+	int64_t cap_headroom;     /* what the cap keeps free for the growth until the next check */
 	int64_t retention_ms;     /* retention of delivered events, 0 = keep */
 	size_t nsinks;            /* enabled sinks */
 	char sinks[STORE_SINK_MAX][STORE_SINK_NAME_MAX]; /* their names */

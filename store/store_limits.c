@@ -8,7 +8,8 @@
  * store.c), so stats need no count(*) over events. Deleted pages go to the
  * freelist and SQLite reuses them for new rows; the file does not shrink (no
  * VACUUM), so the size measured against the cap is the pages in use,
- * (page_count - freelist_count) * page_size. Work per call is bounded
+ * (page_count - freelist_count) * page_size, and the cap keeps room free for
+ * the growth until the next call (limits__cap_target). Work per call is bounded
  * (LIMITS_BUDGET rows); the agent calls this about once a second, so a large
  * excess is worked off over a few calls.
  */
@@ -213,17 +214,41 @@ static int limits__expire(struct store *st, int quar, int64_t bound,
 	return 0;
 }
 
-/* Drop oldest rows while the used size is over the cap. */
+/*
+ * The size the cap drops down to: max_bytes less the room the buffer needs
+ * until the next check. New rows go into freed pages first and the file only
+ * grows past the most it ever used, so keeping the largest recent growth
+ * between two checks free (decaying by 1/64 a check, at most a tenth of the
+ * cap) keeps the file itself within max_bytes, not max_bytes plus a
+ * second's worth of events.
+ */
+static int64_t limits__cap_target(struct store *st, int64_t used)
+{
+	int64_t grew = st->cap_last_used > 0 ? used - st->cap_last_used : 0;
+
+	st->cap_headroom -= st->cap_headroom / 64;
+	if (grew > st->cap_headroom)
+		st->cap_headroom = grew;
+	if (st->cap_headroom > st->max_bytes / 10)
+		st->cap_headroom = st->max_bytes / 10;
+	return st->max_bytes - st->cap_headroom;
+}
+
+/* Drop oldest rows while the used size is over the cap's target. */
 static int limits__cap(struct store *st, int64_t bound, int64_t *budget,
 		       struct store_drops *d, char *err, size_t errlen)
 {
 	struct limits_span sp;
-	int64_t used, rows, nquar, per_row, want, n;
+	int64_t used, rows, nquar, per_row, want, n, target;
 	int code;
 
 	code = limits__used(st, &used, err, errlen);
-	if (code || used <= st->max_bytes)
+	if (code)
 		return code;
+	target = limits__cap_target(st, used);
+	st->cap_last_used = used;
+	if (used <= target)
+		return 0;
 	code = limits__span(st, &sp, err, errlen);
 	if (code)
 		return code;
@@ -231,13 +256,13 @@ static int limits__cap(struct store *st, int64_t bound, int64_t *budget,
 	if (code)
 		return code;
 	rows = (sp.newest_seq ? sp.newest_seq - sp.oldest_seq + 1 : 0) + nquar;
-	while (used > st->max_bytes && *budget > 0) {
+	while (used > target && *budget > 0) {
 		/* Aim at the excess from the average row size; the loop
 		 * measures again, so the estimate need not be exact. */
 		per_row = used / (rows > 0 ? rows : 1);
 		if (per_row < 1)
 			per_row = 1;
-		want = (used - st->max_bytes) / per_row + 1;
+		want = (used - target) / per_row + 1;
 		if (want > LIMITS_CHUNK)
 			want = LIMITS_CHUNK;
 		if (want > *budget)
@@ -267,6 +292,7 @@ static int limits__cap(struct store *st, int64_t bound, int64_t *budget,
 		code = limits__used(st, &used, err, errlen);
 		if (code)
 			return code;
+		st->cap_last_used = used;
 	}
 	return 0;
 }
