@@ -38,8 +38,13 @@
 #   restart  launch -> first new event committed, on that buffer: no
 #          sinks (warm and cold page cache), Kafka + ES enabled but down,
 #          MQTT QoS 1 (3 runs each)
-#   flash  bytes written to the storage device per event at 100, 1,000 and
-#          10,000 events/s, sync normal and full (root: a loop device)
+#   flash  bytes written to the storage device per event: the simulator at
+#          100, 1,000 and 10,000 events/s, MQTT QoS 0 and QoS 1 at 1,000/s,
+#          sync normal and full (root: a loop device)
+#   soak   (not in the default set; `make soak`) 30 min of MQTT QoS 1 at
+#          10,000 readings/s with both sinks and a 3-minute ES outage: RSS,
+#          fds, buffer and WAL every 10 s into tests/bench/soak.csv and .png;
+#          soak_report re-reads that CSV and prints the verdicts again
 #   lifecycle  the scoring path (ingest_score) with input-drift counting and
 #          with a shadow set, interleaved: the PSI and shadow overheads (9 runs)
 #   reload SIGHUP -> new model set live, and readings delayed around it, at
@@ -50,8 +55,9 @@
 #          (3 runs)
 #
 # Usage: tests/bench/run.sh [infer|infer_sklearn|e2e|rss|mqtt1|mqtt0|mqtt0d|latency|
-#        latency0|kafka|kafka_latency|kafka_drain|es|replay|restart|reload|lifecycle|train|flash ...]
-# (default: all but latency0; the environment variable BENCH="e2e rss" does
+#        latency0|kafka|kafka_latency|kafka_drain|es|replay|restart|reload|lifecycle|train|flash|
+#        soak|soak_report ...]
+# (default: all but latency0, soak and soak_report; the environment variable BENCH="e2e rss" does
 # the same, for `BENCH=e2e make bench`).
 # Needs build/fieldgate and build/bench/bench_infer (`make bench` builds
 # them); the MQTT benchmarks also need mosquitto, mosquitto_pub and python3.
@@ -1567,9 +1573,81 @@ soak_sample() {
 	echo "$3,${rss:-0,0,0,0},$fds,$bsz,$wsz,${n:-0},${k:-0},${e:-0},$4"
 }
 
+# soak_report CSV READINGS PUBLISHER_RC NEWEST_SEQ: the verdicts and the plot
+# from a soak's samples (also `tests/bench/run.sh soak_report`, which re-reads
+# $SOAK_OUT.csv). RSS growth is the trend, not the noise: the median of the
+# last SOAK_WINDOW_S of samples minus the median of the first SOAK_WINDOW_S
+# after the warm-up (the largest sample is shown beside it).
+soak_report() {
+	local csv=$1 n=$2 rc=$3 newest=$4 warm=$SOAK_WARMUP_S stats
+	local rss0 rss1 rssmax fd0 fdmax bmax wmax down_at up_at caught tend
+	stats=$(awk -F, -v w="$warm" -v win="${SOAK_WINDOW_S:-300}" -v r="$SOAK_RATE" '
+		function median(a, k,   i, j, t) {
+			for (i = 2; i <= k; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+			return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
+		}
+		NR > 1 {
+			t[NR] = $1; rs[NR] = $2
+			if ($1 >= w) { if (f0 == "") f0 = $6; if ($2 > rm) rm = $2; if ($6 > fm) fm = $6 }
+			if ($7 > bm) bm = $7; if ($8 > wm) wm = $8
+			if ($12 == 0 && down == "") down = $1
+			if ($12 == 1 && down != "" && up == "") up = $1
+			if (up != "" && caught == "" && $9 - $11 < r) caught = $1 - up
+			last = NR; tend = $1
+		}
+		END {
+			for (i = 2; i <= last; i++) {
+				if (t[i] >= w && t[i] < w + win) a[++ka] = rs[i]
+				if (t[i] > tend - win && t[i] >= w) b[++kb] = rs[i]
+			}
+			printf "%d %d %d %d %d %.0f %.0f %s %s %s %d\n", ka ? median(a, ka) : 0, kb ? median(b, kb) : 0,
+				rm, f0, fm, bm, wm, down == "" ? "-" : down, up == "" ? "-" : up, caught == "" ? "never" : caught, tend
+		}' "$csv")
+	read -r rss0 rss1 rssmax fd0 fdmax bmax wmax down_at up_at caught tend <<<"$stats"
+	row "soak: readings acknowledged / events" "= $n" "$newest" "publisher exit $rc" \
+		"$([ "$newest" == "$n" ] && [ "$rc" == 0 ] && echo PASS || echo MISS)"
+	row "  RSS growth after ${warm} s (MB)" "<= 1" "$(awk -v a="$rss0" -v b="$rss1" 'BEGIN {printf "%.2f", (b - a) / 1000}')" \
+		"median $(awk -v a="$rss0" 'BEGIN {printf "%.1f", a / 1024}') MiB first ${SOAK_WINDOW_S:-300} s, $(awk -v b="$rss1" 'BEGIN {printf "%.1f", b / 1024}') MiB last; max $(awk -v b="$rssmax" 'BEGIN {printf "%.1f", b / 1024}') MiB" \
+		"$(verdict "$(awk -v a="$rss0" -v b="$rss1" 'BEGIN {print (b - a) / 1000}')" '<=' 1)"
+	row "  open fds, growth after ${warm} s" "= 0" "$((fdmax - fd0))" "$fd0 at ${warm} s, max $fdmax" \
+		"$([ $((fdmax - fd0)) -le 0 ] && echo PASS || echo MISS)"
+	row "  buffer file, max (MiB)" "<= $SOAK_MAX_MB" "$((bmax / 1048576))" "$bmax bytes; WAL max $((wmax / 1048576)) MiB" \
+		"$(verdict $((bmax / 1048576)) '<=' "$SOAK_MAX_MB")"
+	row "  ES back -> backlog < 1 s (s)" "(info)" "$caught" "down at $down_at s, back at $up_at s" "-"
+	[ "$down_at" == - ] && down_at=0 up_at=0
+	gnuplot <<GP || err "soak: gnuplot failed"
+set terminal pngcairo size 1200,900 font ",10" noenhanced
+set output "$SOAK_OUT.png"
+set datafile separator ","
+set key autotitle columnhead
+set multiplot layout 4,1 title "fieldgate soak: $tend s, $SOAK_RATE readings/s asked, MQTT QoS 1, Kafka + ES (ES down $down_at-$up_at s), $(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD 2>/dev/null)"
+set xlabel "s"
+set grid
+set object 1 rect from $down_at,graph 0 to $up_at,graph 1 fc rgb "#ffe0e0" fs solid behind
+set ylabel "RSS (MiB)"
+set yrange [0:*]
+plot "$csv" using 1:(\$2/1024) with lines lw 2 title "agent RSS", "" using 1:(\$3/1024) with lines title "of it anonymous", "" using 1:(\$4/1024) with lines title "of it file-backed"
+set ylabel "open fds"
+plot "$csv" using 1:6 with lines lw 2 title "agent open fds"
+set ylabel "MiB"
+plot "$csv" using 1:(\$7/1048576) with lines lw 2 title "buffer.db", "" using 1:(\$8/1048576) with lines lw 2 title "buffer.db-wal", $SOAK_MAX_MB with lines dt 2 title "max_mb"
+set ylabel "events behind"
+plot "$csv" using 1:(\$9-\$10) with lines lw 2 title "Kafka backlog", "" using 1:(\$9-\$11) with lines lw 2 title "ES backlog"
+unset multiplot
+GP
+	echo "soak: wrote $csv and $SOAK_OUT.png"
+}
+
+# Re-read a soak's CSV ($SOAK_OUT.csv) and print its verdicts and plot again.
+bench_soak_report() {
+	local newest
+	newest=$(tail -n 1 "$SOAK_OUT.csv" | cut -d, -f9)
+	soak_report "$SOAK_OUT.csv" "${SOAK_READINGS:-$newest}" "${SOAK_PUBLISHER_RC:-0}" "$newest"
+}
+
 bench_soak() {
-	local d=$T/soak secs=$((SOAK_MINUTES * 60)) n t0 t es_on=1 down_at="" up_at="" caught="" end csv rc=0
-	local out_at back_at last warm rss0 rssmax fd0 fdmax bmax wmax newest
+	local d=$T/soak secs=$((SOAK_MINUTES * 60)) n t0 t es_on=1 end csv rc=0
+	local out_at back_at last newest
 	echo "== soak: $SOAK_MINUTES min at $SOAK_RATE readings/s, MQTT QoS 1, Kafka mock + ES stand-in,"\
 		"max_mb = $SOAK_MAX_MB, ES down (kill -9) for $SOAK_OUTAGE_S s from 40 % of the run;"\
 		"samples every $SOAK_EVERY s into $SOAK_OUT.csv"
@@ -1605,17 +1683,13 @@ CONF
 	while [ $SECONDS -lt $end ] && alive "$agent_pid"; do
 		t=$((SECONDS - t0))
 		if [ $es_on == 1 ] && [ $t -ge $out_at ] && [ $t -lt $back_at ]; then
-			es_down; es_on=0; down_at=$t; echo "soak: t=$t s: ES stand-in killed"
+			es_down; es_on=0; echo "soak: t=$t s: ES stand-in killed"
 		elif [ $es_on == 0 ] && [ $t -ge $back_at ]; then
 			if ! soak_es_up "$d" "$es_port"; then err "soak: ES stand-in did not come back"; break; fi
-			es_on=1; up_at=$t; echo "soak: t=$t s: ES stand-in back on port $es_port"
+			es_on=1; echo "soak: t=$t s: ES stand-in back on port $es_port"
 		fi
 		last=$(soak_sample "$d/site.conf" "$d/data/buffer.db" "$t" "$es_on")
 		echo "$last" >>"$csv"
-		if [ -n "$up_at" ] && [ -z "$caught" ]; then
-			# ES caught up: its backlog is back under one second of readings.
-			awk -F, -v r="$SOAK_RATE" '{exit !($9 - $11 < r)}' <<<"$last" && caught=$((t - up_at))
-		fi
 		if [ -n "$pub_pid" ] && ! alive "$pub_pid"; then
 			wait "$pub_pid"; rc=$?; pub_pid=
 			echo "soak: t=$t s: publisher done (exit $rc): $(tail -n 1 "$d/pub.log")"
@@ -1631,53 +1705,15 @@ CONF
 	es_down; stop_kafka; broker_stop
 	[ -n "$pub_pid" ] && { err "soak: the publisher had not finished"; kill "$pub_pid"; wait "$pub_pid"; pub_pid=; }
 	[ "$rc" == 0 ] || err "soak: publisher failed: $(tail -n 2 "$d/pub.log")"
-	warm=$SOAK_WARMUP_S
-	# From the first sample at or after the warm-up: RSS and fds then, their
-	# maximum after; the buffer's and WAL's maximum over the whole run.
-	read -r rss0 rssmax fd0 fdmax bmax wmax < <(awk -F, -v w="$warm" 'NR > 1 {
-		if ($1 >= w && r0 == "") { r0 = $2; f0 = $6 }
-		if ($1 >= w) { if ($2 > rm) rm = $2; if ($6 > fm) fm = $6 }
-		if ($7 > bm) bm = $7; if ($8 > wm) wm = $8
-	} END {print r0 + 0, rm + 0, f0 + 0, fm + 0, bm + 0, wm + 0}' "$csv")
-	row "soak: readings acknowledged / events" "= $n" "$newest" "publisher exit $rc" \
-		"$([ "$newest" == $n ] && [ "$rc" == 0 ] && echo PASS || echo MISS)"
-	row "  RSS growth after ${warm} s (MB)" "<= 1" "$(awk -v a="$rss0" -v b="$rssmax" 'BEGIN {printf "%.2f", (b - a) / 1000}')" \
-		"RSS $(awk -v a="$rss0" 'BEGIN {printf "%.1f", a / 1024}') MiB at ${warm} s, max $(awk -v b="$rssmax" 'BEGIN {printf "%.1f", b / 1024}') MiB" \
-		"$(verdict "$(awk -v a="$rss0" -v b="$rssmax" 'BEGIN {print (b - a) / 1000}')" '<=' 1)"
-	row "  open fds, growth after ${warm} s" "= 0" "$((fdmax - fd0))" "$fd0 at ${warm} s, max $fdmax" \
-		"$([ $((fdmax - fd0)) -le 0 ] && echo PASS || echo MISS)"
-	row "  buffer file, max (MB)" "<= $SOAK_MAX_MB" "$((bmax / 1000000))" "WAL max $((wmax / 1000000)) MB" \
-		"$(verdict $((bmax / 1048576)) '<=' "$SOAK_MAX_MB")"
-	row "  ES back -> backlog < 1 s (s)" "(info)" "${caught:-never}" "down at ${down_at:-?} s, back at ${up_at:-?} s" "-"
-	gnuplot <<GP || err "soak: gnuplot failed"
-set terminal pngcairo size 1200,900 font ",10" noenhanced
-set output "$SOAK_OUT.png"
-set datafile separator ","
-set key autotitle columnhead
-set multiplot layout 4,1 title "fieldgate soak: $SOAK_MINUTES min, $SOAK_RATE readings/s MQTT QoS 1, Kafka + ES (ES down ${down_at:-?}-${up_at:-?} s), $(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD 2>/dev/null)"
-set xlabel "s"
-set grid
-set object 1 rect from ${down_at:-0},graph 0 to ${up_at:-0},graph 1 fc rgb "#ffe0e0" fs solid behind
-set ylabel "RSS (MiB)"
-plot "$csv" using 1:(\$2/1024) with lines lw 2 title "agent RSS", "" using 1:(\$3/1024) with lines title "of it anonymous", "" using 1:(\$4/1024) with lines title "of it file-backed"
-set ylabel "open fds"
-set yrange [0:*]
-plot "$csv" using 1:6 with lines lw 2 title "agent open fds"
-set ylabel "MB"
-plot "$csv" using 1:(\$7/1e6) with lines lw 2 title "buffer.db", "" using 1:(\$8/1e6) with lines lw 2 title "buffer.db-wal", $SOAK_MAX_MB*1.048576 with lines dt 2 title "max\\_mb"
-set ylabel "events behind"
-plot "$csv" using 1:(\$9-\$10) with lines lw 2 title "Kafka backlog", "" using 1:(\$9-\$11) with lines lw 2 title "ES backlog"
-unset multiplot
-GP
-	echo "soak: wrote $csv and $SOAK_OUT.png"
+	soak_report "$csv" "$n" "$rc" "$newest"
 	rm -rf "$d"
 }
 
 which=${*:-${BENCH:-infer infer_sklearn e2e rss mqtt1 mqtt0 mqtt0d latency kafka kafka_latency kafka_drain es replay restart reload lifecycle train flash}}
 for b in $which; do
 	case $b in
-	infer | infer_sklearn | e2e | rss | mqtt1 | mqtt0 | mqtt0d | latency | latency0 | kafka | kafka_latency | kafka_drain | es | replay | restart | reload | lifecycle | train | flash | soak) ;;
-	*) echo "usage: $0 [infer|infer_sklearn|e2e|rss|mqtt1|mqtt0|mqtt0d|latency|latency0|kafka|kafka_latency|kafka_drain|es|replay|restart|reload|lifecycle|train|flash|soak ...]" >&2; exit 2 ;;
+	infer | infer_sklearn | e2e | rss | mqtt1 | mqtt0 | mqtt0d | latency | latency0 | kafka | kafka_latency | kafka_drain | es | replay | restart | reload | lifecycle | train | flash | soak | soak_report) ;;
+	*) echo "usage: $0 [infer|infer_sklearn|e2e|rss|mqtt1|mqtt0|mqtt0d|latency|latency0|kafka|kafka_latency|kafka_drain|es|replay|restart|reload|lifecycle|train|flash|soak|soak_report ...]" >&2; exit 2 ;;
 	esac
 done
 if [ ! -x "$FG" ]; then echo "bench: $FG not built (run make bench)" >&2; exit 1; fi
