@@ -13,7 +13,8 @@
 struct alerts {
 	struct alerts_options opt;      /* copy (strings not owned) */
 	_Atomic(struct mqtt_client *) client; /* where to publish */
-	struct sensor_map *last;        /* sensor_id -> int64_t time of its last alert */
+	struct sensor_map *last;        /* sensor_id -> int64_t time of its last alert; NULL
+					   without a rate limit */
 	struct log_ratelimit rl;        /* for "cannot publish" lines */
 	_Atomic uint64_t sent, limited, failed; /* stats */
 };
@@ -21,7 +22,12 @@ struct alerts {
 int alerts_create(struct alerts **out, const struct alerts_options *opt)
 {
 	struct alerts *a = calloc(1, sizeof *a);
-	if (!a || sensor_map_create(&a->last, sizeof(int64_t)) < 0) {
+	/* An entry idle for min_interval is evicted: the limit would let that
+	 * sensor's next alert through anyway (sensor_map_get() touches an
+	 * entry at every look, never later than its last alert). */
+	if (!a || (opt->min_interval_ms > 0 &&
+		   sensor_map_create(&a->last, sizeof(int64_t), opt->max_sensors,
+				     opt->min_interval_ms) < 0)) {
 		free(a);
 		return -1;
 	}
@@ -56,14 +62,16 @@ void alerts_consider(struct alerts *a, const struct reading *r,
 
 	if (!kind || !c)
 		return;
-	last = sensor_map_get(a->last, r->sensor_id, 1, &created);
-	if (!last)
-		return;
-	if (!created && now_ms - *last < a->opt.min_interval_ms) {
-		atomic_fetch_add_explicit(&a->limited, 1, memory_order_relaxed);
-		return;
+	if (a->last) {
+		last = sensor_map_get(a->last, r->sensor_id, now_ms, 1, &created);
+		if (!last)
+			return;
+		if (!created && now_ms - *last < a->opt.min_interval_ms) {
+			atomic_fetch_add_explicit(&a->limited, 1, memory_order_relaxed);
+			return;
+		}
+		*last = now_ms;
 	}
-	*last = now_ms;
 	reading_format_time(r->timestamp_ms, ts);
 	if (mqtt_topic_expand(a->opt.topic, r->sensor_id, topic, sizeof topic) < 0 ||
 	    event_json_string(r->sensor_id, id, sizeof id) < 0 ||

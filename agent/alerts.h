@@ -10,6 +10,12 @@
  * "site":..,"@timestamp":..,"temperature":..,"humidity":..,"status":N,
  * "status_probability":P,"anomaly_probability":P}. "fault" wins over
  * "anomaly", which wins over "warning".
+ *
+ * The rate limit keeps, per sensor, the time of its last alert, for at most
+ * max_sensors sensors: a sensor whose last alert is min_interval old or
+ * older is forgotten (its next alert would go out anyway), and beyond the
+ * cap the sensor looked at least recently is forgotten, which lets its next
+ * alert through before min_interval has passed.
  */
 #ifndef FIELDGATE_AGENT_ALERTS_H
 #define FIELDGATE_AGENT_ALERTS_H
@@ -23,15 +29,16 @@
 
 struct alerts_options {
 	const char *topic;          /* template; "{sensor_id}" is replaced */
-	int64_t min_interval_ms;    /* per-sensor rate limit */
+	int64_t min_interval_ms;    /* per-sensor rate limit, 0 = none */
+	size_t max_sensors;         /* sensors whose last alert is remembered, >= 1 */
 	const char *gateway_id;     /* copied into each alert */
 	const char *site;           /* copied into each alert */
 };
 
 struct alerts;
 
-/* Create. Returns 0, or -1 (out of memory). Alerts go nowhere until a
- * client is set. */
+/* Create. Returns 0, or -1 (out of memory, max_sensors out of range).
+ * Alerts go nowhere until a client is set. */
 int alerts_create(struct alerts **out, const struct alerts_options *opt);
 
 /* The client to publish with (not owned; NULL stops publishing). */

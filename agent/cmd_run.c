@@ -321,6 +321,7 @@ static int run__start_source(struct agent *a)
 		struct alerts_options ao = {
 			.topic = cfg->alerts_topic, .min_interval_ms = (int64_t)cfg->alerts_min_interval_s * 1000,
 			.gateway_id = cfg->gateway_id, .site = cfg->site,
+			.max_sensors = cfg->models_max_sensors,
 		};
 		if (alerts_create(&a->alerts, &ao) < 0) {
 			log_error("agent", "out of memory");

@@ -13,8 +13,8 @@
  * absolute and checks settings against each other. The first error stops the
  * load: "FILE:LINE: [section] key: cause (expected ...)".
  *
- * This file uses only libc, inih and the value checks of the modules that own
- * a kind of value (MQTT URIs and topics, Kafka topics and properties,
+ * This file uses only libc, inih, the feature catalogue's default cap and the
+ * value checks of the modules that own a kind of value (MQTT URIs and topics, Kafka topics and properties,
  * Elasticsearch index names). It never logs and reads no secret: password
  * and key files are paths here; the modules that need them open them.
  */
@@ -33,6 +33,7 @@
 
 #include <ini.h>
 
+#include "agent/features.h"
 #include "sensors/mqtt.h"
 #include "sinks/es.h"
 #include "sinks/kafka.h"
@@ -128,6 +129,9 @@ static const struct config__key config__keys[] = {
 	{ "models", "shadow_in_events", CT_BOOL, CONFIG__F(models_shadow_in_events), 0, 0, NULL, NULL },
 	{ "models", "input_drift_window", CT_DURATION_MS, CONFIG__F(models_input_drift_window_ms),
 	  10, 30 * 86400, NULL, NULL },
+	{ "models", "max_sensors", CT_UINT, CONFIG__F(models_max_sensors), 1, 100000000, NULL, NULL },
+	{ "models", "sensor_idle_timeout", CT_DURATION_MS, CONFIG__F(models_sensor_idle_timeout_ms),
+	  0, 3650LL * 86400, NULL, "0 (never) or a duration such as 30m, 12h or 7d, at most 3650d" },
 	{ "buffer", "path", CT_PATH, CONFIG__F(buffer_path), 0, 0, NULL, NULL },
 	{ "buffer", "max_mb", CT_MB, CONFIG__F(buffer_max_bytes), 1, 1048576, NULL, NULL },
 	{ "buffer", "retention", CT_DURATION_MS, CONFIG__F(buffer_retention_ms), 0, 3650LL * 86400,
@@ -1362,6 +1366,8 @@ static void config__raw_defaults(struct config *c, const char *path)
 	c->sim_seed = 42;
 	c->sim_time_scale = 1.0;
 	c->models_input_drift_window_ms = (int64_t)86400 * 1000;
+	c->models_max_sensors = FEATURES_MAX_SENSORS_DEFAULT;
+	c->models_sensor_idle_timeout_ms = 0;
 	config__copy(c->mqtt_uri, sizeof c->mqtt_uri, "tcp://127.0.0.1:1883");
 	config__copy(c->mqtt_topic, sizeof c->mqtt_topic, "sensors/+/reading");
 	c->mqtt_qos = 1;

@@ -70,6 +70,9 @@ struct config {
 	char models_shadow_dir[CONFIG_PATH_MAX]; /* a candidate set scored beside, "" = none */
 	int models_shadow_in_events;         /* events carry the shadow set's predictions; default 0 */
 	int64_t models_input_drift_window_ms; /* input drift's sliding window, default 24h */
+	unsigned models_max_sensors;         /* sensors with rolling state, default 100000 */
+	int64_t models_sensor_idle_timeout_ms; /* a sensor's state dropped after this long
+						 unseen, 0 = never (default) */
 
 	/* [buffer] */
 	char buffer_path[CONFIG_PATH_MAX];   /* default buffer.db; absolute after load */

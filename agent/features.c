@@ -82,7 +82,8 @@ int features_create(struct features **out)
 	struct features *f = calloc(1, sizeof *f);
 	if (!f)
 		return -1;
-	if (sensor_map_create(&f->sensors, sizeof(struct sensor_state)) < 0) {
+	if (sensor_map_create(&f->sensors, sizeof(struct sensor_state), FEATURES_MAX_SENSORS_DEFAULT,
+			      0) < 0) {
 		free(f);
 		return -1;
 	}
@@ -104,9 +105,29 @@ size_t features_sensors(const struct features *f)
 	return sensor_map_count(f->sensors);
 }
 
+int features_set_limits(struct features *f, size_t max_sensors, int64_t idle_ms)
+{
+	return sensor_map_set_limits(f->sensors, max_sensors, idle_ms);
+}
+
+void features_stats(const struct features *f, struct sensor_map_stats *out)
+{
+	sensor_map_stats(f->sensors, out);
+}
+
+size_t features_sensor_bytes(void)
+{
+	return sensor_map_entry_bytes(sizeof(struct sensor_state));
+}
+
 int features_compute(struct features *f, const struct reading *r, double *out)
 {
-	struct sensor_state *s = sensor_map_get(f->sensors, r->sensor_id, 1, NULL);
+	return features_compute_at(f, r, r->timestamp_ms, out);
+}
+
+int features_compute_at(struct features *f, const struct reading *r, int64_t now_ms, double *out)
+{
+	struct sensor_state *s = sensor_map_get(f->sensors, r->sensor_id, now_ms, 1, NULL);
 	double t = r->temperature;
 	double hour = r->hour_of_day + (double)((r->timestamp_ms / 60000) % 60) / 60.0;
 	unsigned n = 0;

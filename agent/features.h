@@ -8,17 +8,29 @@
  *
  * Rolling features describe the sensor's PREVIOUS readings (the window never
  * includes the reading being scored), so a spike stands out against its own
- * history. State is per sensor_id, kept in an open-addressing hash table that
- * belongs to one thread (the source thread, or the train/eval loop).
+ * history. State is per sensor_id, kept in a bounded table (sensor_map.h)
+ * that belongs to one thread (the source thread, or the train/eval loop).
+ *
+ * Bounded memory: at most max_sensors sensors have state ([models]
+ * max_sensors, FEATURES_MAX_SENSORS_DEFAULT); a new sensor beyond that evicts
+ * the least recently seen one, and with an idle timeout ([models]
+ * sensor_idle_timeout) a sensor not seen for that long is evicted too. An
+ * evicted sensor loses its history: its next reading is scored as a new
+ * sensor's first (rolling features from that reading alone: temp_mean_10 =
+ * the temperature, differences, deviations and repeats 0), and its window
+ * fills again over the next FEATURES_WINDOW readings. Each sensor costs
+ * features_sensor_bytes() (about 350 bytes) plus 8 to 16 bytes of index.
  */
 #ifndef FIELDGATE_AGENT_FEATURES_H
 #define FIELDGATE_AGENT_FEATURES_H
 
 #include <stddef.h>
 
+#include "agent/sensor_map.h"
 #include "sensors/reading.h"
 
 #define FEATURES_WINDOW 10 /* readings in the rolling window */
+#define FEATURES_MAX_SENSORS_DEFAULT 100000 /* sensors with state: about 36 MB at most */
 
 enum feature_id {
 	FEATURE_TEMPERATURE,         /* °C as measured */
@@ -58,8 +70,15 @@ int features_is_calendar(enum feature_id id);
 
 struct features; /* per-sensor rolling state */
 
-/* Create empty state. Returns 0, or -1 when out of memory. */
+/* Create empty state for at most FEATURES_MAX_SENSORS_DEFAULT sensors, no
+ * idle timeout. Returns 0, or -1 when out of memory. */
 int features_create(struct features **out);
+
+/* At most max_sensors sensors (1..SENSOR_MAP_MAX) with state, and, when
+ * idle_ms > 0, a sensor's state dropped idle_ms after its last reading (by
+ * the now_ms clock of features_compute_at()). A smaller cap evicts at once.
+ * 0, or -1 for a bad limit (nothing changed). */
+int features_set_limits(struct features *f, size_t max_sensors, int64_t idle_ms);
 
 /* Free the state and clear the pointer; accepts NULL. */
 void features_free(struct features **f);
@@ -72,7 +91,17 @@ void features_free(struct features **f);
  */
 int features_compute(struct features *f, const struct reading *r, double *out);
 
+/* The same, at time now_ms (the arrival time, the clock of the idle timeout);
+ * features_compute() takes the reading's own timestamp. */
+int features_compute_at(struct features *f, const struct reading *r, int64_t now_ms, double *out);
+
 /* Number of sensors with state. */
 size_t features_sensors(const struct features *f);
+
+/* Sensors with state now, and those evicted so far (cap, idle timeout). */
+void features_stats(const struct features *f, struct sensor_map_stats *out);
+
+/* Bytes of state one sensor takes (its table entry, without the index). */
+size_t features_sensor_bytes(void);
 
 #endif

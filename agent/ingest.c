@@ -44,6 +44,29 @@ int ingest_init(struct ingest *in, struct scorer *scorer, struct pipeline *pipe,
 	return 0;
 }
 
+int ingest_limit_sensors(struct ingest *in, size_t max_sensors, int64_t idle_ms)
+{
+	return features_set_limits(in->features, max_sensors, idle_ms);
+}
+
+/* Copy the features' sensor figures to the shared counters when they
+ * changed (a new or evicted sensor; most readings change neither). */
+static inline void ingest__count_sensors(struct ingest *in)
+{
+	struct sensor_map_stats st;
+
+	features_stats(in->features, &st);
+	if (st.count != in->sensors.count)
+		atomic_store_explicit(&in->ctr->sensors_tracked, st.count, memory_order_relaxed);
+	if (st.evicted_lru != in->sensors.evicted_lru)
+		atomic_store_explicit(&in->ctr->sensors_evicted_lru, st.evicted_lru,
+				      memory_order_relaxed);
+	if (st.evicted_idle != in->sensors.evicted_idle)
+		atomic_store_explicit(&in->ctr->sensors_evicted_idle, st.evicted_idle,
+				      memory_order_relaxed);
+	in->sensors = st;
+}
+
 void ingest_cleanup(struct ingest *in)
 {
 	_Atomic(struct scorer *) *slots[] = { &in->offered, &in->retired, &in->shadow_offered,
@@ -204,7 +227,9 @@ int ingest_score(struct ingest *in, const struct reading *r, int64_t received_ms
 		atomic_fetch_add_explicit(&in->ctr->psi_generation, 1, memory_order_release);
 	(void)ingest__take(&in->shadow, &in->shadow_offered, &in->shadow_retired);
 	/* Out of memory for a new sensor's state: scored without history. */
-	(void)features_compute(in->features, r, f);
+	(void)features_compute_at(in->features, r, received_ms, f);
+	if (in->ctr)
+		ingest__count_sensors(in);
 	if (in->ctr && in->scored++ % INGEST_SAMPLE_EVERY == 0) {
 		uint64_t ns[SCORER_NMODELS];
 		scorer_predict_timed(in->scorer, f, pred, ns);

@@ -83,6 +83,12 @@ struct ingest_counters {
 	 * reader knows which plan the counts follow. */
 	_Atomic uint64_t psi[FEATURE_COUNT][MODEL_HISTOGRAM_MAX_BINS];
 	_Atomic uint64_t psi_generation;
+	/* Per-sensor rolling state (features.h): sensors that have it now, and
+	 * those evicted since start, beyond [models] max_sensors (lru) or idle
+	 * for [models] sensor_idle_timeout (idle). */
+	_Atomic uint64_t sensors_tracked;
+	_Atomic uint64_t sensors_evicted_lru;
+	_Atomic uint64_t sensors_evicted_idle;
 };
 
 /* Which of a context's two sets. */
@@ -114,6 +120,7 @@ struct ingest {
 	struct pipeline *pipe;              /* where events go (NULL for `score`) */
 	struct ingest_counters *ctr;        /* shared counters (not owned) */
 	struct alerts *alerts;              /* alerts for scored readings, or NULL (not owned) */
+	struct sensor_map_stats sensors;    /* features' figures as last copied to ctr */
 	unsigned scored;                    /* readings scored, for sampling inference time */
 	char body[16384];                   /* scratch for one event body */
 };
@@ -121,6 +128,10 @@ struct ingest {
 /* Set up a context that takes ownership of scorer. Returns 0 or -1 (out of memory). */
 int ingest_init(struct ingest *in, struct scorer *scorer, struct pipeline *pipe,
 		struct ingest_counters *ctr);
+
+/* Bound the per-sensor state: [models] max_sensors and sensor_idle_timeout
+ * (features_set_limits()). 0, or -1 for a bad limit. */
+int ingest_limit_sensors(struct ingest *in, size_t max_sensors, int64_t idle_ms);
 
 /* Free what the context owns (features, scorer, an offered or retired scorer). */
 void ingest_cleanup(struct ingest *in);

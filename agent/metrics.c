@@ -27,6 +27,9 @@ void metrics_take_ingest(struct metrics_snapshot *s, const struct ingest_counter
 	s->warnings = atomic_load(&c->warnings);
 	s->faults = atomic_load(&c->faults);
 	s->anomalies = atomic_load(&c->anomalies);
+	s->sensors_tracked = atomic_load(&c->sensors_tracked);
+	s->sensors_evicted_lru = atomic_load(&c->sensors_evicted_lru);
+	s->sensors_evicted_idle = atomic_load(&c->sensors_evicted_idle);
 	for (int m = 0; m < SCORER_NMODELS; m++) {
 		/* count is the sum of the buckets read, so that it always equals
 		 * the +Inf bucket as the format requires. */
@@ -114,6 +117,16 @@ static void metrics__render_ingest(FILE *f, const struct metrics_snapshot *s)
 			  "Scored readings predicted as warning, fault or anomalous since the agent started.",
 			  "prediction", 3, (const char *const[]){ "warning", "fault", "anomaly" },
 			  (const uint64_t[]){ s->warnings, s->faults, s->anomalies });
+	metrics__one(f, "fieldgate_sensors_tracked", "gauge",
+		     "Sensors whose rolling feature state is held now (at most [models] max_sensors).",
+		     s->sensors_tracked);
+	metrics__one(f, "fieldgate_sensors_max", "gauge", "[models] max_sensors.", s->sensors_max);
+	metrics__labelled(f, "fieldgate_sensors_evicted_total", "counter",
+			  "Sensors whose rolling feature state was dropped since the agent started: the "
+			  "least recently seen beyond [models] max_sensors (lru), or unseen for [models] "
+			  "sensor_idle_timeout (idle). Their next reading is scored as a new sensor's.",
+			  "reason", 2, (const char *const[]){ "lru", "idle" },
+			  (const uint64_t[]){ s->sensors_evicted_lru, s->sensors_evicted_idle });
 }
 
 static void metrics__render_models(FILE *f, const struct metrics_snapshot *s)

@@ -57,6 +57,9 @@ struct metrics_snapshot {
 	uint64_t rejected;          /* readings quarantined */
 	uint64_t rejected_by_reason[READING_NREASONS]; /* decode failures by -code */
 	uint64_t warnings, faults, anomalies;  /* predictions */
+	uint64_t sensors_tracked;   /* sensors with rolling feature state now */
+	uint64_t sensors_max;       /* [models] max_sensors */
+	uint64_t sensors_evicted_lru, sensors_evicted_idle; /* state evicted: cap, idle timeout */
 	struct metrics_infer infer[SCORER_NMODELS]; /* sampled inference time */
 	char model[SCORER_NMODELS][METRICS_NAME_MAX]; /* "status_predictor@1" */
 	uint64_t reloads, reloads_refused; /* model sets loaded / refused since start */

@@ -71,6 +71,7 @@ void metrics_report_publish(struct agent *a)
 	m->site = cfg->site;
 	m->started_ms = a->started_ms;
 	m->max_bytes = cfg->buffer_max_bytes;
+	m->sensors_max = cfg->models_max_sensors;
 	m->recovered_from = a->rec.recovered ? a->rec.moved_to : NULL;
 	for (int i = 0; i < SCORER_NMODELS; i++) {
 		m->drift_now[i] = a->have_drift ? a->drift.now[i] : NAN;

@@ -154,6 +154,15 @@ int mqtt_source_start(struct mqtt_source **out, const struct config *cfg,
 		free(s);
 		return -1;
 	}
+	if (ingest_limit_sensors(&s->ingest, cfg->models_max_sensors,
+				 cfg->models_sensor_idle_timeout_ms) < 0) {
+		snprintf(err, errlen, "[models] max_sensors %u: outside 1..%zu", cfg->models_max_sensors,
+			 SENSOR_MAP_MAX);
+		s->ingest.scorer = NULL; /* the caller's again: this start failed */
+		ingest_cleanup(&s->ingest);
+		free(s);
+		return -1;
+	}
 	s->ingest.alerts = alerts;
 	s->ingest.shadow = shadow;
 	s->ingest.shadow_in_events = cfg->models_shadow_in_events;

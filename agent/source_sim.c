@@ -63,6 +63,12 @@ int sim_source_start(struct sim_source **out, const struct config *cfg, struct p
 	}
 	s->ingest.alerts = alerts;
 	s->t0_wall = s->t0_sim = so.start_ms;
+	if (ingest_limit_sensors(&s->ingest, cfg->models_max_sensors,
+				 cfg->models_sensor_idle_timeout_ms) < 0) {
+		snprintf(err, errlen, "[models] max_sensors %u: outside 1..%zu", cfg->models_max_sensors,
+			 SENSOR_MAP_MAX);
+		goto fail;
+	}
 	s->scale = cfg->sim_time_scale > 0 ? cfg->sim_time_scale : 1.0;
 	s->ingest.shadow = shadow;
 	s->ingest.shadow_in_events = cfg->models_shadow_in_events;

@@ -1,7 +1,8 @@
 /*
  * test_agent.c - unit tests of the agent's own pieces: the feature
  * catalogue's arithmetic, the pipeline (queue + group-commit writer) against
- * a real SQLite buffer, and ingest (dedup of a redelivered reading,
+ * a real SQLite buffer, the bounded per-sensor table (LRU order, cap,
+ * idle timeout, against a reference model), and ingest (dedup of a redelivered reading,
  * quarantine of bad bytes with the reason) with the shipped models; and the
  * pipeline on a full disk: nothing committed, nothing lost, resumes by itself;
  * the progress bar's text, rate limit and drawing; and the agent.state file
@@ -22,6 +23,7 @@
 #include "agent/pipeline.h"
 #include "agent/progress.h"
 #include "agent/scorer.h"
+#include "agent/sensor_map.h"
 #include "agent/state.h"
 #include "check.h"
 #include "sensors/event.h"
@@ -103,8 +105,232 @@ static void test_features(void)
 	r.temperature = 7;
 	features_compute(f, &r, v);
 	CHECK_NEAR(v[FEATURE_TEMP_DIFF_PREV], -93.0, 1e-12); /* s1 kept its history */
+
+	/* A cap of 2: a third sensor evicts the least recently seen, whose next
+	 * reading is then scored as a new sensor's first. */
+	{
+		struct sensor_map_stats st;
+		struct reading a = make_reading("cap-a", 30.0, 40.0, t0), b = make_reading("cap-b", 10.0, 40.0, t0);
+		struct reading c = make_reading("cap-c", 50.0, 40.0, t0);
+
+		CHECK_INT(features_set_limits(f, 0, 0), -1);
+		CHECK_INT(features_set_limits(f, 2, 0), 0);
+		features_stats(f, &st);
+		CHECK_INT(st.count, 2);
+		CHECK_INT(st.evicted_lru, 499); /* 501 sensors down to the two last seen */
+		features_compute_at(f, &a, t0, v);
+		features_compute_at(f, &b, t0 + 1, v);
+		a.temperature = 31.0;
+		features_compute_at(f, &a, t0 + 2, v);
+		CHECK_NEAR(v[FEATURE_TEMP_DIFF_PREV], 1.0, 1e-12); /* a has history */
+		features_compute_at(f, &c, t0 + 3, v);            /* evicts b */
+		b.temperature = 12.0;
+		features_compute_at(f, &b, t0 + 4, v);            /* evicts a */
+		CHECK_NEAR(v[FEATURE_TEMP_MEAN_10], 12.0, 1e-12);  /* b starts afresh */
+		CHECK_NEAR(v[FEATURE_TEMP_DIFF_PREV], 0.0, 1e-12);
+		c.temperature = 49.0;
+		features_compute_at(f, &c, t0 + 5, v);
+		CHECK_NEAR(v[FEATURE_TEMP_DIFF_PREV], -1.0, 1e-12); /* c kept its history */
+		features_stats(f, &st);
+		CHECK_INT(st.count, 2);
+		CHECK_INT(st.evicted_lru, 499 + 4); /* s1, grow-499, b, a */
+		/* Idle timeout: a sensor unseen for 60 s starts afresh. */
+		CHECK_INT(features_set_limits(f, 2, 60000), 0);
+		c.temperature = 45.0;
+		features_compute_at(f, &c, t0 + 5 + 60000, v);
+		CHECK_NEAR(v[FEATURE_TEMP_DIFF_PREV], 0.0, 1e-12);
+		features_stats(f, &st);
+		CHECK_INT(st.evicted_idle, 2); /* b and c */
+		CHECK_INT(st.count, 1);
+		CHECK(features_sensor_bytes() >= sizeof(double) * 2 * FEATURES_WINDOW + READING_ID_MAX);
+	}
 	features_free(&f);
 	CHECK(f == NULL);
+}
+
+/* A value of the map in the tests: which sensor it was created for. */
+struct map_value {
+	int who;
+	int touches;
+};
+
+static void sensor_id_of(int i, char *buf, size_t len)
+{
+	snprintf(buf, len, "sensor-%d", i);
+}
+
+/* Present or not, without touching: a lookup that creates nothing touches
+ * the entry, so these tests look at the stats and at values instead. */
+static struct map_value *map_touch(struct sensor_map *m, int i, int64_t now, int create, int *created)
+{
+	char id[32];
+	sensor_id_of(i, id, sizeof id);
+	return sensor_map_get(m, id, now, create, created);
+}
+
+static void test_sensor_map_lru(void)
+{
+	struct sensor_map *m = NULL;
+	struct sensor_map_stats st;
+	struct map_value *v;
+	char id[READING_ID_MAX + 2];
+	int created;
+
+	CHECK_INT(sensor_map_create(&m, sizeof(struct map_value), 0, 0), -1);
+	CHECK_INT(sensor_map_create(&m, sizeof(struct map_value), SENSOR_MAP_MAX + 1, 0), -1);
+	CHECK_INT(sensor_map_create(&m, sizeof(struct map_value), 3, -1), -1);
+	CHECK(m == NULL);
+
+	/* Eviction order: the least recently used goes first; a lookup counts as a use. */
+	CHECK_INT(sensor_map_create(&m, sizeof(struct map_value), 3, 0), 0);
+	for (int i = 0; i < 3; i++) {
+		v = map_touch(m, i, i, 1, &created);
+		CHECK(v && created && v->who == 0);
+		v->who = 100 + i;
+	}
+	v = map_touch(m, 0, 10, 1, &created); /* 0 is now the most recent: 1 is next out */
+	CHECK(v && !created && v->who == 100);
+	v = map_touch(m, 3, 11, 1, &created);
+	CHECK(v && created);
+	v->who = 103;
+	sensor_map_stats(m, &st);
+	CHECK_INT(st.count, 3);
+	CHECK_INT(st.evicted_lru, 1);
+	CHECK_INT(st.evicted_idle, 0);
+	CHECK(map_touch(m, 1, 12, 0, NULL) == NULL); /* 1 is gone */
+	/* Order now (oldest first): 2, 0, 3. A new one evicts 2. */
+	v = map_touch(m, 4, 13, 1, &created);
+	CHECK(v && created && v->who == 0); /* zero-filled, not 2's old value */
+	CHECK(map_touch(m, 2, 14, 0, NULL) == NULL);
+	CHECK((v = map_touch(m, 0, 15, 0, NULL)) && v->who == 100);
+	CHECK((v = map_touch(m, 3, 16, 0, NULL)) && v->who == 103);
+	sensor_map_stats(m, &st);
+	CHECK_INT(st.count, 3);
+	CHECK_INT(st.evicted_lru, 2);
+
+	/* A smaller cap evicts the least recently used at once (4, then 0 kept 3). */
+	CHECK_INT(sensor_map_set_limits(m, 1, 0), 0);
+	CHECK_INT(sensor_map_count(m), 1);
+	CHECK((v = map_touch(m, 3, 17, 0, NULL)) && v->who == 103);
+	CHECK(map_touch(m, 0, 18, 0, NULL) == NULL);
+	CHECK_INT(sensor_map_set_limits(m, 0, 0), -1);
+	CHECK_INT(sensor_map_count(m), 1);
+
+	/* Cap 1: every new sensor replaces the last one, and the re-created one starts afresh. */
+	v = map_touch(m, 5, 19, 1, &created);
+	CHECK(v && created);
+	v->who = 105;
+	CHECK(map_touch(m, 3, 20, 0, NULL) == NULL);
+	v = map_touch(m, 3, 21, 1, &created);
+	CHECK(v && created && v->who == 0);
+	v = map_touch(m, 3, 22, 1, &created); /* re-touch: the same one, kept */
+	CHECK(v && !created);
+	sensor_map_stats(m, &st);
+	CHECK_INT(st.count, 1);
+	CHECK_INT(st.evicted_lru, 6);
+
+	/* Ids: empty and over 128 bytes are refused, 128 is fine. */
+	CHECK(sensor_map_get(m, "", 23, 1, &created) == NULL && !created);
+	memset(id, 'x', sizeof id - 1);
+	id[sizeof id - 1] = '\0';
+	CHECK(sensor_map_get(m, id, 23, 1, NULL) == NULL);
+	id[READING_ID_MAX] = '\0';
+	CHECK(sensor_map_get(m, id, 23, 1, &created) != NULL && created);
+	CHECK(sensor_map_get(m, id, 24, 0, NULL) != NULL);
+	sensor_map_free(&m);
+	CHECK(m == NULL);
+	sensor_map_free(&m);
+
+	/* Idle timeout: unused for idle_ms or more (at the time of a lookup) is gone. */
+	CHECK_INT(sensor_map_create(&m, sizeof(struct map_value), 100, 1000), 0);
+	CHECK(map_touch(m, 0, 0, 1, NULL));
+	CHECK(map_touch(m, 1, 500, 1, NULL));
+	CHECK(map_touch(m, 2, 999, 1, NULL));
+	CHECK(map_touch(m, 0, 999, 0, NULL)); /* 999 ms unused: kept, and touched at 999 */
+	CHECK(map_touch(m, 1, 1500, 0, NULL) == NULL); /* 1000 ms: gone */
+	sensor_map_stats(m, &st);
+	CHECK_INT(st.count, 2);
+	CHECK_INT(st.evicted_idle, 1);
+	CHECK_INT(st.evicted_lru, 0);
+	v = map_touch(m, 1, 1501, 1, &created);
+	CHECK(v && created);
+	CHECK(map_touch(m, 7, 5000, 0, NULL) == NULL); /* any lookup expires: 0, 2, 1 all idle */
+	sensor_map_stats(m, &st);
+	CHECK_INT(st.count, 0);
+	CHECK_INT(st.evicted_idle, 4);
+	/* No timeout after set_limits(.., 0): nothing expires, however old. */
+	CHECK_INT(sensor_map_set_limits(m, 100, 0), 0);
+	CHECK(map_touch(m, 0, 6000, 1, NULL));
+	CHECK(map_touch(m, 0, INT64_MAX / 2, 0, NULL));
+	sensor_map_free(&m);
+
+	/* Against a reference LRU: random lookups of 3000 ids through a cap of
+	 * 250 with a 400-tick idle timeout; the index grows, and deletions with
+	 * backward shifts run all the time. Presence, values and stats agree. */
+	{
+		enum { IDS = 3000, CAP = 250, IDLE = 400, OPS = 60000 };
+		static int64_t last[IDS];   /* reference: time of last use, -1 absent */
+		static int seq[IDS];        /* ... and its order (times repeat) */
+		static int present[CAP + 1], npresent;
+		uint64_t rng = 0x9e3779b97f4a7c15ULL, ev_lru = 0, ev_idle = 0;
+		int64_t now = 0;
+		int bad = 0;
+
+		for (int i = 0; i < IDS; i++)
+			last[i] = -1;
+		npresent = 0;
+		CHECK_INT(sensor_map_create(&m, sizeof(struct map_value), CAP, IDLE), 0);
+		for (int op = 0; op < OPS && !bad; op++) {
+			int i, create, want_created = 0;
+			rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+			/* Mostly a working set of 300 ids, sometimes any of the 3000. */
+			i = (int)((rng >> 8) % (rng % 4 ? 300 : IDS));
+			create = (rng >> 40) % 8 != 0;
+			now += (int64_t)((rng >> 50) % 3);
+			/* Reference: expire, then look up, then evict and insert. */
+			for (int k = 0; k < npresent;) {
+				if (now - last[present[k]] >= IDLE) {
+					last[present[k]] = -1;
+					present[k] = present[--npresent];
+					ev_idle++;
+				} else {
+					k++;
+				}
+			}
+			if (last[i] < 0 && create) {
+				if (npresent == CAP) {
+					int oldest = 0;
+					for (int k = 1; k < npresent; k++)
+						if (seq[present[k]] < seq[present[oldest]])
+							oldest = k;
+					last[present[oldest]] = -1;
+					present[oldest] = present[--npresent];
+					ev_lru++;
+				}
+				present[npresent++] = i;
+				want_created = 1;
+			}
+			int was = last[i] >= 0 || want_created;
+			if (was)
+				last[i] = now, seq[i] = op;
+			v = map_touch(m, i, now, create, &created);
+			if ((v != NULL) != was || created != want_created ||
+			    (v && !created && v->who != i + 1)) {
+				fprintf(stderr, "  sensor_map op %d: id %d, now %lld: got %p created %d\n",
+					op, i, (long long)now, (void *)v, created);
+				bad = 1;
+			}
+			if (v && created)
+				v->who = i + 1;
+		}
+		CHECK(!bad);
+		sensor_map_stats(m, &st);
+		CHECK_INT(st.count, npresent);
+		CHECK_INT(st.evicted_lru, ev_lru);
+		CHECK_INT(st.evicted_idle, ev_idle);
+		CHECK(ev_lru > 1000 && ev_idle > 100); /* both kinds really happened */
+		sensor_map_free(&m);
+	}
 }
 
 static int count_events(void *ctx, uint64_t seq, int64_t ts, const void *d, size_t len)
@@ -779,6 +1005,7 @@ int main(void)
 	char cmd[600];
 
 	test_features();
+	test_sensor_map_lru();
 	test_input_drift();
 	test_progress();
 	if (!mkdtemp(dir)) {
