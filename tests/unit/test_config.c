@@ -75,6 +75,8 @@ static void check_same(const struct config *a, const struct config *b)
 	CHECK_INT(a->mqtt_keepalive, b->mqtt_keepalive);
 	CHECK_INT(a->mqtt_sensor_id_topic_level, b->mqtt_sensor_id_topic_level);
 	CHECK_STR(a->models_dir, b->models_dir);
+	CHECK_INT(a->models_max_sensors, b->models_max_sensors);
+	CHECK_INT(a->models_sensor_idle_timeout_ms, b->models_sensor_idle_timeout_ms);
 	CHECK_STR(a->buffer_path, b->buffer_path);
 	CHECK_INT(a->buffer_max_bytes, b->buffer_max_bytes);
 	CHECK_INT(a->buffer_retention_ms, b->buffer_retention_ms);
@@ -129,6 +131,8 @@ static void test_full(struct config *c)
 	CHECK_INT(c->mqtt_keepalive, 120);
 	CHECK_INT(c->mqtt_sensor_id_topic_level, 1);
 	CHECK_STR(c->models_dir, "/srv/fieldgate/full/models");
+	CHECK_INT(c->models_max_sensors, 5000);
+	CHECK_INT(c->models_sensor_idle_timeout_ms, 6LL * 3600 * 1000);
 	CHECK_STR(c->buffer_path, "/srv/fieldgate/full/buf/events.db");
 	CHECK_INT(c->buffer_max_bytes, 64 * MIB);
 	CHECK_INT(c->buffer_retention_ms, 12LL * 3600 * 1000);
@@ -140,10 +144,10 @@ static void test_full(struct config *c)
 	CHECK_INT(c->kafka_nprops, 2);
 	CHECK_STR(c->kafka_props[0].name, "compression.type");
 	CHECK_STR(c->kafka_props[0].value, "zstd");
-	CHECK_INT(c->kafka_props[0].line, 45);
+	CHECK_INT(c->kafka_props[0].line, 47);
 	CHECK_STR(c->kafka_props[1].name, "linger.ms");
 	CHECK_STR(c->kafka_props[1].value, "5");
-	CHECK_INT(c->kafka_props[1].line, 46);
+	CHECK_INT(c->kafka_props[1].line, 48);
 	CHECK_INT(c->es_enabled, 1);
 	CHECK_STR(c->es_url, "https://es.example.com:9243/prefix");
 	CHECK_STR(c->es_index, "sensors-full");
@@ -186,6 +190,8 @@ static void check_defaults(const struct config *c, const char *site)
 	CHECK_INT(c->mqtt_keepalive, 30);
 	CHECK_INT(c->mqtt_sensor_id_topic_level, -1);
 	CHECK_STR(c->models_dir, "/usr/share/fieldgate/models");
+	CHECK_INT(c->models_max_sensors, 100000);
+	CHECK_INT(c->models_sensor_idle_timeout_ms, 0);
 	snprintf(want, sizeof want, "/var/lib/fieldgate/%s/buffer.db", site);
 	CHECK_STR(c->buffer_path, want);
 	CHECK_INT(c->buffer_max_bytes, 1024 * MIB);
@@ -368,6 +374,16 @@ static void test_values(struct config *c)
 		CHECK_INT(config_load(c, p, err, sizeof err), 0);
 		CHECK_INT(c->buffer_retention_ms, durations[i].ms);
 	}
+
+	/* The per-sensor state's bounds at their ends. */
+	p = write_tmp("v.conf", "[models]\nmax_sensors = 1\nsensor_idle_timeout = 0\n");
+	CHECK_INT(config_load(c, p, err, sizeof err), 0);
+	CHECK_INT(c->models_max_sensors, 1);
+	CHECK_INT(c->models_sensor_idle_timeout_ms, 0);
+	p = write_tmp("v.conf", "[models]\nmax_sensors = 100000000\nsensor_idle_timeout = 3650d\n");
+	CHECK_INT(config_load(c, p, err, sizeof err), 0);
+	CHECK_INT(c->models_max_sensors, 100000000);
+	CHECK_INT(c->models_sensor_idle_timeout_ms, 3650LL * 86400 * 1000);
 
 	/* Accepted forms that the full config does not use. */
 	p = write_tmp("v.conf",
@@ -562,6 +578,7 @@ static void test_print(struct config *a, struct config *b)
 	CHECK(strstr(text, "[agent]\ngateway_id = gw-full_01.test\nsite = full-site\n") != NULL);
 	CHECK(strstr(text, "\nretention = 12h\n") != NULL);
 	CHECK(strstr(text, "\nmax_mb = 64\n") != NULL);
+	CHECK(strstr(text, "\nmax_sensors = 5000\nsensor_idle_timeout = 6h\n") != NULL);
 	CHECK(strstr(text, "\nsensor_id_topic_level = 1\n") != NULL);
 	CHECK(strstr(text, "\nproperty.compression.type = zstd\nproperty.linger.ms = 5\n") != NULL);
 	CHECK(strstr(text, "\npassword_file = /run/secrets/es.pass\n") != NULL);
