@@ -7,6 +7,7 @@
  * (trainer.c does the training and the counting). `train -c` and `eval -c`,
  * from a site's buffer, are in cmd_retrain.c.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -466,29 +467,42 @@ static int score__line(void *vctx, char *line, size_t len, long lineno)
 int cmd_score(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "models", required_argument, NULL, 'm' }, { "help", no_argument, NULL, 'h' },
-		{ 0, 0, 0, 0 },
+		{ "models", required_argument, NULL, 'm' }, { "max-sensors", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 },
 	};
 	struct score_ctx *s;
 	struct scorer *sc = NULL;
 	const char *models = NULL;
-	char err[1024];
+	unsigned long max_sensors = FEATURES_MAX_SENSORS_DEFAULT;
+	char err[1024], *end;
 	int c, rc;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'm': models = optarg; break;
+		case 's':
+			errno = 0;
+			max_sensors = strtoul(optarg, &end, 10);
+			if (errno || *end || !isdigit((unsigned char)optarg[0]) || max_sensors < 1 ||
+			    max_sensors > SENSOR_MAP_MAX) {
+				fprintf(stderr, "fieldgate score: --max-sensors %s: expected an integer "
+					"from 1 to %zu\n", optarg, SENSOR_MAP_MAX);
+				return EXIT_USAGE;
+			}
+			break;
 		case 'h':
-			printf("usage: fieldgate score --models DIR\nRead readings (JSON lines) on stdin, "
-			       "write scored events (JSON lines) on stdout.\nInvalid lines are reported on "
-			       "stderr and skipped; the exit status is 1 if any was.\n");
+			printf("usage: fieldgate score --models DIR [--max-sensors N]\nRead readings (JSON "
+			       "lines) on stdin, write scored events (JSON lines) on stdout.\nInvalid lines "
+			       "are reported on stderr and skipped; the exit status is 1 if any was.\n"
+			       "Rolling features are kept for the N sensors seen most recently (default "
+			       "%d, as [models] max_sensors).\n", FEATURES_MAX_SENSORS_DEFAULT);
 			return 0;
 		default: return EXIT_USAGE;
 		}
 	}
 	if (!models || optind != argc) {
-		fprintf(stderr, "usage: fieldgate score --models DIR\n");
+		fprintf(stderr, "usage: fieldgate score --models DIR [--max-sensors N]\n");
 		return EXIT_USAGE;
 	}
 	if (scorer_load(&sc, models, err, sizeof err) < 0) {
@@ -500,6 +514,12 @@ int cmd_score(int argc, char **argv)
 		scorer_free(&sc);
 		free(s);
 		return EXIT_RUNTIME;
+	}
+	if (ingest_limit_sensors(&s->in, max_sensors, 0) < 0) { /* checked above: cannot happen */
+		fprintf(stderr, "fieldgate score: --max-sensors %lu refused\n", max_sensors);
+		ingest_cleanup(&s->in);
+		free(s);
+		return EXIT_USAGE;
 	}
 	if (gethostname(s->hostname, sizeof s->hostname - 1) < 0 || !s->hostname[0])
 		strcpy(s->hostname, "localhost");
