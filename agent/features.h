@@ -19,7 +19,7 @@
  * sensor's first (rolling features from that reading alone: temp_mean_10 =
  * the temperature, differences, deviations and repeats 0), and its window
  * fills again over the next FEATURES_WINDOW readings. Each sensor costs
- * features_sensor_bytes() (about 350 bytes) plus 8 to 16 bytes of index.
+ * features_sensor_bytes() (344 bytes) plus 8 to 16 bytes of index.
  */
 #ifndef FIELDGATE_AGENT_FEATURES_H
 #define FIELDGATE_AGENT_FEATURES_H
@@ -101,7 +101,7 @@ size_t features_sensors(const struct features *f);
 /* Sensors with state now, and those evicted so far (cap, idle timeout). */
 void features_stats(const struct features *f, struct sensor_map_stats *out);
 
-/* Bytes of state one sensor takes (its table entry, without the index). */
+/* Bytes of state one sensor takes (its table entry and link, without the index). */
 size_t features_sensor_bytes(void);
 
 #endif

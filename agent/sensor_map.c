@@ -88,9 +88,15 @@ static inline struct sensor_map__entry *sensor_map__entry(const struct sensor_ma
 	return (struct sensor_map__entry *)(m->pool + (size_t)i * m->entry_size);
 }
 
-size_t sensor_map_entry_bytes(size_t value_size)
+/* The pool's stride: header, id, value. */
+static size_t sensor_map__entry_size(size_t value_size)
 {
 	return (VALUE_OFF + value_size + 7) & ~(size_t)7;
+}
+
+size_t sensor_map_entry_bytes(size_t value_size)
+{
+	return sensor_map__entry_size(value_size) + sizeof(struct sensor_map__link);
 }
 
 int sensor_map_create(struct sensor_map **out, size_t value_size, size_t max, int64_t idle_ms)
@@ -102,7 +108,7 @@ int sensor_map_create(struct sensor_map **out, size_t value_size, size_t max, in
 	if (!(m = calloc(1, sizeof *m)))
 		return -1;
 	m->value_size = value_size;
-	m->entry_size = sensor_map_entry_bytes(value_size);
+	m->entry_size = sensor_map__entry_size(value_size);
 	m->max = max;
 	m->idle_ms = idle_ms;
 	m->head = m->tail = m->free_head = NIL;

@@ -61,8 +61,9 @@ size_t sensor_map_count(const struct sensor_map *m);
 /* Counts and evictions so far. */
 void sensor_map_stats(const struct sensor_map *m, struct sensor_map_stats *out);
 
-/* Bytes one sensor takes in a map of values of value_size bytes (its entry;
- * the index adds 8 to 16 bytes a sensor), for sizing the cap. */
+/* Bytes one sensor takes in a map of values of value_size bytes (its entry
+ * and its link in the list of use; the index adds 8 to 16 bytes a sensor),
+ * for sizing the cap. */
 size_t sensor_map_entry_bytes(size_t value_size);
 
 #endif
