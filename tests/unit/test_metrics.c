@@ -42,6 +42,10 @@ static void base(struct metrics_snapshot *s)
 	s->infer[SCORER_STATUS].bucket[INGEST_INFER_BUCKETS - 1] = 1;
 	s->infer[SCORER_STATUS].count = 4;
 	s->infer[SCORER_STATUS].sum_ns = 1500000;
+	s->sensors_tracked = 5;
+	s->sensors_max = 5;
+	s->sensors_evicted_lru = 2;
+	s->sensors_evicted_idle = 1;
 }
 
 static void test_render(void)
@@ -60,6 +64,12 @@ static void test_render(void)
 	CHECK(has_line(t, "fieldgate_readings_rejected_by_reason_total{reason=\"not_json\"} 2"));
 	CHECK(has_line(t, "fieldgate_events_stored_total 6"));
 	CHECK(has_line(t, "fieldgate_events_duplicate_total 1"));
+	CHECK(has_line(t, "# TYPE fieldgate_sensors_tracked gauge"));
+	CHECK(has_line(t, "fieldgate_sensors_tracked 5"));
+	CHECK(has_line(t, "fieldgate_sensors_max 5"));
+	CHECK(has_line(t, "# TYPE fieldgate_sensors_evicted_total counter"));
+	CHECK(has_line(t, "fieldgate_sensors_evicted_total{reason=\"lru\"} 2"));
+	CHECK(has_line(t, "fieldgate_sensors_evicted_total{reason=\"idle\"} 1"));
 	CHECK(has_line(t, "fieldgate_build_info{version=\"1.2.3\"} 1"));
 	/* \ " and newline escaped in label values. */
 	CHECK(has_line(t, "fieldgate_gateway_info{gateway_id=\"gw \\\"one\\\"\\\\a\","
