@@ -56,8 +56,8 @@ struct sensor_map {
 	size_t count;           /* sensors held */
 	size_t max;             /* at most this many */
 	int64_t idle_ms;        /* evict after this long unused, 0 = never */
-	uint64_t evicted_lru;   /* see sensor_map_stats */
-	uint64_t evicted_idle;
+	uint64_t evicted_lru;   /* evicted for room (see sensor_map_stats) */
+	uint64_t evicted_idle;  /* evicted when idle_ms old */
 };
 
 static uint64_t sensor_map__hash_id(const char *s, size_t *len)
