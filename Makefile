@@ -11,7 +11,12 @@
 #   make bench      build and run the benchmarks (tests/bench/RESULTS.md)
 #   make soak       30 minutes at 10,000 readings/s with both sinks and an ES outage:
 #                   tests/bench/soak.csv and soak.png (SOAK_MINUTES=5 for a short one)
-#   make asan       build the sanitized binary and unit tests
+#   make chaos      mosquitto, the Kafka mock, the ES stand-in and the agent under a seeded
+#                   random fault schedule (kill -9, SIGTERM, brokers down, ES 429/503/outage,
+#                   broker restart, model reloads, full disk, clock stepped back), then an
+#                   oracle: nothing acknowledged lost, no duplicate in the buffer or ES
+#                   (tests/chaos/README.md). CHAOS_MINUTES=2 (default; 30 for the long
+#                   run), CHAOS_SEED=1313 (same seed = same schedule); root for the full disk
 #   make valgrind   run the unit tests under valgrind
 #   make models     retrain models/default from the simulator (byte-for-byte reproducible)
 #   make deb        the Debian package; make test-systemd: it under a real systemd (root)
@@ -52,9 +57,9 @@ ASAN_OBJ := $(LIB_SRC:%.c=build/asan/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=build/bench/%)
 # Test peers: stand-ins for the servers the sinks talk to (tests/peers/).
-PEER_BIN := build/peers/kafka_mock
+PEER_BIN := build/peers/kafka_mock build/peers/clockshift.so
 
-.PHONY: all run test test-unit check bench soak asan valgrind models deps clean install peers deb test-systemd
+.PHONY: all run test test-unit check bench soak chaos asan valgrind models deps clean install peers deb test-systemd
 .SECONDARY:
 all: build/fieldgate
 
@@ -110,6 +115,12 @@ build/peers/kafka_mock: tests/peers/kafka_mock.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< -lrdkafka -ldl -lpthread
 
+# The chaos test's wall-clock shim for the agent (LD_PRELOAD; tests/chaos/).
+build/peers/clockshift.so: tests/chaos/clockshift.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -fPIC -shared -o $@ $< -ldl -lpthread
+
 peers: $(PEER_BIN)
 
 # Installs only what is missing (apt-get; sudo when not root).
@@ -135,6 +146,12 @@ bench: all $(BENCH_BIN) peers
 
 soak: deps all peers
 	$(Q)tests/bench/run.sh soak
+
+CHAOS_MINUTES ?= 2
+CHAOS_SEED ?= 1313
+chaos: deps all peers
+	$(Q)/usr/bin/python3 tests/chaos/chaos.py --minutes $(CHAOS_MINUTES) --seed $(CHAOS_SEED) \
+	  --table build/chaos-table.md
 
 valgrind: $(UNIT_SRC:tests/unit/%.c=build/obj/tests/unit/%.o) build/libfieldgate.a
 	$(Q)for t in $(UNIT_SRC:tests/unit/%.c=%); do \
