@@ -1157,9 +1157,14 @@ def table(c, sched, res, rec, mb, mfails, drained, drain_s, elapsed, mprint):
         med = "%.1f" % statistics.median(r) if r else "-"
         mx = "%.1f" % max(r) if r else "-"
         if nrec:
-            mx += " (%d not recovered before the next sample window)" % nrec
+            mx += " (%d never recovered)" % nrec
         a("| %s | %d | %s | %s |" % (kind, counts[kind], med, mx))
     a("| **total** | %d | | |" % sum(counts.values()))
+    a("")
+    a("Recovery: from the end of a fault (the agent restarted, the broker or the stand-in back, "
+      "the ballast deleted, the leader moved, the reload answered) until the agent has stored a "
+      "new reading and both sinks have acknowledged everything buffered at that end (sampled every "
+      "0.5 s); faults that overlap (e.g. during the ES outage) wait for each other.")
     a("")
     a("| readings | count |")
     a("| --- | ---: |")
