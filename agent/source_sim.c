@@ -17,7 +17,9 @@
 
 struct sim_source {
 	struct sim *sim;         /* the generator */
-	int64_t t0_wall, t0_sim; /* the start, on the wall clock and the simulated one */
+	int64_t t0_mono, t0_sim; /* the start, on the monotonic clock and the simulated one:
+				  * pacing by the wall clock would stop the source for an
+				  * hour when NTP steps the clock back an hour */
 	double scale;            /* simulated ms per wall ms ([simulator] time_scale) */
 	struct ingest ingest;    /* score + queue */
 	pthread_t thread;        /* runs sim_source__main() */
@@ -30,16 +32,16 @@ static void *sim_source__main(void *arg)
 	struct reading r;
 
 	while (!atomic_load_explicit(&src->stop, memory_order_relaxed)) {
-		int64_t now = clock_wall_ms(), due = src->t0_wall +
+		int64_t mono = clock_mono_ms(), due = src->t0_mono +
 			(int64_t)((double)(sim_next_time(src->sim) - src->t0_sim) / src->scale);
-		if (due > now) {
-			int64_t ms = due - now > SIM_SOURCE__NAP_MS ? SIM_SOURCE__NAP_MS : due - now;
+		if (due > mono) {
+			int64_t ms = due - mono > SIM_SOURCE__NAP_MS ? SIM_SOURCE__NAP_MS : due - mono;
 			struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 			nanosleep(&ts, NULL);
 			continue;
 		}
 		sim_next(src->sim, &r);
-		if (ingest_reading(&src->ingest, &r, now, NULL) < 0)
+		if (ingest_reading(&src->ingest, &r, clock_wall_ms(), NULL) < 0)
 			break;
 	}
 	return NULL;
@@ -62,7 +64,8 @@ int sim_source_start(struct sim_source **out, const struct config *cfg, struct p
 		return -1;
 	}
 	s->ingest.alerts = alerts;
-	s->t0_wall = s->t0_sim = so.start_ms;
+	s->t0_mono = clock_mono_ms();
+	s->t0_sim = so.start_ms;
 	if (ingest_limit_sensors(&s->ingest, cfg->models_max_sensors,
 				 cfg->models_sensor_idle_timeout_ms) < 0) {
 		snprintf(err, errlen, "[models] max_sensors %u: outside 1..%zu", cfg->models_max_sensors,
