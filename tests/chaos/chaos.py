@@ -35,6 +35,7 @@ import argparse
 import datetime
 import json
 import os
+import pwd
 import random
 import shutil
 import signal
@@ -200,7 +201,7 @@ class Mosquitto:
                     "persistence true\npersistence_location %s/\nautosave_interval 0\n"
                     "log_dest file %s/mosquitto.log\nlog_type error\nlog_type warning\n"
                     "log_type notice\nuser %s\nlistener %d 127.0.0.1\n"
-                    % (self.dir, work, os.environ.get("USER") or "root", self.port))
+                    % (self.dir, work, pwd.getpwuid(os.getuid()).pw_name, self.port))
         self.err = open(os.path.join(work, "mosquitto.stderr"), "a")
         self.proc = None
 
