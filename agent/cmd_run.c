@@ -213,20 +213,46 @@ static int run__open_store(struct agent *a)
 		.sinks = a->sink_names, .nsinks = a->nsinks,
 	};
 	char err[1024];
-	int opened;
+	int64_t full_since = 0;
+	int code;
 
 	/* The writer never checkpoints: the main thread does, on its own
 	 * handle, so the fsyncs stay off the path that acks MQTT readings. */
 	so.manual_checkpoint = 1;
-	/* A damaged buffer is moved aside (kept) and replaced, with seqs
-	 * that cannot repeat: ingestion goes on, the operator is told. */
-	opened = store_open_recover(&a->st, &so, 0, rec, err, sizeof err) == 0;
-	/* st steps aside between groups while ck restarts the WAL. */
-	so.checkpoints_for = a->st;
-	if (!opened || store_open(&a->ck, &so, err, sizeof err) < 0) {
+	for (;;) {
+		/* A damaged buffer is moved aside (kept) and replaced, with seqs
+		 * that cannot repeat: ingestion goes on, the operator is told. */
+		so.checkpoints_for = NULL;
+		code = store_open_recover(&a->st, &so, 0, rec, err, sizeof err);
+		/* st steps aside between groups while ck restarts the WAL. */
+		so.checkpoints_for = a->st;
+		if (code == 0)
+			code = store_open(&a->ck, &so, err, sizeof err);
+		if (code != STORE_EFULL)
+			break;
+		/* A full disk at start (after a crash, SQLite must write the
+		 * -shm to open the WAL): wait for space as a running agent
+		 * does, instead of exiting into a restart loop that systemd's
+		 * start limit ends. Nothing is received, so nothing is acked. */
+		if (a->st)
+			store_close(&a->st);
+		if (!full_since) {
+			full_since = clock_mono_ms();
+			log_error("store", "%s: cannot open the buffer, the disk is full; retrying "
+				  "every second (no reading is received meanwhile): free space on "
+				  "the file system of %s", err, cfg->buffer_path);
+		}
+		notify_status("waiting for disk space to open the buffer %s", cfg->buffer_path);
+		notify_extend_timeout(5000);
+		nanosleep(&(struct timespec){ .tv_sec = 1 }, NULL);
+	}
+	if (code != 0) {
 		log_error("store", "%s", err);
 		return EXIT_RUNTIME;
 	}
+	if (full_since)
+		log_info("store", "opened the buffer after %lld s of full disk; nothing was lost",
+			 (long long)((clock_mono_ms() - full_since) / 1000));
 	if (rec->recovered) {
 		log_error("store", "buffer %s was damaged (%s): moved it to %s (kept, not deleted) "
 			  "and started a new buffer at seq %llu; events in the old file that the "

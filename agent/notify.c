@@ -80,6 +80,12 @@ void notify_stopping(void)
 		sd_notify(0, "STOPPING=1");
 }
 
+void notify_extend_timeout(int ms)
+{
+	if (notify__enabled())
+		sd_notifyf(0, "EXTEND_TIMEOUT_USEC=%lld", (long long)ms * 1000);
+}
+
 void notify_status(const char *fmt, ...)
 {
 	char line[512];

@@ -28,6 +28,10 @@ void notify_reloading(void);
 /* STOPPING=1: shutdown has begun (the drain may take a few seconds). */
 void notify_stopping(void);
 
+/* EXTEND_TIMEOUT_USEC=: the start (or stop) takes another ms milliseconds
+ * from now, so systemd does not time it out while the agent waits. */
+void notify_extend_timeout(int ms);
+
 /* STATUS=...: one line for `systemctl status` (printf-style; newlines
  * become spaces; cut at 512 bytes). */
 void notify_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

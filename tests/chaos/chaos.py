@@ -865,7 +865,11 @@ class Chaos:
     def play(self, sched):
         total = self.minutes * 60.0
         t_base = now()
+        started = {}  # kind -> (actual start, duration): an _end comes no earlier than that
         for t, kind, a in sched:
+            if kind.endswith("_end") and kind[:-4] in started:
+                s0, d = started.pop(kind[:-4])
+                t = max(t, s0 + d)
             while now() - t_base < t:
                 self.supervise()
                 time.sleep(min(0.2, max(0.0, t - (now() - t_base))))
@@ -880,6 +884,8 @@ class Chaos:
                 note = "failed: %s" % e
                 self.notes.append("%s at %.1fs: %s" % (kind, t, e))
             t2 = now()
+            if "duration_s" in a:
+                started[kind] = (t2 - t_base, a["duration_s"])
             self.executed.append((t, t1 - t_base, t2 - t_base, kind, a, note))
             log("%-20s %s %s" % (kind, json.dumps(a, sort_keys=True) if a else "", note))
         while now() - t_base < total:
@@ -1141,8 +1147,14 @@ def table(c, sched, res, rec, mb, mfails, drained, drain_s, elapsed, mprint):
           "(ES outage %.0f s instead of 300 s, full disk %.0f s instead of 30 s)"
           % (c.scale, max(2.0, 300 * c.scale), max(2.0, 30 * c.scale)))
     a("")
-    a("| fault | injected | recovery median (s) | recovery max (s) |")
-    a("| --- | ---: | ---: | ---: |")
+    a("| fault | injected | held (s, median) | recovery median (s) | recovery max (s) |")
+    a("| --- | ---: | ---: | ---: | ---: |")
+    held, opened = {}, {}
+    for t, t1, t2, kind, args, note in c.executed:
+        if kind.endswith("_end") and kind[:-4] in opened:
+            held.setdefault(kind[:-4], []).append(t1 - opened.pop(kind[:-4]))
+        elif "duration_s" in args and not note.startswith(("skipped", "failed")):
+            opened[kind] = t2
     counts = {}
     for t, t1, t2, kind, args, note in c.executed:
         if kind.endswith("_end"):
@@ -1159,8 +1171,9 @@ def table(c, sched, res, rec, mb, mfails, drained, drain_s, elapsed, mprint):
         mx = "%.1f" % max(r) if r else "-"
         if nrec:
             mx += " (%d never recovered)" % nrec
-        a("| %s | %d | %s | %s |" % (kind, counts[kind], med, mx))
-    a("| **total** | %d | | |" % sum(counts.values()))
+        h = "%.1f" % statistics.median(held[kind]) if held.get(kind) else "-"
+        a("| %s | %d | %s | %s | %s |" % (kind, counts[kind], h, med, mx))
+    a("| **total** | %d | | | |" % sum(counts.values()))
     a("")
     a("Recovery: from the end of a fault (the agent restarted, the broker or the stand-in back, "
       "the ballast deleted, the leader moved, the reload answered) until the agent has stored a "
