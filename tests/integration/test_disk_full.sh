@@ -159,4 +159,27 @@ if stop_within 30 $agent_pid "$T/sim2.log"; then
 	grep -q "not committed" "$T/sim2.log" || fail "SIGTERM on a full disk: no line about the readings not committed"
 fi
 expect "integrity_check after SIGTERM on a full disk" "$(sqlite3 "$sdb" 'PRAGMA integrity_check')" ok
+
+# ---- a start on a full disk (issue 13's chaos, seed 1313: kill -9 while
+# full, then the restart): SQLite cannot write the -shm to open the WAL.
+# The agent must wait for space, saying so once, not exit into a restart
+# loop; once there is room it opens the buffer and carries on ----
+rm -rf "$small/sim"; mkdir -p "$small/sim"
+mount -o remount,size=4m "$small" || fail "remount to 4m"
+start_agent "$T/sim.conf" "$T/sim3.log"
+wait_for "the simulator agent's first events" 30 has_events 100 1 "$sdb"
+kill -9 $agent_pid; wait $agent_pid 2>/dev/null
+before=$(count_events "$sdb")
+rm -f "$sdb-shm"   # rebuilt from the WAL at open: a full disk makes that fail
+fill 0
+start_agent "$T/sim.conf" "$T/sim3.log"
+wait_for "the agent to say it waits for space to open the buffer" 20 log_has "$T/sim3.log" "cannot open the buffer, the disk is full"
+sleep 3
+kill -0 $agent_pid 2>/dev/null || fail "the agent exited when it could not open the buffer on a full disk: $(tail -3 "$T/sim3.log")"
+expect "one line for the wait, not one per retry" "$(grep -c "cannot open the buffer" "$T/sim3.log")" 1
+room
+wait_for "the agent to open the buffer once there is room" 20 log_has "$T/sim3.log" "opened the buffer after"
+wait_for "new events after the wait" 20 has_events $((before + 100)) 1 "$sdb"
+stop_within 20 $agent_pid "$T/sim3.log"; expect "after a start on a full disk: SIGTERM exits 0" $stop_rc 0
+expect "seqs contiguous across the kill -9 and the wait" "$(sqlite3 "$sdb" 'SELECT max(seq) - min(seq) + 1 = count(*) FROM events')" 1
 mqtt_finish
