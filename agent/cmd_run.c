@@ -37,6 +37,7 @@
 #include "sinks/es.h"
 
 #define DRAIN_MS 10000 /* how long a stop may spend committing the queue */
+#define RUN__STOPPED (-1) /* a stage was told to stop before the main loop: exit 0 */
 /* WAL checkpoints from the main thread: every CHECKPOINT_EVERY_MS, or as
  * soon as CHECKPOINT_WAL_FRAMES frames (16 MiB) were committed since the
  * last (looked at every CHECKPOINT_LOOK_MS). A checkpoint writes each page
@@ -203,6 +204,17 @@ static int run__prepare(struct agent *a)
 }
 
 /* Stage 2: the buffer's three handles (writer, checkpointer, reader). */
+/* Whether SIGTERM or SIGINT came within ms, for a stage that waits before
+ * the main loop runs (a SIGHUP ends the wait early and is dropped: no
+ * model set is live yet). */
+static int run__stop_asked(struct agent *a, long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	int sig = sigtimedwait(&a->signals, NULL, &ts);
+
+	return sig == SIGTERM || sig == SIGINT;
+}
+
 static int run__open_store(struct agent *a)
 {
 	const struct config *cfg = a->cfg;
@@ -244,7 +256,10 @@ static int run__open_store(struct agent *a)
 		}
 		notify_status("waiting for disk space to open the buffer %s", cfg->buffer_path);
 		notify_extend_timeout(5000);
-		nanosleep(&(struct timespec){ .tv_sec = 1 }, NULL);
+		if (run__stop_asked(a, 1000)) {
+			log_info("agent", "stopped while waiting for disk space: nothing was received");
+			return RUN__STOPPED;
+		}
 	}
 	if (code != 0) {
 		log_error("store", "%s", err);
@@ -271,19 +286,11 @@ static int run__open_store(struct agent *a)
 	return 0;
 }
 
-/* Stage 3: take the signals (before any thread starts, so that every
- * thread inherits the mask), then the /metrics listener. */
+/* Stage 3: the /metrics listener. */
 static int run__start_http(struct agent *a)
 {
 	const struct config *cfg = a->cfg;
 	char err[1024];
-
-	/* Signals are taken by this thread only, synchronously. */
-	sigemptyset(&a->signals);
-	sigaddset(&a->signals, SIGINT);
-	sigaddset(&a->signals, SIGTERM);
-	sigaddset(&a->signals, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &a->signals, NULL);
 
 	/* Metrics: a port in use stops the start, like any listener would; an
 	 * agent nobody can see is the worse failure (README, Metrics and health). */
@@ -565,13 +572,13 @@ static void run__stop(struct agent *a, int rc)
 	for (size_t i = 0; i < a->nfw; i++)
 		forward_stop(&a->fws[i], SINK_FLUSH_MS);
 	pipeline_stop(&a->pipe, DRAIN_MS);
-	if (rc == 0) {
+	if (rc == 0 && a->st) {
 		log_info("agent", "stopped: %llu readings received, %llu accepted, %llu rejected; "
 			 "buffer closed at seq %llu",
 			 (unsigned long long)atomic_load(&a->ctr.received),
 			 (unsigned long long)atomic_load(&a->ctr.accepted),
 			 (unsigned long long)atomic_load(&a->ctr.rejected),
-			 (unsigned long long)(a->st ? store_next_seq(a->st) - 1 : 0));
+			 (unsigned long long)(store_next_seq(a->st) - 1));
 	}
 	snprintf(path, sizeof path, "%s/%s", a->cfg->data_dir, STATE_FILE);
 	unlink(path);
@@ -632,10 +639,22 @@ int cmd_run(int argc, char **argv)
 	a->set[INGEST_LIVE] = (struct agent_set){ .name = "live", .dir = cfg->models_dir };
 	a->set[INGEST_SHADOW] = (struct agent_set){
 		.name = "shadow", .dir = cfg->models_shadow_dir[0] ? cfg->models_shadow_dir : NULL };
+	/* Signals are taken by this thread only, synchronously, from the
+	 * start: before any thread starts, so that every thread inherits the
+	 * mask, and before the first stage, so that a SIGTERM during the
+	 * start (models loading, a wait for disk space) stops the agent the
+	 * same graceful way, not by the default action. */
+	sigemptyset(&a->signals);
+	sigaddset(&a->signals, SIGINT);
+	sigaddset(&a->signals, SIGTERM);
+	sigaddset(&a->signals, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &a->signals, NULL);
 	if ((rc = run__prepare(a)) == 0 && (rc = run__open_store(a)) == 0 &&
 	    (rc = run__start_http(a)) == 0 && (rc = run__start_pipeline(a)) == 0 &&
 	    (rc = run__start_sinks(a)) == 0 && (rc = run__start_source(a)) == 0)
 		rc = run__loop(a);
+	if (rc == RUN__STOPPED)
+		rc = 0;
 	run__stop(a, rc);
 	free(a);
 	free(cfg);

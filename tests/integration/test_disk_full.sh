@@ -177,9 +177,16 @@ wait_for "the agent to say it waits for space to open the buffer" 20 log_has "$T
 sleep 3
 kill -0 $agent_pid 2>/dev/null || fail "the agent exited when it could not open the buffer on a full disk: $(tail -3 "$T/sim3.log")"
 expect "one line for the wait, not one per retry" "$(grep -c "cannot open the buffer" "$T/sim3.log")" 1
+# systemctl stop during that wait: a graceful stop at once, not the default
+# action of SIGTERM (which the agent blocks from its first instruction).
+stop_within 5 $agent_pid "$T/sim3.log"; expect "SIGTERM while waiting for disk space exits 0" $stop_rc 0
+grep -q "stopped while waiting for disk space" "$T/sim3.log" ||
+	fail "SIGTERM while waiting for disk space: no line saying so: $(tail -2 "$T/sim3.log")"
+start_agent "$T/sim.conf" "$T/sim4.log"
+wait_for "the restarted agent to wait for space again" 20 log_has "$T/sim4.log" "cannot open the buffer, the disk is full"
 room
-wait_for "the agent to open the buffer once there is room" 20 log_has "$T/sim3.log" "opened the buffer after"
+wait_for "the agent to open the buffer once there is room" 20 log_has "$T/sim4.log" "opened the buffer after"
 wait_for "new events after the wait" 20 has_events $((before + 100)) 1 "$sdb"
-stop_within 20 $agent_pid "$T/sim3.log"; expect "after a start on a full disk: SIGTERM exits 0" $stop_rc 0
+stop_within 20 $agent_pid "$T/sim4.log"; expect "after a start on a full disk: SIGTERM exits 0" $stop_rc 0
 expect "seqs contiguous across the kill -9 and the wait" "$(sqlite3 "$sdb" 'SELECT max(seq) - min(seq) + 1 = count(*) FROM events')" 1
 mqtt_finish
