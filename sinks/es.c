@@ -213,8 +213,9 @@ static int es__install_template(struct es_sink *es, char *err, size_t errlen, in
 	return -1;
 }
 
-/* Outcomes from a 200 bulk response. */
-static void es__items(struct es_sink *es, const struct sink_event *ev, size_t n)
+/* Outcomes from a 200 bulk response (sinks_int.h). */
+void es__bulk_outcomes(const char *body, size_t len, const struct sink_event *ev, size_t n,
+		       int64_t retry_after_ms, sink_outcome_fn on_outcome, void *ctx)
 {
 	cJSON *j, *items, *it;
 	size_t i = 0;
@@ -222,17 +223,19 @@ static void es__items(struct es_sink *es, const struct sink_event *ev, size_t n)
 
 	/* {"errors":false,...} or {"took":N,"errors":false,...}: all created. */
 	{
-		const char *e = strstr(es->resp.p, "\"errors\":");
-		if (e && e - es->resp.p < 64 && strncmp(e + 9, "false", 5) == 0) {
-			es__all_outcome(es, ev, n, SINK_DELIVERED, NULL, 0);
+		const char *e = strstr(body, "\"errors\":");
+		if (e && e - body < 64 && strncmp(e + 9, "false", 5) == 0) {
+			for (i = 0; i < n; i++)
+				on_outcome(ctx, ev[i].seq, SINK_DELIVERED, NULL, 0);
 			return;
 		}
 	}
-	j = cJSON_ParseWithLength(es->resp.p, es->resp.len);
+	j = cJSON_ParseWithLength(body, len);
 	items = cJSON_GetObjectItemCaseSensitive(j, "items");
 	if (!cJSON_IsArray(items) || (size_t)cJSON_GetArraySize(items) != n) {
-		es__all_outcome(es, ev, n, SINK_RETRY, "Elasticsearch sent a bulk response without one "
-				"item per document", 0);
+		for (i = 0; i < n; i++)
+			on_outcome(ctx, ev[i].seq, SINK_RETRY, "Elasticsearch sent a bulk response "
+				   "without one item per document", 0);
 		cJSON_Delete(j);
 		return;
 	}
@@ -242,13 +245,12 @@ static void es__items(struct es_sink *es, const struct sink_event *ev, size_t n)
 		long status = cJSON_IsNumber(st) ? (long)st->valuedouble : 0;
 
 		if ((status >= 200 && status < 300) || status == 409) {
-			es->base.on_outcome(es->base.ctx, ev[i].seq, SINK_DELIVERED, NULL, 0);
+			on_outcome(ctx, ev[i].seq, SINK_DELIVERED, NULL, 0);
 		} else {
 			es__error_text(cJSON_GetObjectItemCaseSensitive(r, "error"), status, reason,
 				       sizeof reason);
-			es->base.on_outcome(es->base.ctx, ev[i].seq,
-					    status == 429 || status >= 500 || status == 0
-					    ? SINK_RETRY : SINK_REJECTED, reason, es->retry_after_ms);
+			on_outcome(ctx, ev[i].seq, status == 429 || status >= 500 || status == 0
+				   ? SINK_RETRY : SINK_REJECTED, reason, retry_after_ms);
 		}
 		i++;
 	}
@@ -296,7 +298,8 @@ static long es__send(struct sink *s, const struct sink_event *ev, size_t n, char
 		return (long)take;
 	}
 	if (status == 200) {
-		es__items(es, ev, take);
+		es__bulk_outcomes(es->resp.p, es->resp.len, ev, take, es->retry_after_ms,
+				  es->base.on_outcome, es->base.ctx);
 		return (long)take;
 	}
 	es__response_text(es, status, why, sizeof why);
