@@ -17,6 +17,13 @@
 #                   oracle: nothing acknowledged lost, no duplicate in the buffer or ES
 #                   (tests/chaos/README.md). CHAOS_MINUTES=2 (default; 30 for the long
 #                   run), CHAOS_SEED=1313 (same seed = same schedule); root for the full disk
+#   make asan       build the sanitized binary and unit tests
+#   make fuzz       build the libFuzzer targets (clang, ASan+UBSan, build/fuzz/) for
+#                   the reading decoder, the config loader, the model loader and the
+#                   ES bulk-response parser, and run each for FUZZ_SECONDS (default
+#                   30; FUZZ_SECONDS=600 for a long run), two at a time, from the
+#                   seeds in tests/data/fuzz/; fails on a crash, naming the input
+#                   (tests/fuzz/README.md); make fuzz-build only builds them
 #   make valgrind   run the unit tests under valgrind
 #   make models     retrain models/default from the simulator (byte-for-byte reproducible)
 #   make deb        the Debian package; make test-systemd: it under a real systemd (root)
@@ -59,7 +66,7 @@ BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=build/bench/%)
 # Test peers: stand-ins for the servers the sinks talk to (tests/peers/).
 PEER_BIN := build/peers/kafka_mock build/peers/clockshift.so
 
-.PHONY: all run test test-unit check bench soak chaos asan valgrind models deps clean install peers deb test-systemd
+.PHONY: all run test test-unit check bench soak chaos asan valgrind models deps clean install peers deb test-systemd fuzz fuzz-build
 .SECONDARY:
 all: build/fieldgate
 
@@ -132,13 +139,14 @@ run: deps all
 
 # The whole suite: unit and integration tests, then the package under a real
 # systemd (needs root, as in CI); both run even if the first fails.
-test: deps all asan peers
+test: deps all asan peers fuzz-build
 	$(Q)tests/run.sh; r=$$?; $(MAKE) --no-print-directory test-systemd || r=1; exit $$r
 
 test-unit: asan
 	$(Q)tests/run.sh unit/
 
-check: all asan peers
+# The fuzz targets only when their test may run (no T, or T names it).
+check: all asan peers $(if $(T),$(if $(findstring fuzz,$(T)),fuzz-build),fuzz-build)
 	$(Q)tests/run.sh $(T)
 
 bench: all $(BENCH_BIN) peers
@@ -153,9 +161,49 @@ chaos: deps all peers
 	$(Q)/usr/bin/python3 tests/chaos/chaos.py --minutes $(CHAOS_MINUTES) --seed $(CHAOS_SEED) \
 	  --table build/chaos-table.md
 
-valgrind: $(UNIT_SRC:tests/unit/%.c=build/obj/tests/unit/%.o) build/libfieldgate.a
+# --- fuzzing (tests/fuzz/README.md) ------------------------------------------
+# The library again, built by clang with coverage for libFuzzer
+# (-fsanitize=fuzzer-no-link) and ASan+UBSan, into build/fuzz/; each target
+# is one tests/fuzz/fuzz_NAME.c linked with -fsanitize=fuzzer. The same
+# files, built by gcc without their LLVMFuzzerTestOneInput, make the unit
+# test test_fuzz that replays tests/data/fuzz/ (make test-unit).
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS := reading config model es_bulk
+FUZZ_SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+FUZZ_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
+FUZZ_BIN := $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+
+build/fuzz/obj/%.o: %.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC-FUZZ $<")
+	$(Q)$(FUZZ_CC) $(CPPFLAGS) -O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN) $(WARN) $(DEPFLAGS) -c $< -o $@
+
+build/fuzz/obj/tests/fuzz/%.o: CPPFLAGS += -DFUZZ_LIBFUZZER
+
+build/fuzz/libfieldgate.a: $(FUZZ_OBJ)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+build/fuzz/fuzz_%: build/fuzz/obj/tests/fuzz/fuzz_%.o build/fuzz/libfieldgate.a
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(FUZZ_CC) -g -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+build/asan/tests/test_fuzz: build/asan/tests/unit/test_fuzz.o \
+		$(FUZZ_TARGETS:%=build/asan/tests/fuzz/fuzz_%.o) build/asan/libfieldgate.a
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) -g $(SAN) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: fuzz-build
+	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh
+
+# (test_fuzz also needs the fuzz targets' entry points: every test gets them.)
+VALGRIND_FUZZ_OBJ := $(FUZZ_TARGETS:%=build/obj/tests/fuzz/fuzz_%.o)
+valgrind: $(UNIT_SRC:tests/unit/%.c=build/obj/tests/unit/%.o) $(VALGRIND_FUZZ_OBJ) build/libfieldgate.a
 	$(Q)for t in $(UNIT_SRC:tests/unit/%.c=%); do \
-	  $(CC) $(CFLAGS) -o build/$$t build/obj/tests/unit/$$t.o build/libfieldgate.a $(LDLIBS) && \
+	  $(CC) $(CFLAGS) -o build/$$t build/obj/tests/unit/$$t.o $(VALGRIND_FUZZ_OBJ) build/libfieldgate.a $(LDLIBS) && \
 	  valgrind -q --error-exitcode=99 --leak-check=full build/$$t || exit 1; done
 
 # The shipped models: trained on simulated data with fixed seeds, so this
