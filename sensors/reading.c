@@ -700,6 +700,12 @@ static int reading__decode(const char *buf, size_t len, int64_t now_ms, const ch
 	out->has_location = out->has_geo = 0;
 	out->status_flag = out->is_anomaly = -1;
 	rc = reading__fill(&f, now_ms, out, err, errlen);
+	/* A stored event always has its reading's time: without one, the
+	 * reading would be dated now_ms (0, 1970) and learnt as such. */
+	if (rc == READING_OK && event && !reading__present(f.timestamp)) {
+		snprintf(err, errlen, "@timestamp: missing (required in a stored event)");
+		rc = READING_EMISSING;
+	}
 fail:
 	cJSON_Delete(root);
 	return rc;

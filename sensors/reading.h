@@ -82,8 +82,9 @@ int reading_encode(const struct reading *r, char *buf, size_t cap);
  * The reading a stored event (SPEC §4, as event_encode_body writes it) was
  * made from: its sensor_id, measured values, "@timestamp", location, "geo"
  * and ground truth, validated by the reading decoder's rules (retraining
- * from the buffer learns from exactly what was scored). Returns READING_OK
- * or a negative READING_E* code with a reason, as reading_decode().
+ * from the buffer learns from exactly what was scored); "@timestamp" is
+ * required (READING_EMISSING without it). Returns READING_OK or a negative
+ * READING_E* code with a reason, as reading_decode().
  */
 int reading_decode_event(const char *buf, size_t len, struct reading *out, char *err,
 			 size_t errlen);

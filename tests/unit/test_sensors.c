@@ -624,6 +624,11 @@ static void test_event(void)
 		CHECK_INT(back.is_anomaly, -1);
 		CHECK(!back.has_geo);
 		CHECK_INT(reading_decode_event("{\"seq\":1}", 9, &back, why, sizeof why), READING_EMISSING);
+		/* An event without "@timestamp" is not dated 1970 (found by fuzz_reading). */
+		const char *nots = "{\"sensor_id\":\"s-1\",\"temperature\":-12.5,\"humidity\":0}";
+		CHECK_INT(reading_decode_event(nots, strlen(nots), &back, why, sizeof why),
+			  READING_EMISSING);
+		CHECK_STR(why, "@timestamp: missing (required in a stored event)");
 	}
 
 	cJSON *j = cJSON_Parse(ev);
