@@ -289,6 +289,20 @@ static const char *reading__type_name(const cJSON *v)
 	return "invalid";
 }
 
+/* The first 64 bytes of a string from the reading, for a reason in quotes:
+ * control characters (a "\n" in the JSON string) become '?', so that the
+ * reason stays one line in the quarantine and the log. out holds 65 bytes. */
+#define READING__QUOTE_MAX 64
+static const char *reading__quote(const char *s, char *out)
+{
+	size_t i;
+
+	for (i = 0; i < READING__QUOTE_MAX && s[i]; i++)
+		out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	out[i] = '\0';
+	return out;
+}
+
 /* Format a double for a reason ("180.5"). */
 static const char *reading__num_text(double v, char *buf)
 {
@@ -383,7 +397,7 @@ static int reading__string(const cJSON *v, const char *name, size_t max,
 /* The timestamp field: integral epoch ms or an RFC 3339 string. */
 static int reading__timestamp(const cJSON *v, int64_t *out, char *err, size_t errlen)
 {
-	char nb[SENSORS__DOUBLE_MAX];
+	char nb[SENSORS__DOUBLE_MAX], q[READING__QUOTE_MAX + 1];
 	int64_t ms;
 	int numeric = 1; /* epoch ms as a number or as plain digits */
 
@@ -392,8 +406,8 @@ static int reading__timestamp(const cJSON *v, int64_t *out, char *err, size_t er
 			  v->valuestring[strspn(v->valuestring, "0123456789")] == '\0';
 		if (reading_parse_time(v->valuestring, &ms) != 0) {
 			snprintf(err, errlen,
-				 "timestamp: \"%.64s\" is not an RFC 3339 time or epoch milliseconds",
-				 v->valuestring);
+				 "timestamp: \"%s\" is not an RFC 3339 time or epoch milliseconds",
+				 reading__quote(v->valuestring, q));
 			return READING_ETYPE;
 		}
 	} else if (cJSON_IsNumber(v)) {
@@ -432,8 +446,8 @@ static int reading__timestamp(const cJSON *v, int64_t *out, char *err, size_t er
 				 "timestamp: %" PRId64 " outside 2000-01-01..9999-12-31 (epoch milliseconds)",
 				 ms);
 		else
-			snprintf(err, errlen, "timestamp: \"%.64s\" outside 2000-01-01..9999-12-31",
-				 v->valuestring);
+			snprintf(err, errlen, "timestamp: \"%s\" outside 2000-01-01..9999-12-31",
+				 reading__quote(v->valuestring, q));
 		return READING_ERANGE;
 	}
 	*out = ms;
