@@ -366,6 +366,11 @@ static int model__bad(struct ld *l, const char *path, const char *fmt, ...)
 		snprintf(l->err, l->errlen, "%s: %s: %s", l->origin, path, msg);
 	else
 		snprintf(l->err, l->errlen, "%s: %s", l->origin, msg);
+	/* Keys and strings quoted from the file may hold control characters
+	 * (a "\n" in a JSON key): '?', so that the reason stays one line. */
+	for (char *p = l->err; l->errlen && *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	return -1;
 }
 

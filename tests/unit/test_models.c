@@ -366,6 +366,7 @@ static const struct {
 	{"format_version_2.json", "$.format_version: unsupported format_version 2 (this build reads 1)"},
 	{"bad_kind.json", "$.kind: unknown kind \"svm\""},
 	{"unknown_key.json", "$: unknown key \"treez\""},
+	{"unknown_key_newline.json", "$: unknown key \"tree?z\""}, /* one line (found by fuzz_model) */
 	{"duplicate_key.json", "$: duplicate key \"name\""},
 	{"missing_name.json", "$.name: missing"},
 	{"empty_name.json", "$.name: empty name"},
