@@ -141,6 +141,15 @@ static long es__request(struct es_sink *es, const char *method, const char *url,
 	return status;
 }
 
+/* Control characters (a "\n" in ES's reason, an HTML error page) become
+ * spaces: a reason goes into one log line and one dead-letter field. */
+static void es__one_line(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = ' ';
+}
+
 /* "type: reason" of an ES error object, or of a whole error response. */
 static void es__error_text(const cJSON *error, long status, char *out, size_t cap)
 {
@@ -154,6 +163,7 @@ static void es__error_text(const cJSON *error, long status, char *out, size_t ca
 		snprintf(out, cap, "%ld %s", status, error->valuestring);
 	else
 		snprintf(out, cap, "HTTP %ld", status);
+	es__one_line(out);
 }
 
 /* The reason in a non-2xx response body, for logs and positions. */
@@ -167,6 +177,7 @@ static void es__response_text(struct es_sink *es, long status, char *out, size_t
 	else
 		snprintf(out, cap, "HTTP %ld%s%.200s", status, es->resp.len ? ": " : "",
 			 es->resp.len ? es->resp.p : "");
+	es__one_line(out);
 	cJSON_Delete(j);
 }
 
