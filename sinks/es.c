@@ -253,7 +253,11 @@ void es__bulk_outcomes(const char *body, size_t len, const struct sink_event *ev
 	cJSON_ArrayForEach(it, items) {
 		const cJSON *r = it->child; /* {"create":{...}} */
 		const cJSON *st = cJSON_GetObjectItemCaseSensitive(r, "status");
-		long status = cJSON_IsNumber(st) ? (long)st->valuedouble : 0;
+		/* Not an HTTP status (4.0e94, -1, NaN from a broken proxy): as if
+		 * there were none, and without converting an out-of-range double
+		 * to long, which is undefined. */
+		long status = cJSON_IsNumber(st) && st->valuedouble >= 100 && st->valuedouble < 1000
+			      ? (long)st->valuedouble : 0;
 
 		if ((status >= 200 && status < 300) || status == 409) {
 			on_outcome(ctx, ev[i].seq, SINK_DELIVERED, NULL, 0);

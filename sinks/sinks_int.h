@@ -21,9 +21,10 @@ void sinks__init(struct sink *s, const struct sink_ops *ops, const char *name,
  * How es.c reads a 200 `_bulk` response (exposed for tests/fuzz): body[0..len),
  * NUL-terminated at len, answers the n events ev[0..n) in order. Every event
  * gets exactly one outcome through on_outcome(ctx, ...): items with status
- * 2xx or 409 are delivered; 429, 5xx and items without a status are retried
- * after retry_after_ms; any other item is rejected with ES's "status type:
- * reason". A response without one item per event retries them all.
+ * 2xx or 409 are delivered; 429, 5xx and items without a status (or with a
+ * number outside 100..999, which is none) are retried after retry_after_ms;
+ * any other item is rejected with ES's "status type: reason". A response
+ * without one item per event retries them all.
  */
 void es__bulk_outcomes(const char *body, size_t len, const struct sink_event *ev, size_t n,
 		       int64_t retry_after_ms, sink_outcome_fn on_outcome, void *ctx);
