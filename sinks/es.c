@@ -120,6 +120,8 @@ static long es__request(struct es_sink *es, const char *method, const char *url,
 	long status = 0;
 
 	es->resp.len = 0;
+	if (es->resp.p)
+		es->resp.p[0] = '\0'; /* an empty answer must not read as the last one */
 	es->retry_after_ms = 0;
 	es->curl_err[0] = '\0';
 	curl_easy_setopt(es->curl, CURLOPT_URL, url);
