@@ -232,6 +232,21 @@ static const struct sink_ops kafka_ops = {
 	.inflight = kafka__inflight, .destroy = kafka__destroy,
 };
 
+/* librdkafka's error text as one line: some of its messages ("value ... is
+ * outside allowed range") end in a newline, which would end up inside a
+ * config error or a log line. */
+static const char *kafka__one_line(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' '))
+		s[--n] = '\0';
+	for (char *p = s; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	return s;
+}
+
 /* Set one property; on failure name it as the config file does. */
 static int kafka__conf_set(rd_kafka_conf_t *c, const char *name, const char *value,
 			   char *err, size_t errlen)
@@ -239,7 +254,7 @@ static int kafka__conf_set(rd_kafka_conf_t *c, const char *name, const char *val
 	char errstr[512];
 
 	if (rd_kafka_conf_set(c, name, value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
-		sinks__seterr(err, errlen, "property.%s: %s", name, errstr);
+		sinks__seterr(err, errlen, "property.%s: %s", name, kafka__one_line(errstr));
 		return -1;
 	}
 	return 0;
@@ -301,7 +316,7 @@ int kafka_check_property(const char *name, const char *value, char *err, size_t 
 		return -1;
 	}
 	if (rd_kafka_conf_set(c, name, value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
-		sinks__seterr(err, errlen, "%s", errstr);
+		sinks__seterr(err, errlen, "%s", kafka__one_line(errstr));
 		rc = -1;
 	}
 	rd_kafka_conf_destroy(c);

@@ -60,7 +60,8 @@ int fuzz_config(const uint8_t *data, size_t size)
 	rc = config_load(c, path, err, sizeof err);
 	FUZZ_ASSERT(rc == 0 || rc == 2, "config_load returned %d", rc);
 	if (rc == 2) {
-		FUZZ_ASSERT(fuzz_one_line(err, sizeof err), "a refusal without a one-line reason");
+		FUZZ_ASSERT(fuzz_one_line(err, sizeof err), "a refusal without a one-line reason: \"%.*s\"",
+			    (int)sizeof err, err);
 		FUZZ_ASSERT(strncmp(err, path, strlen(path)) == 0, "the reason does not name the file: %s",
 			    err);
 	} else {
