@@ -7,7 +7,8 @@
 #     sensor, two whole-request 503s, two responses dropped after storing
 #     (the retry meets 409s) and a small request size limit (413, split):
 #     _count = accepted - dead letters, no duplicate _id, every 400 in the
-#     dead_letter table with ES's error type;
+#     dead_letter table with ES's error type; then three empty 200s to
+#     bulks (a proxy): those events are retried, not taken as delivered;
 #  3. ES down 30 s with an agent kill -9 and restart inside: nothing lost;
 #  4. Kafka and ES together: ES down does not slow Kafka;
 #  5. basic auth from password_file (the password never logged), a wrong
@@ -83,6 +84,21 @@ for s in 429 503 413; do
 	v=$(echo "$c" | $PY -c 'import json,sys; c=json.load(sys.stdin)["counters"]; print(c["items_by_status"].get(sys.argv[1],0)+c["rejected_requests"].get(sys.argv[1],0))' $s)
 	[ "${v:-0}" -gt 0 ] && pass "fault exercised: $s x $v" || fail "fault not exercised: $s"
 done
+es_fault_reset
+
+# --- 2b. empty 200s to bulks (a proxy): retried, not read as the last answer
+start_agent "$T/site.conf" "$T/agent2b.log"
+sleep 2
+es_fault '{"request_status": 200, "request_body": "", "request_status_count": 3}'
+sleep 2
+stop_agent; expect "agent stops cleanly (empty 200s)" $? 0
+start_agent "$T/site.conf" "$T/agent2b.log"
+wait_caught_up "the elasticsearch sink to catch up after empty 200s" 60 "$T/site.conf" elasticsearch
+stop_agent
+expect "three bulks got an empty 200" "$(es_counter rejected_requests.200)" 3
+dead=$(sql "SELECT count(*) FROM dead_letter WHERE sink = 'elasticsearch'")
+expect "after empty 200s: _count = accepted - dead letters" "$(es_count $IDX)" \
+	$(( $(newest "$T/site.conf") - dead ))
 es_fault_reset
 
 # --- 3. ES down 30 s, agent kill -9 and restart inside ----------------------

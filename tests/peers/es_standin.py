@@ -75,7 +75,10 @@ Faults (POST /_standin/faults), any combination:
                              error JSON, storing nothing; "request_status_scope":
                              "bulk" (default: only _bulk requests count) or "all"
                              (every API request, GET / and templates too);
-                             "retry_after": S adds a Retry-After: S header
+                             "retry_after": S adds a Retry-After: S header;
+                             "request_body": TEXT answers TEXT verbatim instead
+                             of the error JSON ("request_status": 200 with
+                             "request_body": "" is an empty 200, as from a proxy)
   "max_body_bytes": N        413 (empty body, Connection: close, like ES's
                              Netty layer) for a request body above N bytes
   "mapping_error": {"field": "prediction.status", "value": 2, "type": T}
@@ -882,6 +885,9 @@ class Handler(BaseHTTPRequestHandler):
         if "%d" in reason:
             reason = reason % nbytes
         headers = [("Retry-After", str(f["retry_after"]))] if f.get("retry_after") is not None else []
+        if f.get("request_body") is not None:
+            self.send(st, f["request_body"], headers=headers)
+            return True
         self.send(st, es_error(st, f.get("request_error_type", etype),
                                f.get("request_error_reason", reason)), headers=headers)
         return True
