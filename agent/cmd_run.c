@@ -349,6 +349,9 @@ static int run__start_source(struct agent *a)
 {
 	const struct config *cfg = a->cfg;
 	char err[1024], models[512];
+	/* Read before the source starts: from then on the store writer thread
+	 * owns the store and advances next_seq. */
+	unsigned long long next_seq = (unsigned long long)store_next_seq(a->st);
 
 	if (cfg->alerts_enabled) {
 		struct alerts_options ao = {
@@ -372,8 +375,7 @@ static int run__start_source(struct agent *a)
 		a->scorer = a->shadow = NULL; /* the source's now */
 		log_info("agent", "started: gateway %s, site %s, MQTT %s topics %s QoS %d, models %s, "
 			 "buffer %s (next seq %llu)", cfg->gateway_id, cfg->site, cfg->mqtt_uri,
-			 cfg->mqtt_topic, cfg->mqtt_qos, models, cfg->buffer_path,
-			 (unsigned long long)store_next_seq(a->st));
+			 cfg->mqtt_topic, cfg->mqtt_qos, models, cfg->buffer_path, next_seq);
 		return 0;
 	}
 	if (sim_source_start(&a->sim, cfg, a->pipe, a->scorer, a->shadow, &a->ctr, a->alerts,
@@ -385,7 +387,7 @@ static int run__start_source(struct agent *a)
 	log_info("agent", "started: gateway %s, site %s, simulator with %u sensors at %g Hz, "
 		 "models %s, buffer %s (next seq %llu)",
 		 cfg->gateway_id, cfg->site, cfg->sim_sensors, cfg->sim_rate, models,
-		 cfg->buffer_path, (unsigned long long)store_next_seq(a->st));
+		 cfg->buffer_path, next_seq);
 	/* With the simulator source, alerts need a publish-only connection. */
 	if (a->alerts) {
 		if (mqtt_source_client(&a->alert_client, cfg, 0, NULL, NULL, NULL, err, sizeof err) < 0) {
