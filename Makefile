@@ -50,6 +50,7 @@ DEPFLAGS = -MMD -MP
 # float-cast-overflow: gcc leaves it out of "undefined" (clang has it), and an
 # out-of-range double converted to an integer is what input checks must stop.
 SAN := -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer -fno-sanitize-recover=all
+TSAN := -fsanitize=thread -fno-omit-frame-pointer
 LDLIBS := -lsqlite3 -lcjson -linih -lpaho-mqtt3as -lrdkafka -lcurl -lmicrohttpd -lsystemd -lcrypto -lpthread -lm
 
 # Every module is a set of .c files; agent/main.c holds only main().
@@ -63,6 +64,7 @@ BENCH_SRC := $(wildcard tests/bench/*.c)
 
 OBJ := $(LIB_SRC:%.c=build/obj/%.o)
 ASAN_OBJ := $(LIB_SRC:%.c=build/asan/%.o)
+TSAN_OBJ := $(LIB_SRC:%.c=build/tsan/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=build/bench/%)
 # Test peers: stand-ins for the servers the sinks talk to (tests/peers/).
@@ -82,6 +84,11 @@ build/asan/%.o: %.c
 	@$(if $(Q),echo "  CC-SAN  $<")
 	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(SAN) $(WARN) $(DEPFLAGS) -c $< -o $@
 
+build/tsan/%.o: %.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC-TSAN $<")
+	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(TSAN) $(WARN) $(DEPFLAGS) -c $< -o $@
+
 # The unit tests chdir to their source folder at start (tests/unit/check.h).
 build/asan/tests/unit/%.o build/obj/tests/unit/%.o: CPPFLAGS += -DFIELDGATE_SRCDIR='"$(CURDIR)"'
 
@@ -98,6 +105,9 @@ build/libfieldgate.a: $(OBJ)
 build/asan/libfieldgate.a: $(ASAN_OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
+build/tsan/libfieldgate.a: $(TSAN_OBJ)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
 build/fieldgate: build/obj/agent/main.o build/libfieldgate.a
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
@@ -105,6 +115,10 @@ build/fieldgate: build/obj/agent/main.o build/libfieldgate.a
 build/asan/fieldgate: build/asan/agent/main.o build/asan/libfieldgate.a
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) -g $(SAN) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+build/tsan/fieldgate: build/tsan/agent/main.o build/tsan/libfieldgate.a
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) -g $(TSAN) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 build/asan/tests/%: build/asan/tests/unit/%.o build/asan/libfieldgate.a
 	@mkdir -p $(@D)
@@ -117,6 +131,7 @@ build/bench/%: build/obj/tests/bench/%.o build/libfieldgate.a
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 asan: build/asan/fieldgate $(UNIT_BIN)
+tsan: build/tsan/fieldgate
 
 # The Kafka test peer: librdkafka's mock cluster in its own process.
 build/peers/kafka_mock: tests/peers/kafka_mock.c

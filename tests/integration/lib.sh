@@ -1,9 +1,17 @@
 # lib.sh - shared by the integration tests: a private temp dir removed on
 # exit, failure reporting, a config writer, and waiting helpers.
 # Tests run the real binary: $FIELDGATE (default build/fieldgate).
+# FIELDGATE_SLOW=N (a whole number, default 1) is how many times slower that
+# binary is than the optimised build (make test-tsan: a TSan build): every
+# wait_for/wait_events timeout is multiplied by it, and `slow SECONDS` scales
+# a test's own sleeps and timeouts. Only waits scale, never what is checked.
 set -u
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 FG=${FIELDGATE:-$top/build/fieldgate}
+SLOW=${FIELDGATE_SLOW:-1}
+[[ $SLOW =~ ^[1-9][0-9]*$ ]] || { echo "FIELDGATE_SLOW=$SLOW: expected a whole number >= 1" >&2; exit 2; }
+# slow SECONDS: SECONDS (whole or decimal) times FIELDGATE_SLOW.
+slow() { awk -v s="$1" -v k="$SLOW" 'BEGIN { printf "%g\n", s * k }'; }
 T=$(mktemp -d /tmp/fieldgate-it.XXXXXX)
 pids=()
 cleanup() {
@@ -57,7 +65,7 @@ sql() { sqlite3 -batch -noheader "$T/data/buffer.db" "$1"; }
 
 # wait_for DESC SECONDS COMMAND...: poll until COMMAND succeeds.
 wait_for() {
-	local desc=$1 secs=$2; shift 2
+	local desc=$1 secs=$(($2 * SLOW)); shift 2
 	local end=$((SECONDS + secs))
 	while [ $SECONDS -lt $end ]; do "$@" && return 0; sleep 0.1; done
 	fail "timed out after ${secs}s waiting for $desc"

@@ -198,7 +198,7 @@ count_events() {
 
 # wait_events N SECONDS [DB]: until the buffer holds at least N events.
 wait_events() {
-	local n=$1 secs=$2 db=${3:-$T/data/buffer.db}
+	local n=$1 secs=$(($2 * SLOW)) db=${3:-$T/data/buffer.db}
 	local end=$((SECONDS + secs))
 	while [ $SECONDS -lt $end ]; do
 		[ "$(count_events "$db")" -ge "$n" ] && return 0
