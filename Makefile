@@ -51,6 +51,7 @@ DEPFLAGS = -MMD -MP
 # out-of-range double converted to an integer is what input checks must stop.
 SAN := -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer -fno-sanitize-recover=all
 TSAN := -fsanitize=thread -fno-omit-frame-pointer
+TSAN_CC ?= $(CC)
 LDLIBS := -lsqlite3 -lcjson -linih -lpaho-mqtt3as -lrdkafka -lcurl -lmicrohttpd -lsystemd -lcrypto -lpthread -lm
 
 # Every module is a set of .c files; agent/main.c holds only main().
@@ -87,7 +88,7 @@ build/asan/%.o: %.c
 build/tsan/%.o: %.c
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC-TSAN $<")
-	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(TSAN) $(WARN) $(DEPFLAGS) -c $< -o $@
+	$(Q)$(TSAN_CC) $(CPPFLAGS) -O1 -g $(TSAN) $(WARN) $(DEPFLAGS) -c $< -o $@
 
 # The unit tests chdir to their source folder at start (tests/unit/check.h).
 build/asan/tests/unit/%.o build/obj/tests/unit/%.o: CPPFLAGS += -DFIELDGATE_SRCDIR='"$(CURDIR)"'
@@ -116,9 +117,10 @@ build/asan/fieldgate: build/asan/agent/main.o build/asan/libfieldgate.a
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) -g $(SAN) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-build/tsan/fieldgate: build/tsan/agent/main.o build/tsan/libfieldgate.a
+# tests/tsan/c11threads.c: librdkafka's C11 threads made visible to TSan.
+build/tsan/fieldgate: build/tsan/agent/main.o build/tsan/tests/tsan/c11threads.o build/tsan/libfieldgate.a
 	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CC) -g $(TSAN) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+	$(Q)$(TSAN_CC) -g $(TSAN) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 build/asan/tests/%: build/asan/tests/unit/%.o build/asan/libfieldgate.a
 	@mkdir -p $(@D)
