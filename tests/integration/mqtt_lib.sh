@@ -259,16 +259,16 @@ mqtt_pub() { mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 "$@"; }
 # pub to the pid to wait for (timeout's, which passes SIGTERM on).
 sim_publish_bg() {
 	local log=$1; shift
-	timeout "${SIM_TIMEOUT:-120}" "$FG" simulate --mqtt "tcp://127.0.0.1:$MQTT_PORT" "$@" 2>"$log" &
+	timeout "$(( ${SIM_TIMEOUT:-120} * SLOW ))" "$FG" simulate --mqtt "tcp://127.0.0.1:$MQTT_PORT" "$@" 2>"$log" &
 	pub=$!; pids+=($pub)
 }
 
 # sim_publish LOG SIMULATE-OPTIONS...: `fieldgate simulate --mqtt` to the
 # plain listener (give --topic/--qos in the options); stderr to LOG; at
-# most SIM_TIMEOUT (120) seconds. Returns simulate's exit status.
+# most SIM_TIMEOUT (120) seconds times FIELDGATE_SLOW. Returns simulate's exit status.
 sim_publish() {
 	local log=$1; shift
-	timeout "${SIM_TIMEOUT:-120}" "$FG" simulate --mqtt "tcp://127.0.0.1:$MQTT_PORT" "$@" 2>"$log"
+	timeout "$(( ${SIM_TIMEOUT:-120} * SLOW ))" "$FG" simulate --mqtt "tcp://127.0.0.1:$MQTT_PORT" "$@" 2>"$log"
 }
 
 # events_where WHERE [DB]: the number of events matching an SQL condition.

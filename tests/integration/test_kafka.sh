@@ -23,7 +23,7 @@ start_kafka --brokers 3 --topic sensor-scored:8 || finish
 # --- 1. end to end -------------------------------------------------------
 write_kafka_config "$T/site.conf" 20
 start_agent "$T/site.conf" "$T/agent.log"
-sleep 4
+sleep "$(slow 4)"
 stop_agent; expect "agent stops cleanly on SIGTERM" $? 0
 N=$(newest "$T/site.conf")
 [ "${N:-0}" -gt 2000 ] || fail "too few events buffered: ${N:-none}"

@@ -200,7 +200,7 @@ printf 'wrong-%s\n' "$password" >"$T/pw-wrong"
 DATA_DIR=$T/data-wrong MQTT_CLIENT_ID=fieldgate-test-wrong-$$ \
 	write_mqtt_config "$T/wrong.conf" "username = fgtest" "password_file = $T/pw-wrong"
 start_agent "$T/wrong.conf" "$T/wrong.log"
-sleep 3
+sleep "$(slow 3)"
 kill -0 $agent_pid 2>/dev/null || fail "the agent exited on a refused password: $(tail -3 "$T/wrong.log")"
 state=$(source_field "$T/wrong.conf" state)
 [ -n "$state" ] && [ "$state" != connected ] || fail "wrong password: source state '$state'"
