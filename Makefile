@@ -24,6 +24,13 @@
 #                   30; FUZZ_SECONDS=600 for a long run), two at a time, from the
 #                   seeds in tests/data/fuzz/; fails on a crash, naming the input
 #                   (tests/fuzz/README.md); make fuzz-build only builds them
+#   make tsan       build build/tsan/fieldgate (ThreadSanitizer, -O1 -g; TSAN_CC=clang for clang)
+#   make test-tsan  the MQTT, Kafka and ES integration tests (test_mqtt*, test_kafka,
+#                   test_es) with build/tsan/fieldgate as the binary: any data race,
+#                   lock-order inversion or thread leak fails the test (tests/tsan.supp)
+#   make test-asan-int  the same tests with the ASan+UBSan binary (build/asan/fieldgate):
+#                   any memory error, undefined behaviour or leak at exit fails the test
+#                   (both: no apt, no root; a few minutes each, so not part of make test)
 #   make valgrind   run the unit tests under valgrind
 #   make models     retrain models/default from the simulator (byte-for-byte reproducible)
 #   make deb        the Debian package; make test-systemd: it under a real systemd (root)
@@ -71,7 +78,7 @@ BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=build/bench/%)
 # Test peers: stand-ins for the servers the sinks talk to (tests/peers/).
 PEER_BIN := build/peers/kafka_mock build/peers/clockshift.so
 
-.PHONY: all run test test-unit check bench soak chaos asan valgrind models deps clean install peers deb test-systemd fuzz fuzz-build
+.PHONY: all run test test-unit check bench soak chaos asan valgrind models deps clean install peers deb test-systemd fuzz fuzz-build tsan test-tsan test-asan-int
 .SECONDARY:
 all: build/fieldgate
 
@@ -167,6 +174,26 @@ test-unit: asan
 # The fuzz targets only when their test may run (no T, or T names it).
 check: all asan peers $(if $(T),$(if $(findstring fuzz,$(T)),fuzz-build),fuzz-build)
 	$(Q)tests/run.sh $(T)
+
+# Sanitizers on the integration tests: every test of SAN_TESTS runs the
+# given binary (FIELDGATE) for the agent, status, check-config and the
+# simulate publisher; tests/run.sh fails a test on any report the
+# sanitizer writes (log_path), background agents included. FIELDGATE_SLOW
+# scales the tests' waits (TSan runs our code 5-15 times slower).
+# (Not the peers' own tests, test_kafka_peer and test_es_standin: they do not
+# run fieldgate.)
+SAN_TESTS := integration/test_mqtt integration/test_kafka$$ integration/test_es$$
+TSAN_OPTIONS_TEST := halt_on_error=1:exitcode=66:second_deadlock_stack=1:history_size=4:suppressions=$(CURDIR)/tests/tsan.supp
+ASAN_OPTIONS_TEST := detect_leaks=1:abort_on_error=1:halt_on_error=1:detect_stack_use_after_return=1:check_initialization_order=1
+UBSAN_OPTIONS_TEST := print_stacktrace=1:halt_on_error=1
+
+test-tsan: tsan peers
+	$(Q)FIELDGATE=$(CURDIR)/build/tsan/fieldgate FIELDGATE_SLOW=4 TSAN_OPTIONS=$(TSAN_OPTIONS_TEST) \
+	  tests/run.sh $(SAN_TESTS)
+
+test-asan-int: asan peers
+	$(Q)FIELDGATE=$(CURDIR)/build/asan/fieldgate FIELDGATE_SLOW=2 ASAN_OPTIONS=$(ASAN_OPTIONS_TEST) \
+	  UBSAN_OPTIONS=$(UBSAN_OPTIONS_TEST) tests/run.sh $(SAN_TESTS)
 
 bench: all $(BENCH_BIN) peers
 	$(Q)tests/bench/run.sh

@@ -5,7 +5,9 @@
 # "N passed, N failed"; exits non-zero if anything failed.
 #
 #   tests/run.sh [NAME...]   only the tests whose name (unit/test_x,
-#                            integration/test_y) contains one of the NAMEs
+#                            integration/test_y) contains one of the NAMEs;
+#                            a NAME ending in $ must end the name
+#                            (integration/test_es$: not test_es_standin)
 #
 # FIELDGATE, given by the caller, is the binary every integration test runs
 # (make test-tsan: build/tsan/fieldgate); it then also replaces
@@ -72,11 +74,18 @@ run_one() { # name, command...
 selected() {
 	local o
 	[ ${#only[@]} -eq 0 ] && return 0
-	for o in "${only[@]}"; do [[ $1 == *"$o"* ]] && return 0; done
+	for o in "${only[@]}"; do
+		if [[ $o == *'$' ]]; then
+			[[ $1 == *"${o%'$'}" ]] && return 0
+		else
+			[[ $1 == *"$o"* ]] && return 0
+		fi
+	done
 	return 1
 }
 
 only=("$@")
+t0=$SECONDS
 for t in build/asan/tests/test_*; do
 	[ -x "$t" ] || continue
 	n=unit/$(basename "$t")
@@ -90,5 +99,6 @@ for t in tests/integration/test_*.sh; do
 done
 echo
 [ $failed -gt 0 ] && printf 'failed: %s\n' "${failures[*]}"
+echo "wall time $((SECONDS - t0)) s"
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]
