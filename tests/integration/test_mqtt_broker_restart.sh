@@ -31,7 +31,14 @@ wait_connected "$T/site.conf" 40 || { tail -5 "$T/agent.log"; mqtt_finish; }
 N=12000
 opts=(--sensors 20 --rate 100 --count $N --seed 31 --start 2026-04-01T00:00:00Z)
 sim_file "$T/sim.jsonl" "${opts[@]}"
-sim_publish_bg "$T/pub.log" --topic 'sensors/{sensor_id}/reading' --qos 1 "${opts[@]}"
+# This publisher meets Paho's bug #1621 (below), which a sanitized build
+# reports as a use-after-free inside Paho: for it alone, that is suppressed
+# (tests/paho1621.*.supp). The agent keeps the suite's suppressions.
+paho1621() {
+	TSAN_OPTIONS="${TSAN_OPTIONS:-}:suppressions=$top/tests/paho1621.tsan.supp" \
+	ASAN_OPTIONS="${ASAN_OPTIONS:-}:suppressions=$top/tests/paho1621.asan.supp" "$@"
+}
+paho1621 sim_publish_bg "$T/pub.log" --topic 'sensors/{sensor_id}/reading' --qos 1 "${opts[@]}"
 sleep 1.5
 before=$(count_events)
 [ "$before" -gt 0 ] || fail "no events before the broker restart"
