@@ -20,8 +20,12 @@ sim_file "$T/sim.jsonl" "${opts[@]}"
 expect "simulate --out wrote $N readings" "$(wc -l <"$T/sim.jsonl")" $N
 sim_publish_bg "$T/pub.log" --topic 'sensors/{sensor_id}/reading' --qos 1 "${opts[@]}"
 
+# runs_connected N: the agent has logged its connection N times.
+runs_connected() { [ "$(grep -c "mqtt: connected to tcp://127.0.0.1:$MQTT_PORT" "$T/agent.log")" -ge "$1" ]; }
 prev=0
 for round in 1 2 3 4 5; do
+	# Killed after it connected (a slow, sanitized build takes a while).
+	wait_for "run $round to connect" 10 runs_connected $round
 	sleep 1.$((RANDOM % 6))
 	kill -9 $agent_pid; wait $agent_pid 2>/dev/null
 	n=$(count_events)
