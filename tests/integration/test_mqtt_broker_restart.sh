@@ -61,18 +61,33 @@ wait $pub; rc=$?
 # acknowledged must still be exactly one event.
 failed=$(sed -n 's/.*, \([0-9][0-9]*\) failed$/\1/p' "$T/pub.log" | tail -n 1)
 failed=${failed:-0}
-if [ "$failed" -gt 0 ]; then
+# At its worst (seen with the TSan build, whose allocator reuses the freed
+# memory at once) what Paho resends is not even a packet: the broker drops
+# the publisher for a malformed packet at every reconnect, until simulate
+# gives up (exit 1, no summary). Then only the agent's side can be checked:
+# what reached it is in the buffer once each, with its values.
+garbled=$(grep -c "Client fieldgate-simulate-.* disconnected due to malformed packet" "$T/mosquitto.log")
+broken=0
+[ "$failed" -eq 0 ] && [ "$garbled" -gt 0 ] && [ $rc -ne 0 ] && broken=1
+if [ $broken -eq 1 ]; then
+	echo "note: the broker dropped the publisher $garbled times for a malformed packet: Paho resent freed memory (paho.mqtt.c#1621)"
+	grep -q "gave up" "$T/pub.log" && pass "simulate --mqtt gives up and says so" || fail "simulate exits $rc: $(tail -3 "$T/pub.log")"
+elif [ "$failed" -gt 0 ]; then
 	echo "note: the publisher's Paho failed $failed publish(es) at the broker restart (paho.mqtt.c#1621)"
 	expect "simulate --mqtt reports them and exits 1" $rc 1
 else
 	expect "the publisher survives the broker restart (exit status)" $rc 0
 	[ $rc -eq 0 ] || cat "$T/pub.log" >&2
 fi
-wait_events $((N - failed)) 60
+[ $broken -eq 1 ] || wait_events $((N - failed)) 60
 sleep 1
 summary=$(compare_buffer "$T/sim.jsonl"); crc=$?
 echo "$summary"
-if [ "$failed" -eq 0 ]; then
+if [ $broken -eq 1 ]; then
+	[[ ${summary%%$'\n'*} == *"(+0 duplicates)"*", extra 0, value mismatches 0" ]] ||
+		fail "what reached the agent is not the published readings once each: $summary"
+	expect "only undecodable bytes quarantined" "$(sql "SELECT count(*) FROM quarantine WHERE reason NOT LIKE 'not_utf8%' AND reason NOT LIKE 'not_json%'")" 0
+elif [ "$failed" -eq 0 ]; then
 	expect "exactly $N events" "$(count_events)" $N
 	[ $crc -eq 0 ] || fail "the buffer differs from the published readings"
 	expect "nothing quarantined" "$(sql 'SELECT count(*) FROM quarantine')" 0
