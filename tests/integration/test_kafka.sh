@@ -75,7 +75,7 @@ wait_caught_up "the backlog to drain" 90 "$T/site.conf" kafka
 echo "backlog of $b2 drained in $((SECONDS - up_at)) s (live events kept flowing)"
 stop_agent; expect "agent stops cleanly after the outage" $? 0
 N2=$(newest "$T/site.conf")
-sleep 3; kill -TERM $check_pid; wait $check_pid   # it prints what it saw
+sleep "$(slow 3)"; kill -TERM $check_pid; wait $check_pid   # it prints what it saw
 out=$(cat "$T/check2.json")
 got=$(sort -n -u "$T/seqs1" "$T/seqs2" | awk -v n="$N2" '$1 >= 1 && $1 <= n' | wc -l)
 expect "every event of the outage run arrived (1..$N2, both consumers)" "$got" "$N2"
@@ -102,7 +102,7 @@ sleep 2
 wait_caught_up "the sink to catch up" 30 "$T/site.conf" kafka
 stop_agent; expect "agent stops cleanly" $? 0
 N3=$(newest "$T/site.conf")
-sleep 3; kill -TERM $check_pid; wait $check_pid
+sleep "$(slow 3)"; kill -TERM $check_pid; wait $check_pid
 dead=$(sql "SELECT count(*) FROM dead_letter WHERE sink = 'kafka'")
 [ "$dead" -gt 0 ] || fail "the permanent error dead-lettered nothing"
 reasons=$(sql "SELECT DISTINCT reason FROM dead_letter WHERE sink = 'kafka'")

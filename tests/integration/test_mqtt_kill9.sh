@@ -13,9 +13,12 @@ write_mqtt_config "$T/site.conf"
 start_agent "$T/site.conf" "$T/agent.log"
 wait_connected "$T/site.conf" 15 || { tail -5 "$T/agent.log"; mqtt_finish; }
 
-# 50 sensors x 30 Hz = 1,500 readings/s: about 13 s of stream.
+# 50 sensors x 30 Hz = 1,500 readings/s: about 13 s of stream, which must
+# outlast the five rounds; for a slow agent (FIELDGATE_SLOW > 2) it is
+# FIELDGATE_SLOW / 2 times longer (the rate lower).
 N=20000
-opts=(--sensors 50 --rate 30 --count $N --seed 21 --start 2026-03-01T00:00:00Z)
+rate=$((60 / SLOW)); [ $rate -le 30 ] || rate=30; [ $rate -ge 1 ] || rate=1
+opts=(--sensors 50 --rate $rate --count $N --seed 21 --start 2026-03-01T00:00:00Z)
 sim_file "$T/sim.jsonl" "${opts[@]}"
 expect "simulate --out wrote $N readings" "$(wc -l <"$T/sim.jsonl")" $N
 sim_publish_bg "$T/pub.log" --topic 'sensors/{sensor_id}/reading' --qos 1 "${opts[@]}"
