@@ -1465,6 +1465,15 @@ static int config__secret_property(const char *name)
 	return strstr(name, "password") || strstr(name, "secret") || strstr(name, ".pem");
 }
 
+/* What goes between "key =" and a printed value: a space, except before an
+ * empty value or one that starts with ';' (which "key =;x" gave: inih takes
+ * ';' as a comment only after whitespace, so "key = ;x" would read back as
+ * an empty value). */
+static const char *config__print_gap(const char *v)
+{
+	return *v && *v != ';' ? " " : "";
+}
+
 int config_print(const struct config *c, FILE *out)
 {
 	char buf[64];
@@ -1484,15 +1493,18 @@ int config_print(const struct config *c, FILE *out)
 			if (strcmp(k->section, config__sections[s]) != 0)
 				continue;
 			v = config__types[k->type].format(c, k, buf, sizeof buf);
-			if (fprintf(out, "%s =%s%s\n", k->name, *v ? " " : "", v) < 0)
+			if (fprintf(out, "%s =%s%s\n", k->name, config__print_gap(v), v) < 0)
 				bad = 1;
 		}
 		if (strcmp(config__sections[s], "kafka") == 0)
-			for (i = 0; i < c->kafka_nprops; i++)
-				if (fprintf(out, "%s%s = %s\n", CONFIG__PROPERTY, c->kafka_props[i].name,
-					    config__secret_property(c->kafka_props[i].name) ?
-					    "(redacted)" : c->kafka_props[i].value) < 0)
+			for (i = 0; i < c->kafka_nprops; i++) {
+				const char *pv = config__secret_property(c->kafka_props[i].name) ?
+						 "(redacted)" : c->kafka_props[i].value;
+
+				if (fprintf(out, "%s%s =%s%s\n", CONFIG__PROPERTY, c->kafka_props[i].name,
+					    config__print_gap(pv), pv) < 0)
 					bad = 1;
+			}
 	}
 	if (ferror(out))
 		bad = 1;
