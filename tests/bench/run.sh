@@ -1114,19 +1114,21 @@ ES_CEIL_BULKS=30                      # x 1,000 events for the stand-in alone
 OPS_N=1000000 OPS_RUNS=${OPS_RUNS:-3}
 es_pid='' es_port='' ops_dir=''
 
-# es_up DIR: a fresh stand-in on a free loopback port (sets es_pid, es_port).
+# es_up DIR [PORT [FLAG...]]: a fresh stand-in on PORT (default: a free
+# loopback port), with any more es_standin.py flags (sets es_pid, es_port).
 es_up() {
-	local end=$((SECONDS + 10))
-	rm -f "$1/es.port"
-	"$ES_PY" "$ES_STANDIN" --port-file "$1/es.port" --no-validate 2>>"$1/es.log" &
+	local end=$((SECONDS + 10)) dir=$1 port=${2:-0}
+	shift; [ $# -gt 0 ] && shift
+	rm -f "$dir/es.port"
+	"$ES_PY" "$ES_STANDIN" --port "$port" --port-file "$dir/es.port" --no-validate "$@" 2>>"$dir/es.log" &
 	es_pid=$!
-	while [ ! -s "$1/es.port" ]; do
+	while [ ! -s "$dir/es.port" ]; do
 		if ! alive "$es_pid" || [ $SECONDS -ge $end ]; then
-			echo "bench: es_standin.py did not start: $(tail -n 3 "$1/es.log")" >&2; es_down; return 1
+			echo "bench: es_standin.py did not start: $(tail -n 3 "$dir/es.log")" >&2; es_down; return 1
 		fi
 		sleep 0.05
 	done
-	es_port=$(cat "$1/es.port")
+	es_port=$(cat "$dir/es.port")
 }
 
 # es_down: kill -9 and reap (it keeps nothing worth a clean stop).
@@ -1543,21 +1545,6 @@ SOAK_MINUTES=${SOAK_MINUTES:-30} SOAK_RATE=${SOAK_RATE:-10000} SOAK_MAX_MB=${SOA
 SOAK_OUTAGE_S=${SOAK_OUTAGE_S:-180} SOAK_EVERY=${SOAK_EVERY:-10} SOAK_WARMUP_S=${SOAK_WARMUP_S:-120}
 SOAK_OUT=${SOAK_OUT:-$top/tests/bench/soak}
 
-# soak_es_up DIR [PORT]: the stand-in (on PORT, or a free port); sets es_pid, es_port.
-soak_es_up() {
-	local end=$((SECONDS + 10))
-	rm -f "$1/es.port"
-	"$ES_PY" "$ES_STANDIN" --port "${2:-0}" --port-file "$1/es.port" --no-validate --discard 2>>"$1/es.log" &
-	es_pid=$!
-	while [ ! -s "$1/es.port" ]; do
-		if ! alive "$es_pid" || [ $SECONDS -ge $end ]; then
-			echo "bench: soak: es_standin.py did not start: $(tail -n 3 "$1/es.log")" >&2; es_down; return 1
-		fi
-		sleep 0.05
-	done
-	es_port=$(cat "$1/es.port")
-}
-
 # soak_sample CONF DB T ES_UP: one CSV line.
 soak_sample() {
 	local rss fds bsz wsz js n k e
@@ -1655,7 +1642,7 @@ bench_soak() {
 	mkdir -p "$d"
 	broker_start soak || { err "soak: no broker"; return; }
 	if ! kafka_up; then err "soak: no Kafka mock"; broker_stop; return; fi
-	if ! soak_es_up "$d"; then err "soak: no ES stand-in"; stop_kafka; broker_stop; return; fi
+	if ! es_up "$d" 0 --discard; then err "soak: no ES stand-in"; stop_kafka; broker_stop; return; fi
 	write_mqtt_conf "$d/site.conf" "$d/data" 1 "fieldgate-bench-soak-$$" false
 	sed -i "s/^max_mb = .*/max_mb = $SOAK_MAX_MB/" "$d/site.conf"
 	cat >>"$d/site.conf" <<CONF
@@ -1685,7 +1672,7 @@ CONF
 		if [ $es_on == 1 ] && [ $t -ge $out_at ] && [ $t -lt $back_at ]; then
 			es_down; es_on=0; echo "soak: t=$t s: ES stand-in killed"
 		elif [ $es_on == 0 ] && [ $t -ge $back_at ]; then
-			if ! soak_es_up "$d" "$es_port"; then err "soak: ES stand-in did not come back"; break; fi
+			if ! es_up "$d" "$es_port" --discard; then err "soak: ES stand-in did not come back"; break; fi
 			es_on=1; echo "soak: t=$t s: ES stand-in back on port $es_port"
 		fi
 		last=$(soak_sample "$d/site.conf" "$d/data/buffer.db" "$t" "$es_on")
