@@ -203,7 +203,6 @@ static int run__prepare(struct agent *a)
 	return 0;
 }
 
-/* Stage 2: the buffer's three handles (writer, checkpointer, reader). */
 /* Whether SIGTERM or SIGINT came within ms, for a stage that waits before
  * the main loop runs (a SIGHUP ends the wait early and is dropped: no
  * model set is live yet). */
@@ -215,6 +214,7 @@ static int run__stop_asked(struct agent *a, long ms)
 	return sig == SIGTERM || sig == SIGINT;
 }
 
+/* Stage 2: the buffer's three handles (writer, checkpointer, reader). */
 static int run__open_store(struct agent *a)
 {
 	const struct config *cfg = a->cfg;
