@@ -46,4 +46,17 @@ static inline int fuzz_one_line(const char *err, size_t errlen)
 	return i > 0 && i < errlen;
 }
 
+/* The libFuzzer entry point of a target whose entry function is fn (only
+ * in the fuzz build; test_fuzz calls fn itself). */
+#ifdef FUZZ_LIBFUZZER
+#define FUZZ_TARGET(fn)                                                     \
+	int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);       \
+	int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)        \
+	{                                                                   \
+		return fn(data, size);                                      \
+	}
+#else
+#define FUZZ_TARGET(fn)
+#endif
+
 #endif

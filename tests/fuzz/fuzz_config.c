@@ -98,10 +98,4 @@ done:
 	return 0;
 }
 
-#ifdef FUZZ_LIBFUZZER
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-	return fuzz_config(data, size);
-}
-#endif
+FUZZ_TARGET(fuzz_config)

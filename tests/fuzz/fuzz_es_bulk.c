@@ -77,10 +77,4 @@ int fuzz_es_bulk(const uint8_t *data, size_t size)
 	return 0;
 }
 
-#ifdef FUZZ_LIBFUZZER
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-	return fuzz_es_bulk(data, size);
-}
-#endif
+FUZZ_TARGET(fuzz_es_bulk)

@@ -96,10 +96,4 @@ int fuzz_model(const uint8_t *data, size_t size)
 	return 0;
 }
 
-#ifdef FUZZ_LIBFUZZER
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-	return fuzz_model(data, size);
-}
-#endif
+FUZZ_TARGET(fuzz_model)

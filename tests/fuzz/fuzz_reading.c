@@ -110,10 +110,4 @@ int fuzz_reading(const uint8_t *data, size_t size)
 	return 0;
 }
 
-#ifdef FUZZ_LIBFUZZER
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-	return fuzz_reading(data, size);
-}
-#endif
+FUZZ_TARGET(fuzz_reading)
