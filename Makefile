@@ -17,6 +17,9 @@
 #                   oracle: nothing acknowledged lost, no duplicate in the buffer or ES
 #                   (tests/chaos/README.md). CHAOS_MINUTES=2 (default; 30 for the long
 #                   run), CHAOS_SEED=1313 (same seed = same schedule); root for the full disk
+#   make compare    the same work (100,000 queued QoS 1 readings -> 3 models -> local store
+#                   -> Kafka) through fieldgate, a Python service and Node-RED, interleaved,
+#                   as ratios (tests/peers/compare/README.md; COMPARE_RUNS=3)
 #   make asan       build the sanitized binary and unit tests
 #   make fuzz       build the libFuzzer targets (clang, ASan+UBSan, build/fuzz/) for
 #                   the reading decoder, the config loader, the model loader and the
@@ -78,7 +81,7 @@ BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=build/bench/%)
 # Test peers: stand-ins for the servers the sinks talk to (tests/peers/).
 PEER_BIN := build/peers/kafka_mock build/peers/clockshift.so
 
-.PHONY: all run test test-unit check bench soak chaos asan valgrind models deps clean install peers deb test-systemd fuzz fuzz-build tsan test-tsan test-asan-int
+.PHONY: all run test test-unit check bench soak chaos compare asan valgrind models deps clean install peers deb test-systemd fuzz fuzz-build tsan test-tsan test-asan-int
 .SECONDARY:
 all: build/fieldgate
 
@@ -204,6 +207,9 @@ bench: all $(BENCH_BIN) peers
 
 soak: deps all peers
 	$(Q)tests/bench/run.sh soak
+
+compare: deps all peers
+	$(Q)tests/peers/compare/run.sh
 
 CHAOS_MINUTES ?= 2
 CHAOS_SEED ?= 1313
