@@ -159,6 +159,20 @@ build/peers/clockshift.so: tests/chaos/clockshift.c
 
 peers: $(PEER_BIN)
 
+# make compare-deps: the npm packages of make compare's Node-RED peer
+# (tests/peers/compare/nodered: Node-RED, kafkajs, better-sqlite3, compiled
+# against /usr/include/node since npm cannot fetch prebuilt binaries
+# offline), with `npm ci` from its package-lock.json into build/compare/nodered,
+# outside git. Reinstalls only when the lock file changes.
+NODERED_DIR := build/compare/nodered
+.PHONY: compare-deps
+compare-deps: deps $(NODERED_DIR)/.installed
+$(NODERED_DIR)/.installed: tests/peers/compare/nodered/package.json tests/peers/compare/nodered/package-lock.json
+	@mkdir -p $(NODERED_DIR)
+	$(Q)cp $^ $(NODERED_DIR)/
+	$(Q)cd $(NODERED_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 # Installs only what is missing (apt-get; sudo when not root).
 deps:
 	$(Q)packaging/install-deps.sh
