@@ -165,13 +165,18 @@ peers: $(PEER_BIN)
 # offline), with `npm ci` from its package-lock.json into build/compare/nodered,
 # outside git. Reinstalls only when the lock file changes.
 NODERED_DIR := build/compare/nodered
-.PHONY: compare-deps
+.PHONY: compare-deps test-compare
 compare-deps: deps $(NODERED_DIR)/.installed
 $(NODERED_DIR)/.installed: tests/peers/compare/nodered/package.json tests/peers/compare/nodered/package-lock.json
 	@mkdir -p $(NODERED_DIR)
 	$(Q)cp $^ $(NODERED_DIR)/
 	$(Q)cd $(NODERED_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
+
+# The peers' own tests: the Node-RED peer (needs compare-deps); the Python
+# peer's parity test is part of make test.
+test-compare: all peers compare-deps
+	$(Q)tests/peers/compare/test_nodered.sh
 
 # Installs only what is missing (apt-get; sudo when not root).
 deps:
@@ -222,7 +227,7 @@ bench: all $(BENCH_BIN) peers
 soak: deps all peers
 	$(Q)tests/bench/run.sh soak
 
-compare: deps all peers
+compare: deps all peers compare-deps
 	$(Q)tests/peers/compare/run.sh
 
 CHAOS_MINUTES ?= 2

@@ -1,7 +1,7 @@
 #!/bin/bash
-# The Node-RED peer of `make compare` (tests/peers/compare/nodered), the
-# check_nodered half of what test_compare_parity.sh will hold once the
-# Python peer's half is on main:
+# The Node-RED peer of `make compare` (tests/peers/compare/nodered); run by
+# `make test-compare` (not by `make test`: its npm packages take minutes to
+# build, and CI has 15):
 #  1. score mode (score_cli.js, the score.js the flow runs) reproduces
 #     fieldgate's predictions on prep.sh's 1,000 parity readings: status and
 #     anomaly equal, probabilities and humidity within 1e-5 (and the check
@@ -15,14 +15,14 @@
 #  3. restart: events in the store that Kafka never confirmed (100 rows
 #     marked so by hand) are re-sent at the next start, and only those.
 # Needs `make compare-deps` (Node-RED and its packages in
-# build/compare/nodered); without them it says so and skips.
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/mqtt_lib.sh"
-. "$(dirname "$0")/kafka_lib.sh"
+# build/compare/nodered); without them it fails, saying so.
+. "$(dirname "$0")/../../integration/lib.sh"
+. "$top/tests/integration/mqtt_lib.sh"
+. "$top/tests/integration/kafka_lib.sh"
 NR=$top/tests/peers/compare/nodered
 if [ ! -f "$top/build/compare/nodered/.installed" ]; then
-	echo "skip: Node-RED is not installed in build/compare/nodered (run 'make compare-deps')"
-	exit 0
+	fail "Node-RED is not installed in build/compare/nodered: run 'make compare-deps' (or make test-compare)"
+	finish
 fi
 command -v node >/dev/null || { fail "node is not installed (make deps)"; finish; }
 
