@@ -623,6 +623,15 @@ class DeferredAckClient(mqtt.Client):
         mids, self.deferred = self.deferred, []
         for mid in mids:
             mqtt.Client._send_puback(self, mid)
+        # paho 1.6.1's _packet_write returns without updating _last_msg_out
+        # when it has written the whole queue, so it sends a PINGREQ every
+        # keepalive however many PUBACKs went out; and mosquitto 2.0.11
+        # answers a PINGREQ only after the backlog it is draining to us, so
+        # a drain longer than the keepalive ended in "did not communicate in
+        # the keepalive interval" and a reconnect. Record the writes.
+        if mids and not self._out_packet:
+            with self._msgtime_mutex:
+                self._last_msg_out = mqtt.time_func()
 
 
 def host_port(s):
@@ -648,7 +657,8 @@ class Service:
         self.subscribed = False
         self.ready = False
         self.got = 0             # messages seen by on_message
-        self.stats = {"stored": 0, "duplicates": 0, "quarantined": 0, "resent": 0}
+        self.stats = {"stored": 0, "duplicates": 0, "quarantined": 0, "resent": 0, "batches": 0,
+                      "readings": 0}
 
     # paho callbacks
     def on_connect(self, client, userdata, flags, rc):
@@ -693,6 +703,8 @@ class Service:
     def flush(self):
         """Score, store and commit the batch; then PUBACK; then Kafka."""
         batch, self.batch = self.batch, []
+        self.stats["batches"] += 1
+        self.stats["readings"] += len(batch)
         readings, quarantined = [], []
         for topic, payload, rx in batch:
             parts = topic.split("/")
@@ -730,8 +742,10 @@ class Service:
         c.on_subscribe = self.on_subscribe
         c.on_disconnect = self.on_disconnect
         c.on_message = self.on_message
+        if os.environ.get("PY_SERVICE_DEBUG"):     # paho's packet log on stderr
+            c.on_log = lambda cl, u, lvl, buf: log("%.3f paho: %s" % (time.monotonic(), buf))
         try:
-            c.connect(a.mqtt[0], a.mqtt[1], keepalive=30)
+            c.connect(a.mqtt[0], a.mqtt[1], keepalive=a.keepalive)
         except OSError as e:
             die("mqtt: cannot connect to %s:%d: %s" % (a.mqtt[0], a.mqtt[1], e.strerror or e))
         backoff = 0.5
@@ -781,9 +795,10 @@ class Service:
         except Exception:
             pass
         s = self.stats
-        log("stopped: %d stored, %d duplicates skipped, %d quarantined, %d re-sent at start; "
-            "kafka position %d of %d%s"
-            % (s["stored"], s["duplicates"], s["quarantined"], s["resent"],
+        log("stopped: %d stored, %d duplicates skipped, %d quarantined, %d re-sent at start, "
+            "%d batches (%.1f readings each); kafka position %d of %d%s"
+            % (s["stored"], s["duplicates"], s["quarantined"], s["resent"], s["batches"],
+               s["readings"] / max(1, s["batches"]),
                self.fwd.position, self.store.last_seq,
                ", %d not confirmed (re-sent at the next start)" % left if left else ""))
         self.store.db.close()
@@ -805,6 +820,7 @@ def cmd_service(argv):
                     help="readings per batch at most (20: mosquitto's in-flight window)")
     ap.add_argument("--batch-ms", type=float, default=10.0, help="oldest reading's wait at most (10)")
     ap.add_argument("--gateway-id", help="gateway_id of the events (default: the host name)")
+    ap.add_argument("--keepalive", type=int, default=30, help="MQTT keepalive, seconds (30)")
     a = ap.parse_args(argv)
     if a.batch < 1 or a.batch_ms <= 0:
         die("--batch must be >= 1 and --batch-ms > 0", 2)
