@@ -48,8 +48,8 @@ after the commit. --batch is that window; a smaller batch is flushed when
 no further message is waiting, or after --batch-ms. Per batch the forest's
 predict_proba dominates: about 6 ms for 20 rows and 100 trees, most of it
 joblib dispatching the trees one by one (the same call on 1,000 rows costs
-little more), so the drain runs at some 1,500-2,000 readings/s on one
-core, where `score --batch 1000` scores about 18,000/s.
+little more), so a drain runs at some 1,400-2,500 readings/s (one core
+of a busy 2-core VM), where `score --batch 1000` scores about 18,000/s.
 
 Exit status: 0 after SIGTERM or a finished score run; 1 on a runtime error
 (store, models, broker refused us); 2 on a usage error.
