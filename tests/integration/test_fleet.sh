@@ -88,8 +88,8 @@ for c in "${CONSUMERS[@]}"; do
 	echo "consumer $c: partitions $(assign_field $c partitions), generation $(assign_field $c generation)"
 done
 coord=$(assign_field c1 coordinator); coord=${coord#coordinator-}
-down=1; [ "$coord" == 1 ] && down=2
-echo "group coordinator: broker $coord; the outage takes broker $down (leader of partitions $((down - 1)) and $((down + 2)))"
+down=$coord
+echo "the outage takes broker $down: the group's coordinator, leader of partitions $((down - 1)) and $((down + 2))"
 
 # --- 8 gateways ------------------------------------------------------------
 # gw_conf K: gateway gw-K, its own data dir and simulator seed.
