@@ -34,6 +34,10 @@
 #   make test-asan-int  the same tests with the ASan+UBSan binary (build/asan/fieldgate):
 #                   any memory error, undefined behaviour or leak at exit fails the test
 #                   (both: no apt, no root; a few minutes each, so not part of make test)
+#   make test-fleet 8 agents (own gateway_id, data dir, simulator) into one 3-broker Kafka
+#                   mock and one ES stand-in, read by a consumer group of 3; a broker down
+#                   10 s, one agent kill -9'ed (tests/integration/test_fleet.sh, about a
+#                   minute; also part of make test)
 #   make valgrind   run the unit tests under valgrind
 #   make models     retrain models/default from the simulator (byte-for-byte reproducible)
 #   make deb        the Debian package; make test-systemd: it under a real systemd (root)
@@ -220,6 +224,10 @@ test-tsan: tsan peers
 test-asan-int: asan peers
 	$(Q)FIELDGATE=$(CURDIR)/build/asan/fieldgate FIELDGATE_SLOW=$(ASAN_SLOW) ASAN_OPTIONS=$(ASAN_OPTIONS_TEST) \
 	  UBSAN_OPTIONS=$(UBSAN_OPTIONS_TEST) tests/run.sh $(SAN_TESTS)
+
+.PHONY: test-fleet
+test-fleet: all peers
+	$(Q)tests/run.sh 'integration/test_fleet$$'
 
 bench: all $(BENCH_BIN) peers
 	$(Q)tests/bench/run.sh
