@@ -3,7 +3,8 @@
 merge of what the members read (kafka-python, Debian's python3-kafka).
 
   fleet_consumer.py consume --bootstrap B --topic T --group G --name NAME
-                            --dir DIR [--go-file F] [--timeout S]
+                            --dir DIR [--go-file F] [--stop-file F]
+                            [--close-file F] [--timeout S]
       One member of consumer group G (KafkaConsumer with group_id and
       subscribe(), offsets committed to the group every second). It
       bootstraps first and creates DIR/NAME.ready, then waits for --go-file
@@ -13,7 +14,9 @@ merge of what the members read (kafka-python, Debian's python3-kafka).
       --close-file exists (a member leaving would make the group rebalance
       before the others have committed). It writes:
         DIR/NAME.records   one line per message read, in the order read:
-                           "partition offset key gateway_id sensor_id seq event_id"
+                           "partition offset key gateway_id sensor_id seq event_id
+                           ts_ms read_ms" (the event's @timestamp and the time
+                           it was read, epoch milliseconds)
         DIR/NAME.assign    one JSON line per assignment and revocation:
                            {"event", "partitions", "generation", "member",
                             "coordinator", "leaders", "t"}
@@ -25,29 +28,42 @@ merge of what the members read (kafka-python, Debian's python3-kafka).
   fleet_consumer.py merge --dir DIR --names c1,c2,c3 --partitions N
                           --expect GW=N[,GW=N...]
       Merges the members' files and prints one JSON object (see merge()).
+  fleet_consumer.py latency --dir DIR --names c1,c2,c3 --from T0 --to T1
+      End to end, per gateway: for the events whose @timestamp lies in
+      [T0, T1] (epoch seconds), one line "GATEWAY EVENTS MAX_S", MAX_S the
+      longest time from @timestamp to being read by the group (first read).
 
 librdkafka 2.0.2's mock cluster as a group coordinator for kafka-python
 2.0.2 (which negotiates api_version (2, 3, 0): FindCoordinator v0,
-JoinGroup v2, SyncGroup v1, Heartbeat v1, OffsetCommit v2, OffsetFetch v1):
-a group whose members all send JoinGroup within the mock's initial
-rebalance delay (3 s, like group.initial.rebalance.delay.ms) forms in one
-generation, heartbeats, commits and fetches offsets correctly. A member
-that joins an established group makes the mock rebalance, and kafka-python
-cannot follow it: the older members' SyncGroup is answered
-REBALANCE_IN_PROGRESS and then INVALID_REQUEST (42), which kafka-python
-raises as fatal (the mock's SyncGroup handling is marked FIXME in
-rdkafka_mock_cgrp.c). Hence the --go-file: the members bootstrap first,
-then join at the same moment, and the test checks that there was exactly
-one assignment per member (a later rebalance would show as a second one,
-or as this client's error in NAME.json).
+JoinGroup v2, SyncGroup v1, Heartbeat v1, OffsetCommit v2, OffsetFetch v1)
+works for a group that forms in one go, with two limits (FIXMEs in
+rdkafka_mock_cgrp.c):
+  - the mock answers the parked SyncGroups as soon as the leader's brings
+    the assignments, then calls the group up and answers any SyncGroup
+    after that with INVALID_REQUEST (42), which kafka-python raises as
+    fatal: a follower slower than the leader never gets its assignment (2
+    of 3 members died so). Hence FollowersFirstRange, the range assignment
+    computed 1.5 s late by the leader;
+  - a member joining an established group makes the mock rebalance, and
+    that does not converge with kafka-python: members started 5 s apart
+    had, 50 s later, no partitions at all (the first one's revoked; without
+    FollowersFirstRange, SyncGroups refused as above). Hence the --go-file:
+    the members bootstrap first, then join at the same moment (inside the
+    mock's 3 s initial rebalance delay), and --close-file: they leave only
+    after all of them have committed. test_fleet checks one assignment per
+    member (a rebalance would show as a second one, or as this client's
+    error in NAME.json).
 """
 import argparse
+import calendar
+import datetime
 import json
 import os
 import signal
 import sys
 import time
 
+sys.dont_write_bytecode = True     # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     from kafka import KafkaConsumer, TopicPartition
@@ -62,7 +78,11 @@ stop = False
 
 
 def on_signal(signum, frame):
+    """The first signal ends the read loop; a second one ends the process
+    (kafka-python can block in poll() while it waits to join a group)."""
     global stop
+    if stop:
+        os._exit(1)
     stop = True
 
 
@@ -81,6 +101,15 @@ class FollowersFirstRange(RangePartitionAssignor):
     def assign(cls, cluster, member_metadata):
         time.sleep(cls.LEADER_DELAY_S)
         return super().assign(cluster, member_metadata)
+
+
+def epoch_ms(iso):
+    """"2026-12-03T17:44:25.169Z" -> epoch milliseconds (None if not that)."""
+    try:
+        d = datetime.datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%fZ")
+    except (TypeError, ValueError):
+        return None
+    return calendar.timegm(d.timetuple()) * 1000 + d.microsecond // 1000
 
 
 def write_atomic(path, text):
@@ -150,15 +179,17 @@ def consume(a):
             for recs in batch.values():
                 for r in recs:
                     c.record(r)
+                    read_ms = int(time.time() * 1000)
                     try:
                         v = json.loads(r.value)
                         gw, sensor, seq, eid = (v.get("gateway_id"), v.get("sensor_id"),
                                                 v.get("seq"), v.get("event_id"))
+                        ts_ms = epoch_ms(v.get("@timestamp"))
                     except (TypeError, ValueError, AttributeError):
-                        gw = sensor = seq = eid = None
+                        gw = sensor = seq = eid = ts_ms = None
                     key = r.key.decode("utf-8", "replace") if r.key is not None else "-"
-                    rec_f.write("%d %d %s %s %s %s %s\n" % (r.partition, r.offset, key, gw,
-                                                          sensor, seq, eid))
+                    rec_f.write("%d %d %s %s %s %s %s %s %d\n" % (
+                        r.partition, r.offset, key, gw, sensor, seq, eid, ts_ms, read_ms))
             now = time.monotonic()
             if now - last_progress >= 0.5:
                 rec_f.flush()
@@ -278,7 +309,7 @@ def merge(a):
         with f:
             for line in f:
                 parts = line.split()
-                if len(parts) != 7:
+                if len(parts) != 9:
                     out["errors"].append("%s: malformed record line %r" % (n, line[:80]))
                     continue
                 p, off = int(parts[0]), int(parts[1])
@@ -353,6 +384,31 @@ def merge(a):
     return 0
 
 
+def latency(a):
+    t0, t1 = float(a.from_.replace(",", ".")) * 1000, float(a.to.replace(",", ".")) * 1000
+    first = {}           # event_id -> (gateway, ts_ms, first read_ms)
+    for n in a.names.split(","):
+        try:
+            f = open(os.path.join(a.dir, n + ".records"))
+        except OSError:
+            continue
+        with f:
+            for line in f:
+                p = line.split()
+                if len(p) != 9 or p[7] == "None" or not t0 <= int(p[7]) <= t1:
+                    continue
+                eid, ts, rd = p[6], int(p[7]), int(p[8])
+                if eid not in first or rd < first[eid][2]:
+                    first[eid] = (p[3], ts, rd)
+    per = {}
+    for gw, ts, rd in first.values():
+        cnt, worst = per.get(gw, (0, 0))
+        per[gw] = (cnt + 1, max(worst, rd - ts))
+    for gw in sorted(per, key=lambda g: (len(g), g)):
+        print(gw, per[gw][0], "%.2f" % (per[gw][1] / 1000.0))
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -371,8 +427,13 @@ def main():
     m.add_argument("--names", required=True)
     m.add_argument("--partitions", type=int, required=True)
     m.add_argument("--expect", required=True, help="GW=N[,GW=N...]: seqs 1..N of each gateway")
+    lat = sub.add_parser("latency")
+    lat.add_argument("--dir", required=True)
+    lat.add_argument("--names", required=True)
+    lat.add_argument("--from", dest="from_", required=True)
+    lat.add_argument("--to", required=True)
     a = ap.parse_args()
-    return consume(a) if a.cmd == "consume" else merge(a)
+    return {"consume": consume, "merge": merge, "latency": latency}[a.cmd](a)
 
 
 if __name__ == "__main__":
