@@ -67,7 +67,7 @@
 . "$(dirname "$0")/es_lib.sh"
 PY=/usr/bin/python3
 FLEET=$top/tests/peers/fleet_consumer.py
-GWS=8 PARTS=6 SENSORS=400 RATE=0.25 PER_S=100
+GWS=8 PARTS=6 SENSORS=400 RATE=0.25
 TOPIC=fleet-scored IDX=fleet-scored
 CONSUMERS=(c1 c2 c3)
 t_start=$SECONDS
@@ -214,7 +214,7 @@ for ((k = 1; k <= GWS; k++)); do kill -TERM "$(gw_pid $k)"; done
 stopped=0
 for ((k = 1; k <= GWS; k++)); do wait "$(gw_pid $k)" && stopped=$((stopped + 1)); done
 expect "all 8 agents exit 0 on SIGTERM" $stopped $GWS
-total=0 expect_list= flushed=0
+total=0 expect_list="" flushed=0
 for ((k = 1; k <= GWS; k++)); do
 	read -r n kp ep <<<"$(gw_state $k)"
 	[ "$kp" == "$n" ] && [ "$ep" == "$n" ] && flushed=$((flushed + 1)) ||
