@@ -227,6 +227,19 @@ def consume(a):
     return 0 if "error" not in result else 1
 
 
+def records(d, names):
+    """(name, line) for every line of each member's DIR/NAME.records; a
+    member that wrote no file (it died before consuming) has none."""
+    for n in names:
+        try:
+            f = open(os.path.join(d, n + ".records"))
+        except OSError:
+            continue
+        with f:
+            for line in f:
+                yield n, line
+
+
 def merge(a):
     """What the group read, together. Output keys:
     errors           the members' client errors and bad messages
@@ -301,23 +314,17 @@ def merge(a):
     rows = []            # (partition, offset, name, key, gw, sensor, seq, eid)
     readers = {}
     foreign = 0
-    for n in names:
-        try:
-            f = open(os.path.join(a.dir, n + ".records"))
-        except OSError:
+    for n, line in records(a.dir, names):
+        parts = line.split()
+        if len(parts) != 9:
+            out["errors"].append("%s: malformed record line %r" % (n, line[:80]))
             continue
-        with f:
-            for line in f:
-                parts = line.split()
-                if len(parts) != 9:
-                    out["errors"].append("%s: malformed record line %r" % (n, line[:80]))
-                    continue
-                p, off = int(parts[0]), int(parts[1])
-                seq = int(parts[5]) if parts[5].lstrip("-").isdigit() else None
-                rows.append((p, off, n, parts[2], parts[3], parts[4], seq, parts[6]))
-                readers.setdefault(p, set()).add(n)
-                if n not in owner.get(p, []):
-                    foreign += 1
+        p, off = int(parts[0]), int(parts[1])
+        seq = int(parts[5]) if parts[5].lstrip("-").isdigit() else None
+        rows.append((p, off, n, parts[2], parts[3], parts[4], seq, parts[6]))
+        readers.setdefault(p, set()).add(n)
+        if n not in owner.get(p, []):
+            foreign += 1
     out["foreign_reads"] = foreign
     out["shared_partitions"] = sorted(p for p, r in readers.items() if len(r) > 1)
     rows.sort(key=lambda r: (r[0], r[1]))
@@ -387,19 +394,13 @@ def merge(a):
 def latency(a):
     t0, t1 = float(a.from_.replace(",", ".")) * 1000, float(a.to.replace(",", ".")) * 1000
     first = {}           # event_id -> (gateway, ts_ms, first read_ms)
-    for n in a.names.split(","):
-        try:
-            f = open(os.path.join(a.dir, n + ".records"))
-        except OSError:
+    for n, line in records(a.dir, a.names.split(",")):
+        p = line.split()
+        if len(p) != 9 or p[7] == "None" or not t0 <= int(p[7]) <= t1:
             continue
-        with f:
-            for line in f:
-                p = line.split()
-                if len(p) != 9 or p[7] == "None" or not t0 <= int(p[7]) <= t1:
-                    continue
-                eid, ts, rd = p[6], int(p[7]), int(p[8])
-                if eid not in first or rd < first[eid][2]:
-                    first[eid] = (p[3], ts, rd)
+        eid, ts, rd = p[6], int(p[7]), int(p[8])
+        if eid not in first or rd < first[eid][2]:
+            first[eid] = (p[3], ts, rd)
     per = {}
     for gw, ts, rd in first.values():
         cnt, worst = per.get(gw, (0, 0))
