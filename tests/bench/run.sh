@@ -1715,15 +1715,21 @@ CONF
 # bytes per event, the events' mean JSON length and the stand-in's mean
 # documents per _bulk. WIRE_KAFKA lists the Kafka variants as
 # COMPRESSION,LINGER_MS (property.compression.type, property.linger.ms);
-# rates x variants are interleaved within each of WIRE_RUNS repetitions.
-# Not in the default list (about 10 minutes).
-WIRE_RATES=${WIRE_RATES:-1000 10000} WIRE_KAFKA=${WIRE_KAFKA:-lz4,5 none,5 lz4,100}
+# WIRE_SINKS the sinks enabled, kafka+es (default), kafka, es or none (to
+# split the CPU per event by sink); WIRE_QOS the agent's subscription QoS
+# (1; the publisher always publishes at QoS 1) and WIRE_COMMIT_MS its
+# [buffer] commit_ms (10); sinks x rates x variants are
+# interleaved within each of WIRE_RUNS repetitions.
+# Not in the default list (about 10 minutes with the defaults).
+WIRE_RATES=${WIRE_RATES:-1000 10000} WIRE_KAFKA=${WIRE_KAFKA:-lz4,5 none,5 lz4,100} WIRE_SINKS=${WIRE_SINKS:-kafka+es}
+WIRE_QOS=${WIRE_QOS:-1} WIRE_COMMIT_MS=${WIRE_COMMIT_MS:-10} wire_n=0
 WIRE_RUNS=${WIRE_RUNS:-3} WIRE_WARMUP=${WIRE_WARMUP:-5} WIRE_WINDOW=${WIRE_WINDOW:-20} WIRE_IDLE=${WIRE_IDLE:-5}
 
 # wire_bytes PORT...: "sent received" summed over the established TCP
 # connections to those 127.0.0.1 ports (the client side: dport).
 wire_bytes() {
 	local f='' p
+	[ $# -gt 0 ] || { echo 0 0; return; }
 	for p in "$@"; do f="$f${f:+ or }dport = :$p"; done
 	ss -tinH state established "( $f )" | awk '
 		{ for (i = 1; i <= NF; i++) {
@@ -1742,28 +1748,29 @@ wire_stat() {
 	}'
 }
 
-# wire_run I RATE COMPRESSION LINGER: one run; sets wire_out to one line of
-# key=value figures (see bench_wire), or returns 1.
+# wire_run I RATE SINKS COMPRESSION LINGER: one run; sets wire_out to one
+# line of key=value figures (see bench_wire), or returns 1.
 wire_run() {
-	local d=$T/wire-$1-$2-$3-$4 n kports i0 i1 ti0 ti1 breq bitems load kb0 kb1 kr0 kr1 eb0 eb1 er0 er1 k0 k1 e0 e1 s0 s1 t0 t1 c0 c1 b0 b1 p0 p1 w0 w1 json fsz
+	local d=$T/wire-$1-$2-$3-$4-$5 sinks=$3 ka=0 ea=0 n kports='' i0 i1 ti0 ti1 breq bitems load kb0 kb1 kr0 kr1 eb0 eb1 er0 er1 k0 k1 e0 e1 s0 s1 t0 t1 c0 c1 b0 b1 p0 p1 w0 w1 json fsz
+	[[ $sinks == *kafka* ]] && ka=1
+	[[ $sinks == *es* ]] && ea=1
 	mkdir -p "$d"
-	kafka_up || { rm -rf "$d"; return 1; }
-	es_up "$d" 0 --discard || { stop_kafka; rm -rf "$d"; return 1; }
-	kports=$(echo "$KAFKA_BOOTSTRAP" | tr ',' '\n' | sed 's/.*://' | tr '\n' ' ')
-	write_mqtt_conf "$d/site.conf" "$d/data" 1 "fieldgate-bench-wire-$$-$1" false
-	cat >>"$d/site.conf" <<CONF
-[kafka]
-enabled = true
-brokers = $KAFKA_BOOTSTRAP
-topic = sensor-scored
-property.compression.type = $3
-property.linger.ms = $4
-[elasticsearch]
-enabled = true
-url = http://127.0.0.1:$es_port
-CONF
+	# a client id of its own per run: a session another run left messages in must not feed this one
+	wire_n=$((wire_n + 1))
+	write_mqtt_conf "$d/site.conf" "$d/data" "$WIRE_QOS" "fieldgate-bench-wire-$$-$wire_n" false
+	sed -i "s/^commit_ms = .*/commit_ms = $WIRE_COMMIT_MS/" "$d/site.conf"
+	if [ $ka == 1 ]; then
+		kafka_up || { rm -rf "$d"; return 1; }
+		kports=$(echo "$KAFKA_BOOTSTRAP" | tr ',' '\n' | sed 's/.*://' | tr '\n' ' ')
+		printf '[kafka]\nenabled = true\nbrokers = %s\ntopic = sensor-scored\nproperty.compression.type = %s\nproperty.linger.ms = %s\n' \
+			"$KAFKA_BOOTSTRAP" "$4" "$5" >>"$d/site.conf"
+	fi
+	if [ $ea == 1 ]; then
+		es_up "$d" 0 --discard || { [ $ka == 1 ] && stop_kafka; rm -rf "$d"; return 1; }
+		printf '[elasticsearch]\nenabled = true\nurl = http://127.0.0.1:%s\n' "$es_port" >>"$d/site.conf"
+	fi
 	start_agent "$d/site.conf" "$d/agent.log"
-	if ! wait_connected "$d/site.conf"; then agent_fail "$d" "wire: agent did not connect"; es_down; stop_kafka; return 1; fi
+	if ! wait_connected "$d/site.conf"; then agent_fail "$d" "wire: agent did not connect"; es_down; [ $ka == 1 ] && stop_kafka; return 1; fi
 	# the agent connected to all three and idle: its fixed cost per second
 	i0=$(cpu_ticks "$agent_pid"); ti0=$(now)
 	pause $WIRE_IDLE
@@ -1774,24 +1781,28 @@ CONF
 	pub_pid=$!
 	pause $WIRE_WARMUP
 	read -r s0 k0 e0 <<<"$(wire_stat "$d/site.conf")"
-	read -r kb0 kr0 <<<"$(wire_bytes $kports)"; read -r eb0 er0 <<<"$(wire_bytes "$es_port")"
+	read -r kb0 kr0 <<<"$(wire_bytes $kports)"; read -r eb0 er0 <<<"$(wire_bytes $es_port)"
 	c0=$(cpu_ticks "$agent_pid"); b0=$(cpu_ticks "$broker_pid"); p0=$(cpu_ticks "$pub_pid")
 	w0=$(awk '/^write_bytes:/ {print $2}' "/proc/$agent_pid/io"); t0=$(now)
 	pause $WIRE_WINDOW
 	read -r s1 k1 e1 <<<"$(wire_stat "$d/site.conf")"
-	read -r kb1 kr1 <<<"$(wire_bytes $kports)"; read -r eb1 er1 <<<"$(wire_bytes "$es_port")"
+	read -r kb1 kr1 <<<"$(wire_bytes $kports)"; read -r eb1 er1 <<<"$(wire_bytes $es_port)"
 	c1=$(cpu_ticks "$agent_pid"); b1=$(cpu_ticks "$broker_pid"); p1=$(cpu_ticks "$pub_pid")
 	w1=$(awk '/^write_bytes:/ {print $2}' "/proc/$agent_pid/io"); t1=$(now); load=$(cut -d' ' -f1 /proc/loadavg)
-	if ! alive "$agent_pid"; then agent_fail "$d" "wire: agent died"; es_down; stop_kafka; return 1; fi
+	if ! alive "$agent_pid"; then agent_fail "$d" "wire: agent died"; es_down; [ $ka == 1 ] && stop_kafka; return 1; fi
 	if [ -z "$p1" ]; then echo "bench: wire: the publisher ended inside the window: $(tail -n 2 "$d/pub.log")" >&2; fi
 	wait "$pub_pid" || echo "bench: wire: publisher failed: $(tail -n 2 "$d/pub.log")" >&2
 	pub_pid=
+	# let the agent drain what the broker still holds for it (20 s at most), so that the
+	# buffer holds the whole run for the bytes per event below
+	wait_seq "$d/site.conf" $n 20 || true
 	stop_agent || echo "bench: wire: agent exited non-zero on SIGTERM: $(tail -n 3 "$d/agent.log")" >&2
-	read -r breq bitems <<<"$(curl -sS "http://127.0.0.1:$es_port/_standin/faults" | "$ES_PY" -c '
+	breq=0 bitems=0
+	[ $ea == 1 ] && read -r breq bitems <<<"$(curl -sS "http://127.0.0.1:$es_port/_standin/faults" | "$ES_PY" -c '
 import json, sys
 c = json.load(sys.stdin)["counters"]
 print(c["bulk_requests"], c["bulk_items"])')"
-	es_down; stop_kafka
+	es_down; [ $ka == 1 ] && stop_kafka
 	fsz=$(stat -c %s "$d/data/buffer.db")
 	json=$(sqlite3 "$d/data/buffer.db" "select printf('%d %.1f', count(*), avg(length(data))) from events")
 	rm -rf "$d"
@@ -1799,46 +1810,60 @@ print(c["bulk_requests"], c["bulk_items"])')"
 		-v kb="$((kb1 - kb0))" -v kr="$((kr1 - kr0))" -v eb="$((eb1 - eb0))" -v er="$((er1 - er0))" \
 		-v c="$((c1 - c0))" -v b="$((b1 - b0))" -v p="$((${p1:-0} - ${p0:-0}))" -v w="$((w1 - w0))" \
 		-v hz="$HZ" -v fsz="$fsz" -v json="$json" -v breq="${breq:-0}" -v bitems="${bitems:-0}" \
-		-v idle="$((i1 - i0))" -v ti0="$ti0" -v ti1="$ti1" -v load="$load" 'BEGIN {
+		-v idle="$((i1 - i0))" -v ti0="$ti0" -v ti1="$ti1" -v load="$load" -v ka=$ka -v ea=$ea 'BEGIN {
 		w_ = t1 - t0; n = s1 - s0; nk = k1 - k0; ne = e1 - e0; split(json, j, " ")
-		if (n <= 0 || nk <= 0 || ne <= 0 || kb < 0 || eb < 0) exit 1
-		printf "ingest=%.0f kafka=%.0f es=%.0f kafka_B=%.1f kafka_in_B=%.1f es_B=%.1f es_in_B=%.1f", \
-			n / w_, nk / w_, ne / w_, kb / nk, kr / nk, eb / ne, er / ne
+		if (n <= 0 || (ka && nk <= 0) || (ea && ne <= 0) || kb < 0 || eb < 0) exit 1
+		printf "ingest=%.0f", n / w_
+		if (ka) printf " kafka=%.0f kafka_B=%.1f kafka_in_B=%.1f", nk / w_, kb / nk, kr / nk
+		if (ea) printf " es=%.0f es_B=%.1f es_in_B=%.1f es_docs_per_bulk=%.1f", ne / w_, eb / ne, er / ne, breq ? bitems / breq : 0
 		printf " agent_us=%.1f agent_cores=%.3f broker_us=%.1f pub_us=%.1f write_B=%.0f", \
 			c / hz * 1e6 / n, c / hz / w_, b / hz * 1e6 / n, p / hz * 1e6 / n, w / n
 		printf " file_B=%.0f json_B=%s events=%d", fsz / j[1], j[2], j[1]
-		printf " es_docs_per_bulk=%.1f idle_cores=%.3f load=%s\n", breq ? bitems / breq : 0, idle / hz / (ti1 - ti0), load
+		printf " idle_cores=%.3f load=%s\n", idle / hz / (ti1 - ti0), load
 	}') || { echo "bench: wire: no progress in the window (newest $s0..$s1, kafka $k0..$k1, es $e0..$e1)" >&2; return 1; }
 }
 
 bench_wire() {
-	local rep r v comp ling out key
+	local rep r v comp ling out key sk vs
 	declare -A got=()
-	echo "== wire: simulate --mqtt QoS 1 (RATE sensors at 1 Hz) -> mosquitto -> agent -> Kafka mock (3 brokers,"\
-		"$KAFKA_PARTITIONS partitions) + ES stand-in (--discard); rates $WIRE_RATES; kafka $WIRE_KAFKA"\
+	echo "== wire: simulate --mqtt QoS 1 (RATE sensors at 1 Hz) -> mosquitto -> agent (QoS $WIRE_QOS,"\
+		"commit_ms = $WIRE_COMMIT_MS) -> Kafka mock (3 brokers,"\
+		"$KAFKA_PARTITIONS partitions) + ES stand-in (--discard); sinks $WIRE_SINKS; rates $WIRE_RATES; kafka $WIRE_KAFKA"\
 		"(compression,linger.ms); ${WIRE_WARMUP}s warm-up, ${WIRE_WINDOW}s window; $WIRE_RUNS runs, interleaved"
 	broker_start wire || { err "wire: no broker"; return; }
 	for ((rep = 1; rep <= WIRE_RUNS; rep++)); do
-		for r in $WIRE_RATES; do
-			for v in $WIRE_KAFKA; do
-				comp=${v%,*} ling=${v#*,}
-				if ! wire_run "$rep" "$r" "$comp" "$ling"; then err "wire run $rep $r/s $v failed"; broker_stop; return; fi
-				out=$wire_out
-				echo "run $rep, $r/s, kafka $comp linger.ms=$ling: $out"
-				for kv in $out; do key="$r $v ${kv%%=*}"; got[$key]="${got[$key]:+${got[$key]} }${kv#*=}"; done
+		for sk in $WIRE_SINKS; do
+			vs=$WIRE_KAFKA; [[ $sk == *kafka* ]] || vs=-,-
+			for r in $WIRE_RATES; do
+				for v in $vs; do
+					comp=${v%,*} ling=${v#*,}
+					if ! wire_run "$rep" "$r" "$sk" "$comp" "$ling"; then
+						echo "bench: wire run $rep $sk $r/s $v failed; once more" >&2
+						if ! wire_run "$rep" "$r" "$sk" "$comp" "$ling"; then err "wire run $rep $sk $r/s $v failed twice"; broker_stop; return; fi
+					fi
+					out=$wire_out
+					echo "run $rep, $sk, $r/s, kafka $comp linger.ms=$ling: $out"
+					for kv in $out; do key="$sk $r $v ${kv%%=*}"; got[$key]="${got[$key]:+${got[$key]} }${kv#*=}"; done
+				done
 			done
 		done
 	done
 	broker_stop
 	local -a a
-	for r in $WIRE_RATES; do
-		for v in $WIRE_KAFKA; do
-			read -ra a <<<"${got[$r $v kafka_B]}"; row_median "wire $r/s $v: kafka B/event" a
-			read -ra a <<<"${got[$r $v agent_us]}"; row_median "  agent CPU us/event" a
-		done
-		v=${WIRE_KAFKA%% *}
-		for key in ingest es_B es_in_B es_docs_per_bulk kafka_in_B agent_cores idle_cores broker_us pub_us write_B file_B json_B; do
-			read -ra a <<<"${got[$r $v $key]}"; row_median "  $r/s $v: $key" a
+	for sk in $WIRE_SINKS; do
+		vs=$WIRE_KAFKA; [[ $sk == *kafka* ]] || vs=-,-
+		for r in $WIRE_RATES; do
+			for v in $vs; do
+				if [[ $sk == *kafka* ]]; then
+					read -ra a <<<"${got[$sk $r $v kafka_B]}"; row_median "wire $sk $r/s $v: kafka B/event" a
+				fi
+				read -ra a <<<"${got[$sk $r $v agent_us]}"; row_median "  $sk $r/s $v: agent CPU us/event" a
+			done
+			v=${vs%% *}
+			for key in ingest es_B es_in_B es_docs_per_bulk kafka_in_B agent_cores idle_cores broker_us pub_us write_B file_B json_B; do
+				[ -n "${got[$sk $r $v $key]:-}" ] || continue
+				read -ra a <<<"${got[$sk $r $v $key]}"; row_median "  $sk $r/s $v: $key" a
+			done
 		done
 	done
 }
