@@ -1738,13 +1738,14 @@ wire_bytes() {
 		END { printf "%d %d\n", s, r }'
 }
 
-# wire_stat CONF: "newest kafka_position es_position" from `status --json`.
+# wire_stat CONF: "newest kafka_position es_position" from `status --json`
+# ("-" for a sink that is not enabled).
 wire_stat() {
 	"$FG" status -c "$1" --json 2>/dev/null | awk '{
 		n = $0; sub(/.*"newest_seq":/, "", n); sub(/[^0-9].*/, "", n)
 		k = $0; if (!sub(/.*"kafka":\{[^}]*"position":/, "", k)) k = ""; sub(/[^0-9].*/, "", k)
 		e = $0; if (!sub(/.*"elasticsearch":\{[^}]*"position":/, "", e)) e = ""; sub(/[^0-9].*/, "", e)
-		print n, k, e
+		print n, (k == "" ? "-" : k), (e == "" ? "-" : e)
 	}'
 }
 
