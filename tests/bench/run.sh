@@ -1774,20 +1774,26 @@ wire_run() {
 	if ! wait_connected "$d/site.conf"; then agent_fail "$d" "wire: agent did not connect"; es_down; [ $ka == 1 ] && stop_kafka; return 1; fi
 	# the agent connected to all three and idle: its fixed cost per second
 	i0=$(cpu_ticks "$agent_pid"); ti0=$(now)
-	pause $WIRE_IDLE
+	pause "$WIRE_IDLE"
 	i1=$(cpu_ticks "$agent_pid"); ti1=$(now)
 	n=$(($2 * (WIRE_WARMUP + WIRE_WINDOW + 3)))
 	"$FG" simulate --mqtt "tcp://127.0.0.1:$mqtt_port" --qos 1 --sensors "$2" --rate 1 --count $n \
 		--seed 5 --start $SIM_START 2>"$d/pub.log" &
 	pub_pid=$!
-	pause $WIRE_WARMUP
+	pause "$WIRE_WARMUP"
 	read -r s0 k0 e0 <<<"$(wire_stat "$d/site.conf")"
-	read -r kb0 kr0 <<<"$(wire_bytes $kports)"; read -r eb0 er0 <<<"$(wire_bytes $es_port)"
+	# shellcheck disable=SC2086 # word splitting wanted: one argument per port (none when the sink is off)
+	read -r kb0 kr0 <<<"$(wire_bytes $kports)"
+	# shellcheck disable=SC2086 # $es_port is empty when ES is off: no argument then
+	read -r eb0 er0 <<<"$(wire_bytes $es_port)"
 	c0=$(cpu_ticks "$agent_pid"); b0=$(cpu_ticks "$broker_pid"); p0=$(cpu_ticks "$pub_pid")
 	w0=$(awk '/^write_bytes:/ {print $2}' "/proc/$agent_pid/io"); t0=$(now)
-	pause $WIRE_WINDOW
+	pause "$WIRE_WINDOW"
 	read -r s1 k1 e1 <<<"$(wire_stat "$d/site.conf")"
-	read -r kb1 kr1 <<<"$(wire_bytes $kports)"; read -r eb1 er1 <<<"$(wire_bytes $es_port)"
+	# shellcheck disable=SC2086 # as above
+	read -r kb1 kr1 <<<"$(wire_bytes $kports)"
+	# shellcheck disable=SC2086 # $es_port is empty when ES is off: no argument then
+	read -r eb1 er1 <<<"$(wire_bytes $es_port)"
 	c1=$(cpu_ticks "$agent_pid"); b1=$(cpu_ticks "$broker_pid"); p1=$(cpu_ticks "$pub_pid")
 	w1=$(awk '/^write_bytes:/ {print $2}' "/proc/$agent_pid/io"); t1=$(now); load=$(cut -d' ' -f1 /proc/loadavg)
 	if ! alive "$agent_pid"; then agent_fail "$d" "wire: agent died"; es_down; [ $ka == 1 ] && stop_kafka; return 1; fi
@@ -1851,6 +1857,7 @@ bench_wire() {
 	done
 	broker_stop
 	local -a a
+	# shellcheck disable=SC2034 # a is read by row_median through its nameref
 	for sk in $WIRE_SINKS; do
 		vs=$WIRE_KAFKA; [[ $sk == *kafka* ]] || vs=-,-
 		for r in $WIRE_RATES; do
