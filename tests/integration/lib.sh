@@ -28,13 +28,14 @@ expect() { if [ "$2" == "$3" ]; then pass "$1"; else fail "$1: got '$2', expecte
 finish() { [ $fails -eq 0 ] && echo "all checks passed" || echo "$fails checks failed"; exit $((fails > 0)); }
 
 # write_config FILE [extra INI text appended]: a simulator site under $T
-# (SIM_SENSORS, SIM_RATE and DATA_DIR override the defaults).
+# (SIM_SENSORS, SIM_RATE, SIM_SEED, DATA_DIR, GATEWAY_ID and SITE_NAME override
+# the defaults).
 write_config() {
 	local f=$1; shift
 	cat >"$f" <<CONF
 [agent]
-gateway_id = gw-test
-site = test
+gateway_id = ${GATEWAY_ID:-gw-test}
+site = ${SITE_NAME:-test}
 data_dir = ${DATA_DIR:-$T/data}
 log_level = info
 [source]
@@ -42,7 +43,7 @@ type = simulator
 [simulator]
 sensors = ${SIM_SENSORS:-100}
 rate = ${SIM_RATE:-10}
-seed = 7
+seed = ${SIM_SEED:-7}
 [models]
 dir = $top/models/default
 [buffer]

@@ -103,34 +103,9 @@ echo "the outage takes broker $down: the group's coordinator, leader of partitio
 # --- 8 gateways ------------------------------------------------------------
 # gw_conf K: gateway gw-K, its own data dir and simulator seed.
 gw_conf() {
-	cat >"$T/gw-$1.conf" <<CONF
-[agent]
-gateway_id = gw-$1
-site = fleet-$1
-data_dir = $T/gw-$1
-log_level = info
-[source]
-type = simulator
-[simulator]
-sensors = $SENSORS
-rate = $RATE
-seed = $1
-[models]
-dir = $top/models/default
-[buffer]
-path = buffer.db
-commit_ms = 10
-[http]
-listen =
-[kafka]
-enabled = true
-brokers = $KAFKA_BOOTSTRAP
-topic = $TOPIC
-[elasticsearch]
-enabled = true
-url = $ES_URL
-index = $IDX
-CONF
+	GATEWAY_ID=gw-$1 SITE_NAME=fleet-$1 DATA_DIR=$T/gw-$1 SIM_SENSORS=$SENSORS SIM_RATE=$RATE SIM_SEED=$1 \
+		write_config "$T/gw-$1.conf" "[kafka]" "enabled = true" "brokers = $KAFKA_BOOTSTRAP" \
+		"topic = $TOPIC" "[elasticsearch]" "enabled = true" "url = $ES_URL" "index = $IDX"
 }
 start_gw() {
 	"$FG" run -c "$T/gw-$1.conf" 2>>"$T/gw-$1.log" &
