@@ -265,14 +265,21 @@ static int run__open_store(struct agent *a)
 		log_error("store", "%s", err);
 		return EXIT_RUNTIME;
 	}
+	if (rec->check_partial)
+		log_info("store", "the check of %s at start stopped at its time budget; the rest is "
+			 "checked as it is read", cfg->buffer_path);
 	if (full_since)
 		log_info("store", "opened the buffer after %lld s of full disk; nothing was lost",
 			 (long long)((clock_mono_ms() - full_since) / 1000));
 	if (rec->recovered) {
-		log_error("store", "buffer %s was damaged (%s): moved it to %s (kept, not deleted) "
-			  "and started a new buffer at seq %llu; events in the old file that the "
-			  "sinks had not received are only there now", cfg->buffer_path, rec->cause,
-			  rec->moved_to, (unsigned long long)rec->seq_floor);
+		/* One line: what was found, where the file is, what was saved. */
+		log_error("store", "buffer %s was damaged (%s): moved it to %s (kept, not deleted); "
+			  "salvaged %llu events into a new buffer (seqs kept, sink positions %s); "
+			  "%s%s; new events from seq %llu", cfg->buffer_path, rec->cause,
+			  rec->moved_to, (unsigned long long)rec->salvaged,
+			  rec->positions_salvaged ? "kept" : "unreadable: the sinks resend what was salvaged",
+			  rec->lost_ranges[0] ? "lost (unreadable, still in the old file) seqs: " :
+			  "no event lost", rec->lost_ranges, (unsigned long long)rec->seq_floor);
 		if (rec->seq_floor_unsafe)
 			log_error("store", "the clock is before 2024 and no seq could be read from "
 				  "%s: seq restarts at 1 and event_ids may repeat; set the clock "

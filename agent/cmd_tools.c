@@ -543,6 +543,14 @@ static void status__live_json(const struct state *ast)
 	if ((v = state_get(ast, "buffer_recovered_from")) &&
 	    event_json_string(v, q, sizeof q) >= 0)
 		printf(",\"buffer_recovered_from\":%s", q);
+	if ((v = state_get(ast, "buffer_salvaged")) && *v && strspn(v, "0123456789") == strlen(v) &&
+	    strspn(state_value(ast, "buffer_lost", "0"), "0123456789") ==
+	    strlen(state_value(ast, "buffer_lost", "0")))
+		printf(",\"buffer_salvaged\":%s,\"buffer_lost\":%s",
+		       v, state_value(ast, "buffer_lost", "0"));
+	if ((v = state_get(ast, "buffer_lost_ranges")) &&
+	    event_json_string(v, q, sizeof q) >= 0)
+		printf(",\"buffer_lost_ranges\":%s", q);
 }
 
 /* `status --json`: the buffer's figures, and the agent's when live. */
@@ -605,6 +613,11 @@ static void status__text(const struct config *cfg, const struct store_stats *s,
 		if (state_get(ast, "buffer_recovered_from"))
 			printf("WARNING:    the buffer was damaged at start; the old file is kept as %s\n",
 			       state_get(ast, "buffer_recovered_from"));
+		if (state_get(ast, "buffer_salvaged"))
+			printf("            salvaged %s events from it; lost (unreadable) seqs: %s\n",
+			       state_get(ast, "buffer_salvaged"),
+			       *state_value(ast, "buffer_lost_ranges", "") ?
+			       state_value(ast, "buffer_lost_ranges", "") : "none");
 	}
 	printf("buffer:     %s (%.1f MB used)\n", cfg->buffer_path, (double)s->bytes / 1e6);
 	printf("accepted:   %llu events ever, %llu buffered now (seq %llu..%llu)\n",

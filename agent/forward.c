@@ -75,6 +75,7 @@ struct forward {
 	char *arena;                  /* bytes of the batch */
 	size_t arena_len, arena_cap;
 	int read_failed;              /* the last read ran out of memory */
+	int marked_damaged;           /* a read failed with STORE_ECORRUPT: marker left */
 	int batch_full;               /* the last read stopped for want of room (batch or arena) */
 
 	pthread_mutex_t mu;           /* guards stats and latency */
@@ -379,6 +380,18 @@ static long forward__read_more(struct forward *fw, uint64_t from, size_t max)
 	n = store_read(fw->st, from, max, forward__take_event, fw, err, sizeof err);
 	if (n < 0 || fw->read_failed) {
 		int64_t now = clock_mono_ms();
+
+		/* A damaged page the check at start did not reach (its time
+		 * budget ran out): the next start checks the whole file and
+		 * salvages it (store_recover.c). */
+		if (n == STORE_ECORRUPT && !fw->marked_damaged) {
+			fw->marked_damaged = 1;
+			store_mark_damaged(fw->st);
+			log_error(fw->name, "the buffer is damaged at seq %llu (%s): restart the agent "
+				  "(systemctl restart fieldgate) to move it aside and salvage "
+				  "every readable event into a new buffer",
+				  (unsigned long long)from, err);
+		}
 		if (log_ratelimit(&fw->rl_store, now, &sup))
 			log_warn(fw->name, "cannot read the buffer: %s; trying again",
 				 n < 0 ? err : "out of memory");

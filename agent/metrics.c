@@ -460,6 +460,10 @@ int metrics_health(const struct metrics_snapshot *s, char **out, size_t *len)
 	if (s->recovered_from) {
 		fputs(",\"buffer_recovered_from\":\"", f);
 		metrics__put_escaped(f, s->recovered_from, 1);
+		fprintf(f, "\",\"buffer_salvaged\":%llu,\"buffer_lost\":%llu,"
+			"\"buffer_lost_ranges\":\"", (unsigned long long)s->salvaged,
+			(unsigned long long)s->lost);
+		metrics__put_escaped(f, s->lost_ranges ? s->lost_ranges : "", 1);
 		fputc('"', f);
 	}
 	if (s->have_store)

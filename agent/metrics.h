@@ -79,6 +79,9 @@ struct metrics_snapshot {
 	char source_state[16];      /* MQTT: connecting | connected | disconnected */
 	char source_last_error[256];/* MQTT: "" when none */
 	const char *recovered_from; /* a damaged buffer was moved here at start, or NULL */
+	uint64_t salvaged;          /* with recovered_from: events salvaged from it */
+	uint64_t lost;              /* and seqs that could not be read there */
+	const char *lost_ranges;    /* those seqs ("" none) */
 	/* Drift over the last 10-20 minutes beside training (NAN = unknown):
 	 * per slot, the accuracy (status, anomaly) or residual RMSE (humidity). */
 	double drift_now[SCORER_NMODELS];

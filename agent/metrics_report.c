@@ -73,6 +73,9 @@ void metrics_report_publish(struct agent *a)
 	m->max_bytes = cfg->buffer_max_bytes;
 	m->sensors_max = cfg->models_max_sensors;
 	m->recovered_from = a->rec.recovered ? a->rec.moved_to : NULL;
+	m->salvaged = a->rec.salvaged;
+	m->lost = a->rec.lost;
+	m->lost_ranges = a->rec.lost_ranges;
 	for (int i = 0; i < SCORER_NMODELS; i++) {
 		m->drift_now[i] = a->have_drift ? a->drift.now[i] : NAN;
 		m->drift_trained[i] = a->set[INGEST_LIVE].models.trained[i];

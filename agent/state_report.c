@@ -170,6 +170,11 @@ void state_report_write(struct agent *a)
 	state_set(&s, "buffer_writable", "%d", ps.healthy);
 	if (a->rec.recovered)
 		state_set(&s, "buffer_recovered_from", "%s", a->rec.moved_to);
+	if (a->rec.recovered) {
+		state_set(&s, "buffer_salvaged", "%llu", (unsigned long long)a->rec.salvaged);
+		state_set(&s, "buffer_lost", "%llu", (unsigned long long)a->rec.lost);
+		state_set(&s, "buffer_lost_ranges", "%s", a->rec.lost_ranges);
+	}
 	state_report__set(&s, "models", &a->set[INGEST_LIVE]);
 	if (a->set[INGEST_SHADOW].dir) {
 		state_report__set(&s, "shadow", &a->set[INGEST_SHADOW]);

@@ -23,7 +23,10 @@
  *          quarantined_total, drop_expired, drop_delivered,
  *          drop_undelivered, drop_quarantine.
  *
- * Invariant: the seqs present in events are contiguous, oldest..newest.
+ * Invariant: the seqs present in events are contiguous, oldest..newest,
+ * except for the holes a salvage leaves (store_salvage.c): the seqs that
+ * could not be read in a damaged buffer and the jump to the fresh buffer's
+ * floor, each kept in meta as 'hole:FROM' = TO, which stats subtract.
  * Appends take last seq + 1, a duplicate consumes no seq, a rolled back group
  * gives its seqs back, and rows are only ever deleted from the oldest end
  * (store_limits.c deletes prefixes), so the number of events is
@@ -62,6 +65,8 @@ static const char *const store__sql[STORE__NSTMT] = {
 		"VALUES(?1, ?2, ?3, ?4) ON CONFLICT(key) DO NOTHING",
 	[STORE__META_GET] = "SELECT v FROM meta WHERE k = ?1",
 	[STORE__META_ALL] = "SELECT k, v FROM meta",
+	[STORE__HOLES] = "SELECT CAST(substr(k, 6) AS INTEGER), v FROM meta "
+		"WHERE k > 'hole:' AND k < 'hole;'",
 	[STORE__META_ADD] = "UPDATE meta SET v = v + ?2 WHERE k = ?1",
 	[STORE__META_MAX] = "UPDATE meta SET v = max(v, ?2) WHERE k = ?1",
 	[STORE__MAX_SEQ] = "SELECT max(seq) FROM events",

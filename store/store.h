@@ -49,7 +49,11 @@ struct store_options {
 	const char *const *sinks; /* names of the enabled sinks (may be NULL) */
 	size_t nsinks;         /* how many; events are "delivered" when every sink
 				  acknowledged them, and all are when there is none */
+	int64_t check_budget_ms; /* store_open_recover(): time allowed for the check of
+				  the whole file at start; 0 = STORE_CHECK_BUDGET_MS */
 };
+
+#define STORE_CHECK_BUDGET_MS 2000 /* see store_recover.c for the figures */
 
 struct store;
 
@@ -186,7 +190,9 @@ long store_wal_frames(const struct store *st);
 
 #define STORE_PATH_MAX 4160        /* bytes in a path store_open_recover() reports */
 #define STORE_RECOVER_FULL_CHECK 1 /* store_open_recover(): PRAGMA quick_check over the
-				      whole file (seconds on a large buffer) */
+				      whole file with no time budget (seconds on a large
+				      buffer); without it the check stops at the budget */
+#define STORE_LOST_RANGES_MAX 256  /* bytes in store_recovery.lost_ranges */
 
 /* What store_open_recover() found and did (store_recover.c). */
 struct store_recovery {
@@ -199,6 +205,17 @@ struct store_recovery {
 				     wall-clock ms * 1000), so no seq repeats */
 	int seq_floor_unsafe;     /* 1: neither the file nor the clock (before 2024) gave
 				     a floor; seqs may repeat: tell the operator */
+	int check_partial;        /* 1: the check of the whole file ran out of its budget
+				     (the file was not moved for what it did not read) */
+	/* Salvage (store_salvage.c): every readable event of the damaged file is
+	 * copied into the fresh buffer with its seq, and the sinks' positions,
+	 * the counters, quarantine and dead letters with it. */
+	uint64_t salvaged;        /* events copied, seq and bytes kept */
+	uint64_t lost;            /* seqs in the ranges below that could not be read */
+	char lost_ranges[STORE_LOST_RANGES_MAX]; /* "120-131,4000-4011" ("" = none;
+				     "?" as a start: the first readable seq is unknown;
+				     ",..." at the end: more than fit) */
+	int positions_salvaged;   /* 1: the sinks' positions were read and kept */
 };
 
 /*
@@ -217,6 +234,12 @@ struct store_recovery {
 int store_open_recover(struct store **out, const struct store_options *opt,
 		       int flags, struct store_recovery *rec,
 		       char *err, size_t errlen);
+
+/* Note that a read of st's file failed with STORE_ECORRUPT at run time: a
+ * marker next to the file (path + ".check") makes the next
+ * store_open_recover() check the whole file without a budget. Returns 0 or
+ * -1 (errno). */
+int store_mark_damaged(const struct store *st);
 
 /* Version of the SQLite library in use ("3.40.1"). */
 const char *store_library_version(void);

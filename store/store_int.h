@@ -25,9 +25,35 @@
 #define STORE__RO_CACHE_KIB 512          /* page cache per read-only handle */
 #ifndef STORE__PAGE_SIZE
 #define STORE__PAGE_SIZE 4096            /* bytes per page of a new database (see store.c) */
+/* How many seqs of [a, b] fall in the holes a salvage left (meta
+ * 'hole:FROM' = TO). Returns 0 or a negative STORE_E*. */
+int store__holes(struct store *st, uint64_t a, uint64_t b, uint64_t *n,
+		 char *err, size_t errlen);
+
+/* Copy what reads in the damaged file old_path (events with seq up to hi,
+ * positions, meta counters, quarantine, dead letters) into the fresh buffer
+ * st, filling rec's salvaged, lost, lost_ranges, positions_salvaged
+ * (store_salvage.c). Returns 0 or a negative STORE_E* (writing st failed;
+ * what was copied before stays). */
+int store__salvage(struct store *st, const char *old_path, uint64_t hi,
+		   struct store_recovery *rec, char *err, size_t errlen);
+
 #endif
 #ifndef STORE__WAL_PAGES
 #define STORE__WAL_PAGES 8192            /* checkpoint at this many WAL pages (32 MiB): fewer checkpoint fsyncs, +13% at 200k events/s */
+/* How many seqs of [a, b] fall in the holes a salvage left (meta
+ * 'hole:FROM' = TO). Returns 0 or a negative STORE_E*. */
+int store__holes(struct store *st, uint64_t a, uint64_t b, uint64_t *n,
+		 char *err, size_t errlen);
+
+/* Copy what reads in the damaged file old_path (events with seq up to hi,
+ * positions, meta counters, quarantine, dead letters) into the fresh buffer
+ * st, filling rec's salvaged, lost, lost_ranges, positions_salvaged
+ * (store_salvage.c). Returns 0 or a negative STORE_E* (writing st failed;
+ * what was copied before stays). */
+int store__salvage(struct store *st, const char *old_path, uint64_t hi,
+		   struct store_recovery *rec, char *err, size_t errlen);
+
 #endif
 /* store_checkpoint() restarts a WAL of this many frames (16 MiB of 4 KiB
  * pages) when its PASSIVE pass left at most STORE__RESTART_LEFT frames (the
@@ -48,6 +74,7 @@ enum store__sid {
 	STORE__INSERT_EVENT,  /* (seq, ts, key, data), nothing on a duplicate key */
 	STORE__META_GET,      /* v of meta key ?1 */
 	STORE__META_ALL,      /* every (k, v) of meta */
+	STORE__HOLES,         /* (from, to) of every 'hole:FROM' = TO of meta */
 	STORE__META_ADD,      /* meta[?1] += ?2 */
 	STORE__META_MAX,      /* meta[?1] = max(meta[?1], ?2) */
 	STORE__MAX_SEQ,       /* max(seq) of events */
@@ -123,5 +150,18 @@ int64_t store__now_ms(void);
 /* Record meta.last_seq = next_seq - 1 inside the open transaction (before
  * any deletion). Returns 0 or a negative STORE_E*. */
 int store__record_last_seq(struct store *st, char *err, size_t errlen);
+
+/* How many seqs of [a, b] fall in the holes a salvage left (meta
+ * 'hole:FROM' = TO). Returns 0 or a negative STORE_E*. */
+int store__holes(struct store *st, uint64_t a, uint64_t b, uint64_t *n,
+		 char *err, size_t errlen);
+
+/* Copy what reads in the damaged file old_path (events with seq up to hi,
+ * positions, meta counters, quarantine, dead letters) into the fresh buffer
+ * st, filling rec's salvaged, lost, lost_ranges, positions_salvaged
+ * (store_salvage.c). Returns 0 or a negative STORE_E* (writing st failed;
+ * what was copied before stays). */
+int store__salvage(struct store *st, const char *old_path, uint64_t hi,
+		   struct store_recovery *rec, char *err, size_t errlen);
 
 #endif

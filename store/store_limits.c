@@ -70,6 +70,32 @@ static int limits__meta(struct store *st, struct limits_meta *m,
 	return 0;
 }
 
+int store__holes(struct store *st, uint64_t a, uint64_t b, uint64_t *n,
+		 char *err, size_t errlen)
+{
+	int code = STORE_EIO, rc;
+	sqlite3_stmt *s = store__stmt(st, STORE__HOLES, &code, err, errlen);
+
+	*n = 0;
+	if (!s)
+		return code;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int64_t f = sqlite3_column_int64(s, 0), t = sqlite3_column_int64(s, 1);
+		uint64_t lo, hi;
+
+		if (f <= 0 || t < f)
+			continue;
+		lo = (uint64_t)f > a ? (uint64_t)f : a;
+		hi = (uint64_t)t < b ? (uint64_t)t : b;
+		if (lo <= hi)
+			*n += hi - lo + 1;
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return store__error(st, rc, "reading the salvage's holes", err, errlen);
+	return 0;
+}
+
 /* Run a cached one-row query; *a and *b (b may be NULL) get its columns, or
  * 0 without a row. Binds ?1 to arg when arg >= 0. */
 static int limits__row(struct store *st, enum store__sid id, int64_t arg,
@@ -258,6 +284,15 @@ static int limits__cap(struct store *st, int64_t bound, int64_t *budget,
 	if (code)
 		return code;
 	rows = (sp.newest_seq ? sp.newest_seq - sp.oldest_seq + 1 : 0) + nquar;
+	if (sp.newest_seq) {
+		uint64_t holes;
+
+		code = store__holes(st, (uint64_t)sp.oldest_seq, (uint64_t)sp.newest_seq,
+				    &holes, err, errlen);
+		if (code)
+			return code;
+		rows -= (int64_t)holes;
+	}
 	while (used > target && *budget > 0) {
 		/* Aim at the excess from the average row size; the loop
 		 * measures again, so the estimate need not be exact. */
@@ -407,7 +442,7 @@ static int limits__sinks(struct store *st, struct store_stats *out,
 		limits__add_sink(out, st->sinks[i], 0, "");
 	for (i = 0; i < out->nsinks; i++) {
 		struct store_sink_stats *k = &out->sinks[i];
-		uint64_t from = k->position + 1;
+		uint64_t from = k->position + 1, holes;
 		int64_t ts;
 
 		if (from < out->oldest_seq)
@@ -415,6 +450,12 @@ static int limits__sinks(struct store *st, struct store_stats *out,
 		if (out->events == 0 || from > out->newest_seq)
 			continue;
 		k->backlog = out->newest_seq - from + 1;
+		code = store__holes(st, from, out->newest_seq, &holes, err, errlen);
+		if (code)
+			return code;
+		k->backlog = holes < k->backlog ? k->backlog - holes : 0;
+		if (k->backlog == 0)
+			continue;
 		code = limits__row(st, STORE__TS_FROM, (int64_t)from, &ts, NULL,
 				   err, errlen);
 		if (code)
@@ -428,6 +469,7 @@ int store_stats(struct store *st, struct store_stats *out, char *err, size_t err
 {
 	struct limits_span sp;
 	struct limits_meta m;
+	uint64_t holes;
 	int64_t n;
 	int code, own = 0;
 
@@ -452,6 +494,10 @@ int store_stats(struct store *st, struct store_stats *out, char *err, size_t err
 		out->oldest_ms = sp.oldest_ts;
 		out->newest_ms = sp.newest_ts;
 		out->events = out->newest_seq - out->oldest_seq + 1;
+		code = store__holes(st, out->oldest_seq, out->newest_seq, &holes, err, errlen);
+		if (code)
+			goto done;
+		out->events = holes < out->events ? out->events - holes : 0;
 	}
 	code = limits__meta(st, &m, err, errlen);
 	if (code)
