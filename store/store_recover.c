@@ -416,6 +416,18 @@ static int recover__set_floor(struct store *st, uint64_t floor,
 		return code;
 	st->next_seq = floor;
 	code = store__record_last_seq(st, err, errlen);
+	/* Tells a later salvage that seqs below it were not issued here. */
+	if (code == 0) {
+		char sql[128];
+		int rc;
+
+		snprintf(sql, sizeof(sql), "INSERT INTO meta(k, v) VALUES ('seq_floor', %llu) "
+			 "ON CONFLICT(k) DO UPDATE SET v = max(v, excluded.v)",
+			 (unsigned long long)floor);
+		rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+		if (rc != SQLITE_OK)
+			code = store__error(st, rc, "starting the fresh buffer", err, errlen);
+	}
 	if (code == 0)
 		code = store__run(st, STORE__COMMIT, "starting the fresh buffer",
 				  err, errlen);

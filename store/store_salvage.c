@@ -85,16 +85,18 @@ static int salvage__counted(struct salvage *sv)
 	return 0;
 }
 
-/* Record [a, b] as lost (a == 0: the start is unknown). */
+/* Record [a, b] as lost (a == 0: the start is unknown, b == 0: the end). */
 static void salvage__lost(struct salvage *sv, uint64_t a, uint64_t b)
 {
 	struct store_recovery *r = sv->rec;
 	char item[64];
 	int n;
 
-	if (a)
+	if (a && b)
 		r->lost += b - a + 1;
-	if (a == b)
+	if (a && !b)
+		n = snprintf(item, sizeof(item), "%s%" PRIu64 "-?", sv->rlen ? "," : "", a);
+	else if (a == b)
 		n = snprintf(item, sizeof(item), "%s%" PRIu64, sv->rlen ? "," : "", a);
 	else if (a)
 		n = snprintf(item, sizeof(item), "%s%" PRIu64 "-%" PRIu64,
@@ -347,7 +349,7 @@ int store__salvage(struct store *st, const char *old_path, uint64_t hi,
 {
 	struct salvage sv = { .st = st, .rec = rec, .in_group = -1, .err = err, .errlen = errlen };
 	uint64_t lo = 1;
-	int lo_known, code = 0;
+	int lo_known, hi_from_index = 0, code = 0;
 	long n;
 
 	rec->salvaged = rec->lost = 0;
@@ -364,10 +366,47 @@ int store__salvage(struct store *st, const char *old_path, uint64_t hi,
 	sqlite3_db_config(sv.src, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 	sqlite3_exec(sv.src, "PRAGMA query_only = 1", NULL, NULL, NULL);
 	lo_known = salvage__int(sv.src, "SELECT min(seq) FROM events", &lo);
-	if (!lo_known)
+	if (!lo_known) {
+		/* The oldest leaf does not read. A buffer that never was a
+		 * recovery's fresh one (no seq_floor, no holes in meta) issued
+		 * seqs from 1 and deleted only from the oldest end, so its first
+		 * seq is 1 + what the limits dropped; otherwise it is unknown
+		 * and the lost range is reported from "?". */
+		uint64_t drops = 0, other = 0;
+
 		lo = 1;
+		if (salvage__int(sv.src, "SELECT count(*) FROM meta WHERE k = 'seq_floor' OR "
+				 "(k > 'hole:' AND k < 'hole;')", &other) && other == 0 &&
+		    salvage__int(sv.src, "SELECT sum(v) FROM meta WHERE k IN ('drop_expired', "
+				 "'drop_delivered', 'drop_undelivered')", &drops)) {
+			lo = drops + 1;
+			lo_known = 1;
+		}
+	}
 	if (lo == 0)
 		lo = 1;
+	/* The key index holds every event's seq (its rowid) on pages of its
+	 * own: the range to read when an edge of the table does not read. */
+	{
+		sqlite3_stmt *ix = NULL;
+
+		if (sqlite3_prepare_v2(sv.src, "SELECT min(seq), max(seq) FROM events INDEXED BY "
+				       "sqlite_autoindex_events_1", -1, &ix, NULL) == SQLITE_OK &&
+		    sqlite3_step(ix) == SQLITE_ROW &&
+		    sqlite3_column_type(ix, 0) == SQLITE_INTEGER) {
+			uint64_t a = (uint64_t)sqlite3_column_int64(ix, 0);
+			uint64_t b = (uint64_t)sqlite3_column_int64(ix, 1);
+
+			if (!lo_known || a < lo) {
+				lo = a;
+				lo_known = 1;
+			}
+			if (b > hi)
+				hi = b;
+			hi_from_index = 1;
+		}
+		sqlite3_finalize(ix);
+	}
 	if (sqlite3_prepare_v2(sv.src, "SELECT seq, ts, key, data FROM events "
 			       "WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq", -1, &sv.scan, NULL) ||
 	    sqlite3_prepare_v2(sv.src, "SELECT seq FROM events WHERE seq >= ?1 "
@@ -387,6 +426,18 @@ int store__salvage(struct store *st, const char *old_path, uint64_t hi,
 		code = salvage__events(&sv, lo, hi, lo_known);
 	if (code)
 		goto out;
+	/* Above every seq the file names (when its index did not read):
+	 * nothing, or the damage hides it. */
+	if (!hi_from_index && hi < INT64_MAX) {
+		uint64_t first;
+
+		if (!salvage__probe(&sv, hi + 1, &first))
+			salvage__lost(&sv, hi + 1, 0);
+		else if (first != UINT64_MAX && first > hi)
+			code = salvage__events(&sv, first, INT64_MAX, 1);
+		if (code)
+			goto out;
+	}
 others:
 	n = salvage__table(&sv, "SELECT sink, seq, last_error, updated_ms FROM positions",
 			   "INSERT OR REPLACE INTO positions(sink, seq, last_error, updated_ms) "
