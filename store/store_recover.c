@@ -40,6 +40,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -163,21 +164,76 @@ static int recover__classify(const char *path, char *cause, size_t causelen)
 	return -1;
 }
 
-/* The time budget of the check of the whole file at start. */
+/* The time budget of the check of the whole file at start. PRAGMA
+ * quick_check runs inside one VM instruction, so a progress handler (called
+ * between instructions) never sees it; sqlite3_interrupt(), which the
+ * b-tree check polls page by page, does. A timer thread calls it at the
+ * deadline unless the check ended first. */
 struct recover__budget {
-	struct timespec deadline;
-	int expired;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct timespec deadline; /* CLOCK_MONOTONIC */
+	sqlite3 *db;
+	int done;                 /* the check ended: the timer goes */
+	int expired;              /* the timer interrupted the check */
 };
 
-static int recover__progress(void *p)
+static void *recover__timer(void *p)
 {
 	struct recover__budget *b = p;
-	struct timespec now;
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (now.tv_sec > b->deadline.tv_sec ||
-	    (now.tv_sec == b->deadline.tv_sec && now.tv_nsec >= b->deadline.tv_nsec))
-		b->expired = 1;
+	pthread_mutex_lock(&b->mu);
+	while (!b->done) {
+		if (pthread_cond_timedwait(&b->cv, &b->mu, &b->deadline) == ETIMEDOUT) {
+			if (!b->done) {
+				b->expired = 1;
+				sqlite3_interrupt(b->db);
+			}
+			break;
+		}
+	}
+	pthread_mutex_unlock(&b->mu);
+	return NULL;
+}
+
+/* Start the timer; 0, or -1 (then the check runs without a budget). */
+static int recover__budget_start(struct recover__budget *b, sqlite3 *db, int64_t ms,
+				 pthread_t *th)
+{
+	pthread_condattr_t ca;
+
+	memset(b, 0, sizeof(*b));
+	b->db = db;
+	pthread_mutex_init(&b->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&b->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	clock_gettime(CLOCK_MONOTONIC, &b->deadline);
+	b->deadline.tv_sec += ms / 1000;
+	b->deadline.tv_nsec += (ms % 1000) * 1000000L;
+	if (b->deadline.tv_nsec >= 1000000000L) {
+		b->deadline.tv_sec++;
+		b->deadline.tv_nsec -= 1000000000L;
+	}
+	if (pthread_create(th, NULL, recover__timer, b) != 0) {
+		pthread_cond_destroy(&b->cv);
+		pthread_mutex_destroy(&b->mu);
+		return -1;
+	}
+	return 0;
+}
+
+/* Stop the timer; returns 1 when it interrupted the check. */
+static int recover__budget_stop(struct recover__budget *b, pthread_t th)
+{
+	pthread_mutex_lock(&b->mu);
+	b->done = 1;
+	pthread_cond_signal(&b->cv);
+	pthread_mutex_unlock(&b->mu);
+	pthread_join(th, NULL);
+	pthread_cond_destroy(&b->cv);
+	pthread_mutex_destroy(&b->mu);
 	return b->expired;
 }
 
@@ -189,7 +245,7 @@ static int recover__progress(void *p)
  * The whole file: PRAGMA quick_check (every page of every b-tree, the
  * freelist, record formats; not the index-to-table match that
  * integrity_check adds) under a time budget (budget_ms; < 0: none), stopped
- * by a progress handler. It walks the freelist, then the b-trees in schema
+ * by sqlite3_interrupt() from a timer thread. It walks the freelist, then the b-trees in schema
  * order: events, its key index, quarantine, dead_letter (positions and
  * meta were checked whole just before). When the budget runs out the pages
  * walked so far were checked and the rest were not (*partial = 1): on a
@@ -207,7 +263,9 @@ static int recover__check(struct store *st, int64_t budget_ms, int *partial,
 		"PRAGMA quick_check(meta)", "PRAGMA quick_check(positions)",
 	};
 	const char *full = "PRAGMA quick_check";
-	struct recover__budget b = { .expired = 0 };
+	struct recover__budget b;
+	pthread_t timer;
+	int timed = 0, expired = 0;
 	struct store_stats ss;
 	char msg[256] = "";
 	size_t i, n = sizeof(quick) / sizeof(quick[0]);
@@ -225,21 +283,13 @@ static int recover__check(struct store *st, int64_t budget_ms, int *partial,
 		sqlite3_stmt *s = NULL;
 		int rc;
 
-		if (i == n && budget_ms >= 0) {
-			clock_gettime(CLOCK_MONOTONIC, &b.deadline);
-			b.deadline.tv_sec += budget_ms / 1000;
-			b.deadline.tv_nsec += (budget_ms % 1000) * 1000000L;
-			if (b.deadline.tv_nsec >= 1000000000L) {
-				b.deadline.tv_sec++;
-				b.deadline.tv_nsec -= 1000000000L;
-			}
-			sqlite3_progress_handler(st->db, 1000, recover__progress, &b);
-		}
+		if (i == n && budget_ms >= 0)
+			timed = recover__budget_start(&b, st->db, budget_ms, &timer) == 0;
 		rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
 		if (rc == SQLITE_OK)
 			rc = sqlite3_step(s);
-		if (i == n)
-			sqlite3_progress_handler(st->db, 0, NULL, NULL);
+		if (i == n && timed)
+			expired = recover__budget_stop(&b, timer);
 		if (rc == SQLITE_ROW) {
 			const char *r = (const char *)sqlite3_column_text(s, 0);
 
@@ -257,7 +307,7 @@ static int recover__check(struct store *st, int64_t budget_ms, int *partial,
 			snprintf(cause, causelen, "%s: %s", sql, sqlite3_errmsg(st->db));
 			sqlite3_finalize(s);
 			return 1;
-		} else if (i == n && b.expired) {
+		} else if (i == n && expired) {
 			*partial = 1;
 		}
 		sqlite3_finalize(s);
