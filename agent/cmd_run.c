@@ -214,6 +214,15 @@ static int run__stop_asked(struct agent *a, long ms)
 	return sig == SIGTERM || sig == SIGINT;
 }
 
+/* A damaged buffer being salvaged (a minute per GB here): systemd is told
+ * the start goes on, so TimeoutStartSec does not kill it half way. */
+static void run__salvage_progress(void *ctx, uint64_t events)
+{
+	notify_status("salvaging the damaged buffer %s: %llu events so far",
+		      (const char *)ctx, (unsigned long long)events);
+	notify_extend_timeout(30000);
+}
+
 /* Stage 2: the buffer's three handles (writer, checkpointer, reader). */
 static int run__open_store(struct agent *a)
 {
@@ -231,6 +240,8 @@ static int run__open_store(struct agent *a)
 	/* The writer never checkpoints: the main thread does, on its own
 	 * handle, so the fsyncs stay off the path that acks MQTT readings. */
 	so.manual_checkpoint = 1;
+	so.salvage_progress = run__salvage_progress;
+	so.salvage_ctx = (void *)cfg->buffer_path;
 	for (;;) {
 		/* A damaged buffer is moved aside (kept) and replaced, with seqs
 		 * that cannot repeat: ingestion goes on, the operator is told. */

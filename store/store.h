@@ -51,6 +51,10 @@ struct store_options {
 				  acknowledged them, and all are when there is none */
 	int64_t check_budget_ms; /* store_open_recover(): time allowed for the check of
 				  the whole file at start; 0 = STORE_CHECK_BUDGET_MS */
+	void (*salvage_progress)(void *ctx, uint64_t events); /* store_open_recover():
+				  called every 10,000 events salvaged (may be NULL), e.g.
+				  to tell systemd the start goes on */
+	void *salvage_ctx;     /* its first argument */
 };
 
 #define STORE_CHECK_BUDGET_MS 2000 /* see store_recover.c for the figures */

@@ -35,8 +35,8 @@ int store__holes(struct store *st, uint64_t a, uint64_t b, uint64_t *n,
  * st, filling rec's salvaged, lost, lost_ranges, positions_salvaged
  * (store_salvage.c). Returns 0 or a negative STORE_E* (writing st failed;
  * what was copied before stays). */
-int store__salvage(struct store *st, const char *old_path, uint64_t hi,
-		   struct store_recovery *rec, char *err, size_t errlen);
+int store__salvage(struct store *st, const struct store_options *opt, const char *old_path,
+		   uint64_t hi, struct store_recovery *rec, char *err, size_t errlen);
 
 #endif
 #ifndef STORE__WAL_PAGES
@@ -51,8 +51,8 @@ int store__holes(struct store *st, uint64_t a, uint64_t b, uint64_t *n,
  * st, filling rec's salvaged, lost, lost_ranges, positions_salvaged
  * (store_salvage.c). Returns 0 or a negative STORE_E* (writing st failed;
  * what was copied before stays). */
-int store__salvage(struct store *st, const char *old_path, uint64_t hi,
-		   struct store_recovery *rec, char *err, size_t errlen);
+int store__salvage(struct store *st, const struct store_options *opt, const char *old_path,
+		   uint64_t hi, struct store_recovery *rec, char *err, size_t errlen);
 
 #endif
 /* store_checkpoint() restarts a WAL of this many frames (16 MiB of 4 KiB
@@ -161,7 +161,7 @@ int store__holes(struct store *st, uint64_t a, uint64_t b, uint64_t *n,
  * st, filling rec's salvaged, lost, lost_ranges, positions_salvaged
  * (store_salvage.c). Returns 0 or a negative STORE_E* (writing st failed;
  * what was copied before stays). */
-int store__salvage(struct store *st, const char *old_path, uint64_t hi,
-		   struct store_recovery *rec, char *err, size_t errlen);
+int store__salvage(struct store *st, const struct store_options *opt, const char *old_path,
+		   uint64_t hi, struct store_recovery *rec, char *err, size_t errlen);
 
 #endif

@@ -574,7 +574,7 @@ damaged:
 		return code;
 	}
 	if (!bad_header) {
-		code = store__salvage(*out, rec->moved_to, from_file, rec, err, errlen);
+		code = store__salvage(*out, opt, rec->moved_to, from_file, rec, err, errlen);
 		if (code) {
 			store_close(out);
 			return code;

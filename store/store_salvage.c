@@ -43,6 +43,8 @@ struct salvage {
 	size_t rlen;             /* bytes used in rec->lost_ranges */
 	char *err;
 	size_t errlen;
+	void (*progress)(void *ctx, uint64_t events);
+	void *progress_ctx;
 };
 
 static int salvage__begin(struct salvage *sv)
@@ -80,8 +82,13 @@ static int salvage__commit(struct salvage *sv)
 /* One row more in the group; commits every SALVAGE__GROUP rows. */
 static int salvage__counted(struct salvage *sv)
 {
-	if (++sv->in_group >= SALVAGE__GROUP)
-		return salvage__commit(sv);
+	if (++sv->in_group >= SALVAGE__GROUP) {
+		int code = salvage__commit(sv);
+
+		if (code == 0 && sv->progress)
+			sv->progress(sv->progress_ctx, sv->rec->salvaged);
+		return code;
+	}
 	return 0;
 }
 
@@ -344,10 +351,11 @@ static int salvage__int(sqlite3 *db, const char *sql, uint64_t *v)
 	return ok;
 }
 
-int store__salvage(struct store *st, const char *old_path, uint64_t hi,
-		   struct store_recovery *rec, char *err, size_t errlen)
+int store__salvage(struct store *st, const struct store_options *opt, const char *old_path,
+		   uint64_t hi, struct store_recovery *rec, char *err, size_t errlen)
 {
-	struct salvage sv = { .st = st, .rec = rec, .in_group = -1, .err = err, .errlen = errlen };
+	struct salvage sv = { .st = st, .rec = rec, .in_group = -1, .err = err, .errlen = errlen,
+			      .progress = opt->salvage_progress, .progress_ctx = opt->salvage_ctx };
 	uint64_t lo = 1;
 	int lo_known, hi_from_index = 0, code = 0;
 	long n;
