@@ -216,7 +216,8 @@ struct store_recovery {
 	 * the counters, quarantine and dead letters with it. */
 	uint64_t salvaged;        /* events copied, seq and bytes kept */
 	uint64_t lost;            /* seqs in the ranges below that could not be read */
-	char lost_ranges[STORE_LOST_RANGES_MAX]; /* "120-131,4000-4011" ("" = none;
+	char lost_ranges[STORE_LOST_RANGES_MAX]; /* "120-131,4000-4011" ("" = none, "all":
+				     the file has no SQLite header, nothing in it reads;
 				     "?" as a start: the first readable seq is unknown;
 				     ",..." at the end: more than fit) */
 	int positions_salvaged;   /* 1: the sinks' positions were read and kept */

@@ -573,7 +573,10 @@ damaged:
 		store_close(out);
 		return code;
 	}
-	if (!bad_header) {
+	if (bad_header) {
+		/* Nothing in it reads: say so rather than "no event lost". */
+		snprintf(rec->lost_ranges, sizeof(rec->lost_ranges), "all");
+	} else {
 		code = store__salvage(*out, opt, rec->moved_to, from_file, rec, err, errlen);
 		if (code) {
 			store_close(out);

@@ -7,7 +7,7 @@
 # ms * 1000, see store/store_recover.c). Cases: a file that is not a
 # database, a damaged page inside a real buffer; a restart after a
 # recovery recovers nothing; another application's SQLite database is
-# refused and left untouched.
+# refused and left untouched. (The salvage of a damaged page: test_buffer_salvage.sh.)
 . "$(dirname "$0")/lib.sh"
 # The sanitized build: the recovery path must be ASan/LSan-clean.
 FG=${FIELDGATE_ASAN:-$FG}
@@ -101,8 +101,14 @@ run_for 2 "$T/run3.log"
 expect "run on a damaged page exits 0" $run_rc 0
 expect "one log line about the damaged page" "$(grep -c "buffer $db was damaged" "$T/run3.log")" 1
 ls "$db".corrupt-* >/dev/null 2>&1 || fail "no .corrupt file"
-now_min=$(sql 'SELECT min(seq) FROM events')
+# The events of the damaged file are salvaged with their seqs (test_buffer_salvage.sh);
+# the new ones start above every seq it held.
+now_min=$(grep -o 'new events from seq [0-9]*' "$T/run3.log" | grep -o '[0-9]*$')
 [ "${now_min:-0}" -gt "$before" ] || fail "after the second recovery seqs start at $now_min, not above $before"
+expect "the new events start there" "$(sql "SELECT min(seq) FROM events WHERE seq > $before")" "$now_min"
+expect "the events of the damaged page's buffer are salvaged" \
+	"$(sql "SELECT count(*) FROM events WHERE seq <= $before")" \
+	"$(grep -o 'salvaged [0-9]* events' "$T/run3.log" | grep -o '[0-9]*')"
 expect "two damaged files kept" "$(ls "$db".corrupt-* | grep -vc -- '-wal$\|-shm$')" 2
 
 # 4. Another application's database is not ours to move: refused, untouched.
