@@ -23,7 +23,7 @@ dump() { sqlite3 -batch -noheader "$1" 'SELECT seq, ts, hex(key), hex(data) FROM
 
 # A pristine buffer of a known number of events, with a sink position.
 "$FG" run -c "$T/site.conf" 2>"$T/run0.log" &
-pid=$!; pids+=($pid)
+pid=$!; pids+=("$pid")
 more_than() { [ "$(sql 'SELECT coalesce(max(seq), 0) FROM events' 2>/dev/null)" -ge "$1" ] 2>/dev/null; }
 wait_for "4,000 events" 20 more_than 4000
 kill -TERM $pid; wait $pid; expect "first run exits 0" $? 0
@@ -53,7 +53,7 @@ salvage_case() {
 	[ "$(sql 'PRAGMA integrity_check' 2>&1 | head -1)" != ok ] ||
 		fail "$where: the damage did not take (page $page)"
 	"$FG" run -c "$T/site.conf" 2>"$log" &
-	pid=$!; pids+=($pid)
+	pid=$!; pids+=("$pid")
 	wait_for "$where: the salvage in the state file" 10 has_recovered
 	kill -0 $pid 2>/dev/null || fail "$where: the agent exited: $(tail -3 "$log")"
 	moved=$(state buffer_recovered_from)
@@ -96,7 +96,7 @@ PY
 		"$(LC_ALL=C sort "$T/pristine.txt" >"$T/p.sorted"; LC_ALL=C sort "$T/salvaged.txt" |
 		   LC_ALL=C comm -13 "$T/p.sorted" - | wc -l)" 0
 	expect "$where: salvaged + lost = the events there were" $((salvaged + lost)) "$n_orig"
-	[ "$lost" -gt 0 ] && [ "$lost" -le 100 ] || fail "$where: $lost lost for one page"
+	{ [ "$lost" -gt 0 ] && [ "$lost" -le 100 ]; } || fail "$where: $lost lost for one page"
 	$PY - "$T/pristine.txt" "$T/salvaged.txt" "$ranges" <<'PY' || fail "$where: the lost seqs are not the ones reported ($ranges)"
 import sys
 orig = {int(l.split("|")[0]) for l in open(sys.argv[1])}
@@ -119,7 +119,7 @@ PY
 	# A restart: nothing to recover, seq goes on above.
 	prev=$(sql 'SELECT max(seq) FROM events')
 	"$FG" run -c "$T/site.conf" 2>"$T/restart-$case_no.log" &
-	pid=$!; pids+=($pid)
+	pid=$!; pids+=("$pid")
 	more() { [ "$(sql 'SELECT max(seq) FROM events' 2>/dev/null)" -gt "$prev" ] 2>/dev/null; }
 	wait_for "$where: events after a restart" 10 more
 	kill -TERM $pid; wait $pid

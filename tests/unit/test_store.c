@@ -993,6 +993,8 @@ static void test_recover_garbage(void)
 	st = open_recover(path, 0, &rec, 0);
 	CHECK(strstr(rec.cause, "not a database") != NULL);
 	CHECK_INT(rec.seq_from_file, 0);
+	CHECK_INT(rec.salvaged, 0);
+	CHECK(strcmp(rec.lost_ranges, "all") == 0); /* not "no event lost" */
 	snprintf(moved_wal, sizeof(moved_wal), "%s-wal", rec.moved_to);
 	CHECK_INT(file_size(moved_wal), 100); /* the WAL went with it */
 	check_recovered(path, &rec, &st, (long long)sizeof(junk), t0);
