@@ -21,6 +21,12 @@
  * of the range, or whose columns have the wrong types (garbage that happens
  * to parse), counts as a read error at that point.
  *
+ * The range to read is [min(seq), hi], hi being the highest seq meta,
+ * positions or dead letters name; when an edge leaf of the table does not
+ * read, the key index (which holds every event's seq as its rowid, on pages
+ * of its own) gives both edges. Without it, a lost range with an unknown
+ * edge is written "?-N" or "N-?".
+ *
  * A damaged index (events' key) loses nothing: only the table is read.
  * Rows are copied in transactions of SALVAGE__GROUP, after the fresh
  * buffer's seq floor is recorded, so a crash during salvage leaves a valid
@@ -196,6 +202,8 @@ static int salvage__events(struct salvage *sv, uint64_t lo, uint64_t hi, int lo_
 
 		if (code <= 0)
 			return code;
+		if (stop > hi)
+			return 0; /* all of it read; the error was past its end */
 		if (stop != x)
 			lo_known = 1; /* rows were read before the damage */
 		/* [stop, ?] does not read: find the smallest y that does. */
