@@ -12,7 +12,13 @@
  *     ("14" and "14.0"); is_anomaly also accepts true/false;
  *   - a timestamp must lie in 2000-01-01 .. 9999-12-31 (smaller numbers are
  *     almost always epoch seconds sent by mistake);
- *   - unknown members are ignored; of duplicate members the first wins;
+ *   - unknown members are ignored; a key given twice (at the top level, or
+ *     in a stored event's "geo") is a rejection, duplicate_key: which of the
+ *     two a consumer would take is not defined, so neither is taken;
+ *   - a string or a key holding the escape \u0000 is a rejection,
+ *     nul_in_string: cJSON ends its C string there, so "s\u0000x" would
+ *     become sensor "s" and merge two sensors into one;
+ *   - nesting deeper than cJSON's limit (1000) is not_json, with that said;
  *   - trailing whitespace after the object is fine, anything else is not JSON.
  * Calendar conversion is done with days-from-civil arithmetic, never with
  * timegm()/gmtime(), so it is independent of TZ and of the C library.
@@ -25,10 +31,13 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sensors/reading.h"
 #include "sensors/sensors_int.h"
+
+_Static_assert(READING_MAX_DEPTH == CJSON_NESTING_LIMIT, "READING_MAX_DEPTH is cJSON's limit");
 
 #define READING__DAY_MS 86400000LL
 /* 9999-12-31T23:59:59.999Z */
@@ -223,6 +232,8 @@ const char *reading_reason_name(int code)
 	case READING_ETYPE: return "wrong_type";
 	case READING_ENONFINITE: return "not_finite";
 	case READING_ERANGE: return "out_of_range";
+	case READING_ENUL: return "nul_in_string";
+	case READING_EDUPLICATE: return "duplicate_key";
 	default: return "unknown";
 	}
 }
@@ -454,6 +465,189 @@ static int reading__timestamp(const cJSON *v, int64_t *out, char *err, size_t er
 	return READING_OK;
 }
 
+/* Whether a text cJSON rejected went deeper than its nesting limit by
+ * byte at (where the parse stopped): [ and { outside strings, counted. *where
+ * is the bracket one level too deep. */
+static int reading__too_deep(const char *buf, size_t len, size_t at, size_t *where)
+{
+	int depth = 0, in_str = 0;
+
+	for (size_t i = 0; i < len && i <= at; i++) {
+		char c = buf[i];
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = 0;
+		} else if (c == '"') {
+			in_str = 1;
+		} else if (c == '[' || c == '{') {
+			if (++depth > READING_MAX_DEPTH) {
+				*where = i;
+				return 1;
+			}
+		} else if (c == ']' || c == '}') {
+			depth--;
+		}
+	}
+	return 0;
+}
+
+/* The byte of the first escape \u0000 in buf[0..len), valid JSON (every
+ * backslash is inside a string), or len. A backslash starts an escape when
+ * an even number of backslashes come right before it: "\\u0000" is an
+ * escaped backslash followed by the letters u0000, not a NUL. */
+static size_t reading__find_nul_escape(const char *buf, size_t len)
+{
+	const char *end = buf + len;
+
+	for (const char *p = buf; p < end; p++) {
+		p = memmem(p, (size_t)(end - p), "\\u0000", 6);
+		if (!p)
+			break;
+		size_t n = 0;
+		while (p - n > buf && p[-1 - (ptrdiff_t)n] == '\\')
+			n++;
+		if (n % 2 == 0)
+			return (size_t)(p - buf);
+	}
+	return len;
+}
+
+/* Up to READING__QUOTE_MAX bytes of raw JSON text, as reading__quote. */
+static const char *reading__quote_raw(const char *s, size_t n, char *out)
+{
+	char tmp[READING__QUOTE_MAX + 1];
+
+	if (n > READING__QUOTE_MAX)
+		n = READING__QUOTE_MAX;
+	memcpy(tmp, s, n);
+	tmp[n] = '\0';
+	return reading__quote(tmp, out);
+}
+
+/* The reason for the \u0000 at byte at of buf (valid JSON): which member
+ * holds it, found by walking the text (only a rejected reading pays). */
+static void reading__nul_reason(const char *buf, size_t len, size_t at, char *err, size_t errlen)
+{
+	char q[READING__QUOTE_MAX + 1];
+	int depth = 0, in_str = 0, have_key = 0;
+	size_t s0 = 0, k0 = 0, kn = 0; /* the string being read; the last top-level key */
+
+	for (size_t i = 0; i < len; i++) {
+		char c = buf[i];
+		if (!in_str) {
+			if (c == '"') {
+				in_str = 1;
+				s0 = i;
+			} else if (c == '{' || c == '[') {
+				depth++;
+			} else if (c == '}' || c == ']') {
+				depth--;
+			}
+			continue;
+		}
+		if (c == '\\') {
+			i++;
+			continue;
+		}
+		if (c != '"')
+			continue;
+		in_str = 0;
+		size_t j = i + 1;
+		while (j < len && (buf[j] == ' ' || buf[j] == '\t' || buf[j] == '\r' || buf[j] == '\n'))
+			j++;
+		int is_key = j < len && buf[j] == ':';
+		if (s0 < at && at < i) {
+			if (is_key)
+				snprintf(err, errlen,
+					 "key \"%s\": contains \\u0000 (a NUL character) at byte %zu",
+					 reading__quote_raw(buf + s0 + 1, i - s0 - 1, q), at);
+			else if (have_key)
+				snprintf(err, errlen, "%s: %s contains \\u0000 (a NUL character) at byte %zu",
+					 reading__quote_raw(buf + k0, kn, q),
+					 depth == 1 ? "string" : "a string nested in it", at);
+			else
+				snprintf(err, errlen,
+					 "message: a string contains \\u0000 (a NUL character) at byte %zu", at);
+			return;
+		}
+		if (is_key && depth == 1) {
+			k0 = s0 + 1;
+			kn = i - s0 - 1;
+			have_key = 1;
+		}
+	}
+	snprintf(err, errlen, "message: a string contains \\u0000 (a NUL character) at byte %zu", at);
+}
+
+struct reading__key {
+	const cJSON *v;
+	size_t at; /* position among the members */
+};
+
+static int reading__key_cmp(const void *a, const void *b)
+{
+	const struct reading__key *x = a, *y = b;
+	int c = strcmp(x->v->string, y->v->string);
+
+	return c ? c : x->at < y->at ? -1 : x->at > y->at;
+}
+
+/* The first member of obj, in document order, whose key an earlier member
+ * already has, or NULL. A 16 KiB reading holds a few thousand members at
+ * most: sorted, so that a hostile one costs n log n, not n^2. */
+static const cJSON *reading__duplicate(const cJSON *obj)
+{
+	const cJSON *first = NULL;
+	size_t n = 0, best = 0;
+	struct reading__key *keys;
+
+	for (const cJSON *c = obj->child; c; c = c->next)
+		n++;
+	keys = n > 16 ? malloc(n * sizeof *keys) : NULL;
+	if (!keys) {
+		/* Few members (or no memory): compare each with those before it. */
+		for (const cJSON *c = obj->child; c; c = c->next)
+			for (const cJSON *p = obj->child; p != c; p = p->next)
+				if (c->string && p->string && strcmp(p->string, c->string) == 0)
+					return c;
+		return NULL;
+	}
+	n = 0;
+	for (const cJSON *c = obj->child; c; c = c->next) {
+		if (!c->string)
+			continue;
+		keys[n].v = c;
+		keys[n].at = n;
+		n++;
+	}
+	qsort(keys, n, sizeof *keys, reading__key_cmp);
+	/* In a run of equal keys, the second is the first duplicate. */
+	for (size_t i = 1; i < n; i++)
+		if (strcmp(keys[i - 1].v->string, keys[i].v->string) == 0 &&
+		    (i < 2 || strcmp(keys[i - 2].v->string, keys[i].v->string) != 0) &&
+		    (!first || keys[i].at < best)) {
+			first = keys[i].v;
+			best = keys[i].at;
+		}
+	free(keys);
+	return first;
+}
+
+/* READING_EDUPLICATE with its reason if obj (path "" or "geo.") has a key twice. */
+static int reading__no_duplicate(const cJSON *obj, const char *path, char *err, size_t errlen)
+{
+	char q[READING__QUOTE_MAX + 1];
+	const cJSON *d = reading__duplicate(obj);
+
+	if (!d)
+		return READING_OK;
+	snprintf(err, errlen, "%s%s: duplicate key (given twice; a reading names each field once)",
+		 path, reading__quote(d->string, q));
+	return READING_EDUPLICATE;
+}
+
 /* The members a reading may have, found in one walk over the object. */
 struct reading__fields {
 	const cJSON *sensor_id, *temperature, *humidity, *timestamp;  /* first of each name */
@@ -462,8 +656,8 @@ struct reading__fields {
 	const cJSON *location, *lat, *lon;
 };
 
-/* Remember member v under its key; the first of duplicates wins. Unknown
- * keys are ignored. */
+/* Remember member v under its key (duplicates were rejected before; the
+ * first would win). Unknown keys are ignored. */
 static void reading__collect(struct reading__fields *f, const cJSON *v)
 {
 	const char *k = v->string;
@@ -675,8 +869,12 @@ static int reading__decode(const char *buf, size_t len, int64_t now_ms, const ch
 	}
 	root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
 	if (!root) {
-		size_t at = end && end >= buf && end <= buf + len ? (size_t)(end - buf) : 0;
-		snprintf(err, errlen, "not JSON: syntax error near byte %zu", at);
+		size_t at = end && end >= buf && end <= buf + len ? (size_t)(end - buf) : 0, deep;
+		if (reading__too_deep(buf, len, at, &deep))
+			snprintf(err, errlen, "not JSON: nested deeper than %d levels at byte %zu "
+				 "(a reading is a flat object)", READING_MAX_DEPTH, deep);
+		else
+			snprintf(err, errlen, "not JSON: syntax error near byte %zu", at);
 		rc = READING_EJSON;
 		goto fail;
 	}
@@ -697,6 +895,21 @@ static int reading__decode(const char *buf, size_t len, int64_t now_ms, const ch
 		rc = READING_EOBJECT;
 		goto fail;
 	}
+	/* Before any string is used: cJSON cut each at its first \u0000. */
+	bad = reading__find_nul_escape(buf, len);
+	if (bad != len) {
+		reading__nul_reason(buf, len, bad, err, errlen);
+		rc = READING_ENUL;
+		goto fail;
+	}
+	rc = reading__no_duplicate(root, "", err, errlen);
+	if (rc == READING_OK && event) {
+		const cJSON *geo = cJSON_GetObjectItemCaseSensitive(root, "geo");
+		if (cJSON_IsObject(geo))
+			rc = reading__no_duplicate(geo, "geo.", err, errlen);
+	}
+	if (rc != READING_OK)
+		goto fail;
 
 	memset(&f, 0, sizeof f);
 	f.default_id = default_id && *default_id ? default_id : NULL;

@@ -32,8 +32,11 @@ enum reading_error {
 	READING_ETYPE = -6,      /* a field has the wrong JSON type */
 	READING_ENONFINITE = -7, /* NaN or infinity */
 	READING_ERANGE = -8,     /* a value outside its allowed range or length */
+	READING_ENUL = -9,       /* a string or key holds \u0000, which would cut it short */
+	READING_EDUPLICATE = -10, /* the same key twice in the object */
 };
-#define READING_NREASONS 9 /* number of enum values, for counter arrays */
+#define READING_NREASONS 11 /* number of enum values, for counter arrays */
+#define READING_MAX_DEPTH 1000 /* nesting the parser takes (cJSON's CJSON_NESTING_LIMIT) */
 
 struct reading {
 	char sensor_id[READING_ID_MAX + 1];       /* non-empty, NUL-terminated */
@@ -68,7 +71,8 @@ int reading_decode_with_id(const char *buf, size_t len, int64_t now_ms,
 
 /* Stable short name of a rejection code ("too_large", "not_utf8",
  * "not_json", "not_object", "missing_field", "wrong_type", "not_finite",
- * "out_of_range"); "ok" for READING_OK, "unknown" otherwise. */
+ * "out_of_range", "nul_in_string", "duplicate_key"); "ok" for READING_OK,
+ * "unknown" otherwise. */
 const char *reading_reason_name(int code);
 
 /*
