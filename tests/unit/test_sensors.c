@@ -71,8 +71,8 @@ static void test_good(void)
 		{ "{\"sensor_id\":\"s\",\"temperature\":1,\"humidity\":2,\"is_anomaly\":false,\"status_flag\":1.0,"
 		  "\"location\":null,\"lat\":null,\"lon\":null,\"timestamp\":null,\"hour_of_day\":23.0}",
 		  "s", 1, 2, NOW_MS, 23, 5, 1, 0, NULL, 0, 0, 0 },
-		/* Duplicate keys: the first wins. Geo at its limits. */
-		{ "{\"sensor_id\":\"first\",\"sensor_id\":\"second\",\"temperature\":5,\"humidity\":6,"
+		/* Geo at its limits. (Duplicate keys are a rejection, duplicate_key.) */
+		{ "{\"sensor_id\":\"first\",\"temperature\":5,\"humidity\":6,"
 		  "\"lat\":-90,\"lon\":180,\"location\":\"\"}",
 		  "first", 5, 6, NOW_MS, 22, 5, -1, -1, "", 1, -90, 180 },
 		/* Lowercase t and z, a sensor id with UTF-8 and escapes. */
@@ -263,6 +263,79 @@ static void test_bad_bytes(void)
 	CHECK_INT(decode_str("[1]", &r, NULL, 0), READING_EOBJECT);
 }
 
+/* Issue 17: "s\u0000x" was stored as sensor "s" (cJSON ends its C string at
+ * the NUL), and of a key given twice the first silently won. */
+static void test_nul_and_duplicates(void)
+{
+	char err[256];
+	struct reading r;
+
+	CHECK_INT(decode_str("{\"sensor_id\":\"s\\u0000x\",\"temperature\":20,\"humidity\":50}",
+			     &r, err, sizeof err), READING_ENUL);
+	CHECK_STR(err, "sensor_id: string contains \\u0000 (a NUL character) at byte 15");
+	/* An escaped backslash then "u0000" is six characters, not a NUL... */
+	CHECK_INT(decode_str("{\"sensor_id\":\"s\\\\u0000x\",\"temperature\":20,\"humidity\":50}",
+			     &r, err, sizeof err), READING_OK);
+	CHECK_STR(r.sensor_id, "s\\u0000x");
+	/* ...and two of them before a real one leave it a NUL. */
+	CHECK_INT(decode_str("{\"sensor_id\":\"s\\\\\\\\\\u0000\",\"temperature\":20,\"humidity\":50}",
+			     &r, err, sizeof err), READING_ENUL);
+	/* Other escapes of a small code point are fine. */
+	CHECK_INT(decode_str("{\"sensor_id\":\"s\\u0001\\u00e9\",\"temperature\":20,\"humidity\":50}",
+			     &r, err, sizeof err), READING_OK);
+	CHECK_STR(r.sensor_id, "s\x01\xc3\xa9");
+	/* A NUL in an unknown member, at any depth, or in a key, is rejected too. */
+	CHECK_INT(decode_str("{\"sensor_id\":\"s\",\"temperature\":20,\"humidity\":50,\"x\":[{\"y\":\"\\u0000\"}]}",
+			     &r, err, sizeof err), READING_ENUL);
+	CHECK(strstr(err, "x: a string nested in it contains") == err);
+	CHECK_INT(decode_str("{\"a\\u0000b\":1,\"sensor_id\":\"s\",\"temperature\":20,\"humidity\":50}",
+			     &r, err, sizeof err), READING_ENUL);
+	CHECK(strstr(err, "key \"a\\u0000b\": contains") == err);
+	/* MQTT's decoder, with the sensor id from the topic, is the same one. */
+	const char *mq = "{\"temperature\":20,\"humidity\":50,\"location\":\"a\\u0000b\"}";
+	CHECK_INT(reading_decode_with_id(mq, strlen(mq), NOW_MS, "s-1", &r, err, sizeof err),
+		  READING_ENUL);
+	CHECK(strstr(err, "location: ") == err);
+
+	CHECK_INT(decode_str("{\"sensor_id\":\"s\",\"temperature\":20,\"humidity\":50,\"temperature\":\"x\"}",
+			     &r, err, sizeof err), READING_EDUPLICATE);
+	CHECK(strstr(err, "temperature: duplicate key") == err);
+	/* Many members (sorted, not compared pairwise): the first repeated key
+	 * in document order is named, whatever sorts first. */
+	{
+		char big[8192];
+		int n = snprintf(big, sizeof big, "{\"sensor_id\":\"s\",\"temperature\":20,\"humidity\":50");
+		for (int i = 0; i < 500; i++)
+			n += snprintf(big + n, sizeof big - (size_t)n, ",\"k%03d\":%d", i, i);
+		snprintf(big + n, sizeof big - (size_t)n, "}");
+		CHECK_INT(decode_str(big, &r, err, sizeof err), READING_OK);
+		snprintf(big + n, sizeof big - (size_t)n, ",\"k400\":0,\"k007\":0,\"k400\":1}");
+		CHECK_INT(decode_str(big, &r, err, sizeof err), READING_EDUPLICATE);
+		CHECK(strstr(err, "k400: duplicate key") == err);
+	}
+	/* Members of a nested object the decoder does not read may repeat. */
+	CHECK_INT(decode_str("{\"sensor_id\":\"s\",\"temperature\":20,\"humidity\":50,\"x\":{\"a\":1,\"a\":2}}",
+			     &r, err, sizeof err), READING_OK);
+	/* A stored event: its top level and "geo", which the decoder reads. */
+	const char *ev = "{\"sensor_id\":\"s\",\"@timestamp\":\"2026-01-01T00:00:00Z\",\"temperature\":20,"
+			 "\"humidity\":50,\"geo\":{\"lat\":1,\"lon\":2,\"lat\":3}}";
+	CHECK_INT(reading_decode_event(ev, strlen(ev), &r, err, sizeof err), READING_EDUPLICATE);
+	CHECK(strstr(err, "geo.lat: duplicate key") == err);
+
+	/* Deeper than cJSON parses is said so, not "syntax error". */
+	{
+		char deep[READING_MAX_DEPTH + 2];
+		memset(deep, '[', sizeof deep - 1);
+		deep[sizeof deep - 1] = '\0';
+		CHECK_INT(decode_str(deep, &r, err, sizeof err), READING_EJSON);
+		CHECK(strstr(err, "nested deeper than 1000 levels at byte 1000") != NULL);
+		/* One level less is a plain syntax error (unclosed). */
+		deep[READING_MAX_DEPTH] = '\0';
+		CHECK_INT(decode_str(deep, &r, err, sizeof err), READING_EJSON);
+		CHECK(strstr(err, "syntax error") != NULL);
+	}
+}
+
 static void test_reason_names(void)
 {
 	CHECK_STR(reading_reason_name(READING_OK), "ok");
@@ -274,7 +347,9 @@ static void test_reason_names(void)
 	CHECK_STR(reading_reason_name(READING_ETYPE), "wrong_type");
 	CHECK_STR(reading_reason_name(READING_ENONFINITE), "not_finite");
 	CHECK_STR(reading_reason_name(READING_ERANGE), "out_of_range");
-	CHECK_STR(reading_reason_name(-9), "unknown");
+	CHECK_STR(reading_reason_name(READING_ENUL), "nul_in_string");
+	CHECK_STR(reading_reason_name(READING_EDUPLICATE), "duplicate_key");
+	CHECK_STR(reading_reason_name(-READING_NREASONS), "unknown");
 	CHECK_STR(reading_reason_name(5), "unknown");
 }
 
@@ -1037,6 +1112,7 @@ int main(void)
 	test_good();
 	test_bad_table();
 	test_bad_bytes();
+	test_nul_and_duplicates();
 	test_reason_names();
 	test_time();
 	test_doubles();
