@@ -73,7 +73,12 @@ static int modelset__copy(const char *from, int to, const char *to_path, const c
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 || (total += n) > MODEL_MAX_FILE_BYTES) {
-			snprintf(err, errlen, "%s: %s", path, n < 0 ? strerror(errno) : "too large");
+			if (n < 0)
+				snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			else
+				snprintf(err, errlen, "%s: more than %ld bytes (a model file has at most "
+					 "%ld, %ld MiB)", path, MODEL_MAX_FILE_BYTES, MODEL_MAX_FILE_BYTES,
+					 MODEL_MAX_FILE_BYTES >> 20);
 			goto out;
 		}
 		for (ssize_t w, done = 0; done < n; done += w) {

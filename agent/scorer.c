@@ -61,8 +61,12 @@ static int scorer__read(int dfd, const char *dir, const char *name, int may_be_a
 		goto fail;
 	}
 	if (sb.st_size > max) {
-		snprintf(err, errlen, "%s/%s: %lld bytes, more than the %ld a model set may hold",
-			 dir, name, (long long)sb.st_size, max);
+		if (max == MODEL_MAX_FILE_BYTES)
+			snprintf(err, errlen, "%s/%s: %lld bytes (a model file has at most %ld, %ld MiB)",
+				 dir, name, (long long)sb.st_size, max, max >> 20);
+		else
+			snprintf(err, errlen, "%s/%s: %lld bytes (at most %ld)", dir, name,
+				 (long long)sb.st_size, max);
 		goto fail;
 	}
 	if (!(*buf = malloc((size_t)sb.st_size + 1))) {

@@ -72,6 +72,9 @@ STATUS_CLASSES = 3        # 0 normal, 1 warning, 2 fault
 MAX_CLASSES = 8           # MODEL_MAX_CLASSES in models/model.h
 MAX_FEATURES = 32         # MODEL_MAX_FEATURES
 NAME_MAX = 64             # MODEL_NAME_MAX
+MAX_TREES = 10000         # MODEL_MAX_TREES
+MAX_NODES = 1 << 18       # MODEL_MAX_NODES: nodes in all the trees of one model
+MAX_FILE_BYTES = 32 << 20  # MODEL_MAX_FILE_BYTES (models/FORMAT.md, "Limits")
 TREE_LEAF = -1            # sklearn.tree._tree.TREE_LEAF
 
 
@@ -200,6 +203,17 @@ class Progress:
             sys.stderr.write("\n")
 
 
+def check_size(trees, path):
+    """fieldgate's caps on trees and nodes, before converting a node."""
+    if len(trees) > MAX_TREES:
+        raise Refused(f"{path}: {len(trees)} trees (fieldgate's models take at most "
+                      f"{MAX_TREES}: fewer trees)")
+    nodes = sum(int(t.tree_.node_count) for t in trees)
+    if nodes > MAX_NODES:
+        raise Refused(f"{path}: {nodes} nodes in all {len(trees)} trees (fieldgate's models "
+                      f"take at most {MAX_NODES}: fewer trees or a smaller max_depth)")
+
+
 def tree_nodes(tree, nfeatures, leaf, path, t):
     """A scikit-learn tree_ as fieldgate nodes; leaf(i) makes leaf i."""
     tr = tree.tree_
@@ -238,6 +252,7 @@ def convert_forest(est, names, path):
             raise Refused(f"{path}: classes {[str(c) for c in classes]}: the status model's "
                           "classes are 0 normal, 1 warning, 2 fault")
         pos.append(int(c))
+    check_size(est.estimators_, path)
     trees = []
     prog = Progress(path, len(est.estimators_))
     for t, tree in enumerate(est.estimators_):
@@ -279,6 +294,7 @@ def convert_gbt(est, names, path):
                       "tree per stage)")
     lr = finite(est.learning_rate, "learning_rate", path)
     stages = est.estimators_[:, 0]
+    check_size(stages, path)
     trees = []
     prog = Progress(path, len(stages))
     for t, tree in enumerate(stages):
@@ -416,6 +432,10 @@ def main(argv):
                   "training": {"rows": a.rows if a.rows is not None else rows_trained_on(est),
                                "data_source": a.data_source or f"scikit-learn: {path}"}}
         text = model_text(header, body)
+        size = len(text.encode())
+        if size > MAX_FILE_BYTES:
+            raise Refused(f"{path}: the model file would be {size} bytes (fieldgate's model "
+                          f"files have at most {MAX_FILE_BYTES}, {MAX_FILE_BYTES >> 20} MiB)")
 
         out = a.out
         if os.path.isdir(out):

@@ -626,7 +626,8 @@ static int model__parse_trees(struct ld *l, struct model *m, const cJSON *root)
 	/* The cap also keeps absolute node indices and dist offsets in 32 bits. */
 	assert(l->lim->nodes <= UINT32_MAX / MODEL_MAX_CLASSES);
 	if (total > l->lim->nodes)
-		return model__bad(l, path, "%zu nodes in all trees (at most %zu)", total, l->lim->nodes);
+		return model__bad(l, path, "%zu nodes in all trees (at most %zu: fewer trees or less depth)",
+				  total, l->lim->nodes);
 	m->roots = calloc((size_t)nt, sizeof(*m->roots));
 	m->tree_nodes = calloc((size_t)nt, sizeof(*m->tree_nodes));
 	m->nodes = calloc(total ? total : 1, sizeof(*m->nodes));
@@ -936,13 +937,14 @@ int model__parse_limited(struct model **out, const char *json, size_t len, const
 		goto fail;
 	}
 	if (len > lim->bytes) {
-		model__bad(&l, NULL, "%zu bytes (a model file has at most %zu)", len, lim->bytes);
+		model__bad(&l, NULL, "%zu bytes (a model file has at most %zu, %zu MiB)", len, lim->bytes,
+			   lim->bytes >> 20);
 		goto fail;
 	}
 	/* Before cJSON allocates a tree of them. */
 	if (model__count_values(json, len, lim->values) > lim->values) {
-		model__bad(&l, NULL, "more than %zu JSON values (a model file has at most %zu)",
-			   lim->values, lim->values);
+		model__bad(&l, NULL, "more than %zu JSON values (a model file has at most %zu: "
+			   "fewer trees or less depth)", lim->values, lim->values);
 		goto fail;
 	}
 	/* cJSON wants the terminating NUL inside the length to accept the end. */
@@ -1001,8 +1003,8 @@ int model_load(struct model **out, const char *path, char *err, size_t errlen)
 	cap = 65536;
 	if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode)) {
 		if ((unsigned long long)st.st_size > max) {
-			snprintf(err, errlen, "%s: %lld bytes (a model file has at most %zu)", path,
-				 (long long)st.st_size, max);
+			snprintf(err, errlen, "%s: %lld bytes (a model file has at most %zu, %zu MiB)", path,
+				 (long long)st.st_size, max, max >> 20);
 			goto out;
 		}
 		cap = (size_t)st.st_size + 1;
@@ -1021,8 +1023,8 @@ int model_load(struct model **out, const char *path, char *err, size_t errlen)
 		size_t got = fread(buf + len, 1, cap - len, f);
 		len += got;
 		if (len > max) {
-			snprintf(err, errlen, "%s: more than %zu bytes (a model file has at most %zu)",
-				 path, max, max);
+			snprintf(err, errlen, "%s: more than %zu bytes (a model file has at most %zu, %zu MiB)",
+				 path, max, max, max >> 20);
 			goto out;
 		}
 		if (got == 0) {

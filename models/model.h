@@ -29,14 +29,18 @@
  * a hostile or broken file from taking unbounded memory or time: the size
  * is checked before reading, the JSON values are counted before parsing
  * (the parser needs about 100 bytes per value), and the node arrays are
- * sized from the counts. A 100-tree depth-12 forest imported from
- * scikit-learn (148,676 nodes, 200,000 training rows) is a 9 MB file; a
- * fully grown one (819,100 nodes) about 55 MB.
+ * sized from the counts. Chosen from real models: the largest we ship or
+ * import (tests/peers/compare/prep.sh's 100-tree depth-10 forest fitted by
+ * scikit-learn) is 43,452 nodes in 2.6 MB; a fully grown 100-tree depth-10
+ * forest, 204,700 nodes in about 14 MB, still fits. At the caps a file
+ * loads in about 0.7 s and 180 MB of transient memory (256 Ki nodes); the
+ * 1 Mi nodes and 64 MiB allowed before let a 42 MB file of 1 M nodes take
+ * 2.3 s and 550 MB.
  */
-#define MODEL_MAX_FILE_BYTES (64L * 1024 * 1024) /* bytes in a model file */
-#define MODEL_MAX_JSON_VALUES (8L * 1024 * 1024) /* JSON values (numbers, strings, arrays, objects) in it */
+#define MODEL_MAX_FILE_BYTES (32L * 1024 * 1024) /* bytes in a model file */
+#define MODEL_MAX_JSON_VALUES (2L * 1024 * 1024) /* JSON values (numbers, strings, arrays, objects) in it */
 #define MODEL_MAX_TREES 10000                    /* trees in one model */
-#define MODEL_MAX_NODES (1L << 20)               /* nodes in all the trees of one model */
+#define MODEL_MAX_NODES (1L << 18)               /* nodes in all the trees of one model */
 
 enum model_kind {
 	MODEL_RANDOM_FOREST = 1,        /* "random_forest_classifier" */

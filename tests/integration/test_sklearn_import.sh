@@ -124,6 +124,8 @@ save("rf9.pkl", RandomForestClassifier(n_estimators=3).fit(X, np.arange(200) % 9
 save("rf_str.pkl", RandomForestClassifier(n_estimators=3).fit(X, np.where(y, "fault", "ok")))
 save("rf_multi.pkl", RandomForestClassifier(n_estimators=3).fit(X, np.column_stack([y, y])))
 save("gbt_abs.pkl", GradientBoostingRegressor(loss="absolute_error", n_estimators=3).fit(X, X[:, 0]))
+save("rf3.pkl", RandomForestClassifier(n_estimators=3).fit(X, (X[:, 0] * 3).astype(int)))
+save("gbt3.pkl", GradientBoostingRegressor(n_estimators=3).fit(X, X[:, 0]))
 save("lr3.pkl", LogisticRegression().fit(X, (X[:, 0] * 3).astype(int)))
 save("unfitted.pkl", RandomForestClassifier())
 with open(f"{d}/rf.pkl", "rb") as f, open(f"{d}/cut.pkl", "wb") as g:
@@ -181,6 +183,38 @@ for desc, want, args in cases:
     msg = err.getvalue()
     if rc == 2 and want in msg and msg.count("\n") == 1 and not os.path.exists(out):
         print(f"ok: refuses {desc}")
+    else:
+        print(f"FAIL: refuse {desc}: exit {rc}, {msg!r}", file=sys.stderr)
+        bad += 1
+# fieldgate's caps (models/model.h), before a node is converted or a byte
+# written: the importer's copies are the header's values...
+import re
+hdr = open(os.path.join(sys.argv[1], "model.h")).read()
+for name, mine in (("MODEL_MAX_NODES", import_sklearn.MAX_NODES), ("MODEL_MAX_TREES", import_sklearn.MAX_TREES),
+                   ("MODEL_MAX_FILE_BYTES", import_sklearn.MAX_FILE_BYTES)):
+    m = re.search(r"#define %s \(?([0-9L*<> ]+)\)?" % name, hdr)
+    theirs = eval(m.group(1).replace("L", "")) if m else None
+    if theirs != mine:
+        print(f"FAIL: import_sklearn.py has {name} {mine}, models/model.h {theirs}", file=sys.stderr)
+        bad += 1
+# ...and a forest or GBT beyond them is refused by name (the caps lowered to
+# what rf3.pkl's and gbt3.pkl's 3 trees exceed, rather than fitting 262,145 nodes).
+for desc, attr, cap, want, args in (
+        ("a forest with too many nodes", "MAX_NODES", 5, "nodes in all 3 trees (fieldgate's models take at most 5: "
+         "fewer trees or a smaller max_depth)", ["rf3.pkl", "--features", few]),
+        ("a GBT with too many trees", "MAX_TREES", 2, "3 trees (fieldgate's models take at most 2: fewer trees)",
+         ["gbt3.pkl", "--features", few]),
+        ("a model file too large", "MAX_FILE_BYTES", 1000, "the model file would be",
+         ["rf3.pkl", "--features", few])):
+    saved = getattr(import_sklearn, attr)
+    setattr(import_sklearn, attr, cap)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        rc = import_sklearn.main([os.path.join(sk, args[0])] + args[1:] + ["--fieldgate", fg, "--out", out])
+    setattr(import_sklearn, attr, saved)
+    msg = err.getvalue()
+    if rc == 2 and want in msg and msg.count("\n") == 1 and not os.path.exists(out):
+        print(f"ok: refuses {desc}: {msg.strip()}")
     else:
         print(f"FAIL: refuse {desc}: exit {rc}, {msg!r}", file=sys.stderr)
         bad += 1

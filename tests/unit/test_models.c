@@ -521,10 +521,10 @@ static void test_caps(void)
 	struct model__limits lim = model__limits_default;
 
 	/* the caps, as documented in FORMAT.md */
-	CHECK_INT(model__limits_default.bytes, 64 * 1024 * 1024);
-	CHECK_INT(model__limits_default.values, 8 * 1024 * 1024);
+	CHECK_INT(model__limits_default.bytes, 32 * 1024 * 1024);
+	CHECK_INT(model__limits_default.values, 2 * 1024 * 1024);
 	CHECK_INT(model__limits_default.trees, 10000);
-	CHECK_INT(model__limits_default.nodes, 1048576);
+	CHECK_INT(model__limits_default.nodes, 262144);
 
 	/* trees: MODEL_MAX_TREES is fine, one more is not */
 	char *t = gbt_text(MODEL_MAX_TREES, 0);
@@ -542,11 +542,19 @@ static void test_caps(void)
 	free(t);
 	t = gbt_text(1, 51);
 	CHECK_INT(parse_with(t, strlen(t), &lim, err, sizeof err), -1);
-	CHECK_STR(err, "cap.json: $.trees: 103 nodes in all trees (at most 101)");
+	CHECK_STR(err, "cap.json: $.trees: 103 nodes in all trees (at most 101: fewer trees or less depth)");
 	free(t);
 	t = gbt_text(2, 50); /* 101 + 1 */
 	CHECK_INT(parse_with(t, strlen(t), &lim, err, sizeof err), -1);
-	CHECK_STR(err, "cap.json: $.trees: 102 nodes in all trees (at most 101)");
+	CHECK_STR(err, "cap.json: $.trees: 102 nodes in all trees (at most 101: fewer trees or less depth)");
+	free(t);
+	/* the default node cap itself: MODEL_MAX_NODES nodes load, one more does not */
+	t = gbt_text(2, (MODEL_MAX_NODES - 2) / 2); /* 2 * spine + 1 + 1 */
+	CHECK_INT(parse_with(t, strlen(t), NULL, err, sizeof err), 0);
+	free(t);
+	t = gbt_text(3, (MODEL_MAX_NODES - 2) / 2);
+	CHECK_INT(parse_with(t, strlen(t), NULL, err, sizeof err), -1);
+	CHECK_STR(err, "cap.json: $.trees: 262145 nodes in all trees (at most 262144: fewer trees or less depth)");
 	free(t);
 	/* one tree as deep as the default node cap allows is fine, and quick */
 	t = gbt_text(1, 5000);
@@ -565,8 +573,8 @@ static void test_caps(void)
 	CHECK_INT(parse_with(sixteen, strlen(sixteen), &lim, err, sizeof err), 0);
 	lim.values = 15;
 	CHECK_INT(parse_with(sixteen, strlen(sixteen), &lim, err, sizeof err), -1);
-	CHECK_STR(err, "cap.json: more than 15 JSON values (a model file has at most 15)");
-	/* the default: 8 Mi values of two bytes each are refused unparsed */
+	CHECK_STR(err, "cap.json: more than 15 JSON values (a model file has at most 15: fewer trees or less depth)");
+	/* the default: 2 Mi values of two bytes each are refused unparsed */
 	size_t nv = (size_t)MODEL_MAX_JSON_VALUES + 1, len = 2 * nv + 1;
 	t = malloc(len + 1);
 	t[0] = '[';
@@ -576,7 +584,8 @@ static void test_caps(void)
 	}
 	t[len] = '\0';
 	CHECK_INT(parse_with(t, len, NULL, err, sizeof err), -1);
-	CHECK_STR(err, "cap.json: more than 8388608 JSON values (a model file has at most 8388608)");
+	CHECK_STR(err, "cap.json: more than 2097152 JSON values (a model file has at most 2097152: "
+		  "fewer trees or less depth)");
 	free(t);
 
 	/* bytes, in memory */
@@ -598,7 +607,8 @@ static void test_caps(void)
 		close(fd);
 		struct model *m = (struct model *)&m;
 		char want[256];
-		snprintf(want, sizeof want, "%s: %lld bytes (a model file has at most 67108864)", big, sizes[i]);
+		snprintf(want, sizeof want, "%s: %lld bytes (a model file has at most 33554432, 32 MiB)", big,
+			 sizes[i]);
 		CHECK_INT(model_load(&m, big, err, sizeof err), -1);
 		CHECK(m == NULL);
 		CHECK_STR(err, want);
@@ -607,7 +617,7 @@ static void test_caps(void)
 	struct model *m = (struct model *)&m;
 	CHECK_INT(model_load(&m, "/dev/zero", err, sizeof err), -1);
 	CHECK(m == NULL);
-	CHECK_STR(err, "/dev/zero: more than 67108864 bytes (a model file has at most 67108864)");
+	CHECK_STR(err, "/dev/zero: more than 33554432 bytes (a model file has at most 33554432, 32 MiB)");
 
 	/* nesting deeper than cJSON's limit is a parse error, not a deep recursion */
 	size_t depth = 5000;
