@@ -141,6 +141,30 @@ static int replay__args(struct replay *r, int argc, char **argv)
 	return 0;
 }
 
+/* Why --sink names no enabled sink, and what to do: one line. */
+static void replay__no_such_sink(const struct replay *r)
+{
+	char enabled[64] = "";
+	int known = strcmp(r->only, "kafka") == 0 || strcmp(r->only, "elasticsearch") == 0;
+
+	for (size_t i = 0; i < r->nsinks; i++)
+		snprintf(enabled + strlen(enabled), sizeof enabled - strlen(enabled), "%s%s",
+			 i ? " or " : "", r->names[i]);
+	if (!known && r->nsinks)
+		fprintf(stderr, "fieldgate replay: --sink %s: unknown sink (expected %s, the %s "
+			"enabled in %s)\n", r->only, enabled, r->nsinks > 1 ? "sinks" : "sink",
+			r->cfg->file);
+	else if (!known)
+		fprintf(stderr, "fieldgate replay: --sink %s: unknown sink, and none is enabled in %s "
+			"(set [kafka] or [elasticsearch] enabled = true)\n", r->only, r->cfg->file);
+	else if (r->nsinks)
+		fprintf(stderr, "fieldgate replay: --sink %s: not enabled in %s (set [%s] enabled = "
+			"true, or replay to %s)\n", r->only, r->cfg->file, r->only, enabled);
+	else
+		fprintf(stderr, "fieldgate replay: --sink %s: not enabled in %s, nor is any other sink "
+			"(set [%s] enabled = true)\n", r->only, r->cfg->file, r->only);
+}
+
 /* The sinks to replay to: --sink, or every enabled one. 0 or EXIT_USAGE. */
 static int replay__pick_sinks(struct replay *r)
 {
@@ -150,9 +174,7 @@ static int replay__pick_sinks(struct replay *r)
 		for (i = 0; i < r->nsinks && strcmp(r->names[i], r->only) != 0; i++)
 			;
 		if (i == r->nsinks) {
-			fprintf(stderr, "fieldgate replay: --sink %s: not enabled in %s (expected one of:%s%s)\n",
-				r->only, r->cfg->file, r->nsinks ? " " : " none enabled",
-				r->nsinks ? r->names[0] : "");
+			replay__no_such_sink(r);
 			return EXIT_USAGE;
 		}
 		r->names[0] = r->names[i];
