@@ -32,6 +32,7 @@
 #include "agent/cli.h"
 #include "agent/cli_int.h"
 #include "agent/clock.h"
+#include "agent/datadir.h"
 #include "agent/notify.h"
 #include "agent/state.h"
 #include "sinks/es.h"
@@ -183,6 +184,14 @@ static int run__prepare(struct agent *a)
 			return EXIT_RUNTIME;
 		}
 		a->curl_ready = 1;
+	}
+	/* As the user this process is: the cause and the fix, before SQLite
+	 * says only "unable to open database file". */
+	struct datadir_user self;
+	datadir_self(&self);
+	if (datadir_check(cfg->data_dir, cfg->buffer_path, &self, 0, err, sizeof err) < 0) {
+		log_error("agent", "data_dir: %s", err);
+		return EXIT_RUNTIME;
 	}
 	if (cli_mkdirs(cfg->data_dir) < 0) {
 		log_error("agent", "cannot create data_dir %s: %s", cfg->data_dir, strerror(errno));

@@ -14,6 +14,7 @@
 #include "agent/cli_int.h"
 #include "agent/clock.h"
 #include "agent/config.h"
+#include "agent/datadir.h"
 #include "agent/drift.h"
 #include "agent/log.h"
 #include "agent/scorer.h"
@@ -235,11 +236,14 @@ bad:
 
 /* ---- check-config ---- */
 
-/* Parse "-c FILE [--json]" for the config commands. 0, or an exit status. */
-static int tools__config_args(int argc, char **argv, const char *usage, const char **path, int *json)
+/* Parse "-c FILE [--json] [--user NAME]" for the config commands (json and
+ * user NULL: not taken). 0, or an exit status. */
+static int tools__config_args_user(int argc, char **argv, const char *usage, const char **path,
+				   int *json, const char **user)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' }, { "json", no_argument, NULL, 'j' },
+		{ "user", required_argument, NULL, 'u' },
 		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 },
 	};
 	int c;
@@ -249,6 +253,8 @@ static int tools__config_args(int argc, char **argv, const char *usage, const ch
 	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': *path = optarg; break;
+		case 'u': if (user) { *user = optarg; break; }
+			fprintf(stderr, "%s", usage); return EXIT_USAGE;
 		case 'j': if (json) { *json = 1; break; } /* fall through */
 		default: fprintf(stderr, "%s", usage); return EXIT_USAGE;
 		case 'h': printf("%s", usage); return -1;
@@ -261,21 +267,48 @@ static int tools__config_args(int argc, char **argv, const char *usage, const ch
 	return 0;
 }
 
+static int tools__config_args(int argc, char **argv, const char *usage, const char **path, int *json)
+{
+	return tools__config_args_user(argc, argv, usage, path, json, NULL);
+}
+
 int cmd_check_config(int argc, char **argv)
 {
-	const char *path;
+	const char *path, *user = NULL;
 	struct config *cfg;
 	struct scorer *sc = NULL;
 	char err[1024];
-	int rc = tools__config_args(argc, argv,
-				    "usage: fieldgate check-config -c FILE\n"
-				    "Parse and validate a site config, its models and shadow set; print the\n"
-				    "effective settings (secrets are never printed). Exit 0 if valid, 2 if not.\n",
-				    &path, NULL);
+	int rc = tools__config_args_user(argc, argv,
+				    "usage: fieldgate check-config -c FILE [--user NAME]\n"
+				    "Parse and validate a site config, its models and shadow set, and that\n"
+				    "data_dir can hold the buffer for the user the agent runs as (--user; by\n"
+				    "default, run as root: " DATADIR_SERVICE_USER " if that user exists, else you);\n"
+				    "print the effective settings (secrets are never printed). Exit 0 if valid,\n"
+				    "2 if not.\n",
+				    &path, NULL, &user);
 	if (rc)
 		return rc < 0 ? 0 : rc;
 	if ((rc = cli_load_config(path, &cfg)) != 0)
 		return rc;
+	/* Whether the service user can keep its buffer there: `run` would
+	 * otherwise fail with only SQLite's "unable to open database file". */
+	{
+		struct datadir_user u;
+		if (datadir_user(user, &u, err, sizeof err) < 0) {
+			fprintf(stderr, "fieldgate check-config: --user %s: %s\n", user, err);
+			free(cfg);
+			return EXIT_USAGE;
+		}
+		if (datadir_check(cfg->data_dir, cfg->buffer_path, &u, !cfg->data_dir_line, err,
+				  sizeof err) < 0) {
+			if (cfg->data_dir_line)
+				fprintf(stderr, "%s:%d: [agent] data_dir: %s\n", path, cfg->data_dir_line, err);
+			else
+				fprintf(stderr, "%s: [agent] data_dir (default): %s\n", path, err);
+			free(cfg);
+			return EXIT_USAGE;
+		}
+	}
 	if (scorer_load(&sc, cfg->models_dir, err, sizeof err) < 0) {
 		fprintf(stderr, "%s: [models] dir: %s\n", path, err);
 		free(cfg);

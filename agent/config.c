@@ -1246,6 +1246,7 @@ static void config__finish(struct config__load *ld)
 			     c->gateway_id);
 
 	line = config__line(ld, "agent", "data_dir");
+	c->data_dir_line = line;
 	if (!line) {
 		snprintf(c->data_dir, sizeof c->data_dir, "%s%s", CONFIG_DEFAULT_DATA_ROOT, c->site);
 	} else if (c->data_dir[0] != '/') {

@@ -38,6 +38,7 @@ struct config {
 	char gateway_id[CONFIG_STR_MAX]; /* default: host name */
 	char site[CONFIG_STR_MAX];       /* default: file name without .conf */
 	char data_dir[CONFIG_PATH_MAX];  /* default /var/lib/fieldgate/SITE; relative = to the cwd */
+	int data_dir_line;               /* line of [agent] data_dir in file, 0 = the default */
 	enum log_level log_level;        /* default info */
 
 	/* [source] */

@@ -13,6 +13,9 @@ SLOW=${FIELDGATE_SLOW:-1}
 # slow SECONDS: SECONDS (whole or decimal) times FIELDGATE_SLOW.
 slow() { awk -v s="$1" -v k="$SLOW" 'BEGIN { printf "%g\n", s * k }'; }
 T=$(mktemp -d /tmp/fieldgate-it.XXXXXX)
+# check-config run as root checks data_dir for the packaged service user
+# (fieldgate) when it exists; the tests' data_dirs are root's, in $T (0700).
+export FIELDGATE_SERVICE_USER=${FIELDGATE_SERVICE_USER:-$(id -un)}
 pids=()
 cleanup() {
 	for p in "${pids[@]:-}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null; done
