@@ -295,7 +295,8 @@ int cmd_check_config(int argc, char **argv)
 	{
 		struct datadir_user u;
 		if (datadir_user(user, &u, err, sizeof err) < 0) {
-			fprintf(stderr, "fieldgate check-config: --user %s: %s\n", user, err);
+			fprintf(stderr, "fieldgate check-config: %s %s: %s\n",
+				user ? "--user" : "FIELDGATE_SERVICE_USER", user ? user : getenv("FIELDGATE_SERVICE_USER"), err);
 			free(cfg);
 			return EXIT_USAGE;
 		}
