@@ -78,7 +78,7 @@ compare_buffer "$T/q0.jsonl" "" "seq > $base" || fail "QoS 0: buffer differs fro
 # The bad-payload corpus: each file on its own topic, each followed by a
 # valid reading that must still arrive.
 base=$(count_events)
-reasons=" too_large not_utf8 not_json not_object missing_field wrong_type not_finite out_of_range "
+reasons=" too_large not_utf8 not_json not_object missing_field wrong_type not_finite out_of_range nul_in_string duplicate_key "
 i=0; : >"$T/corpus"
 ts=1767225600000
 for f in "${PAYLOADS:-$top/tests/data/payloads}"/*; do
