@@ -118,20 +118,31 @@ static int commit_n(struct store *st, int n, int64_t ts0, int64_t ts_step,
 	return 0;
 }
 
-/* Raw one-integer query on a separate connection. */
-static long long raw_int(const char *path, const char *sql)
+/* One integer from sql on path (read-only, a separate connection), with
+ * other attached as "o" unless it is NULL; -1 on error. */
+static long long raw_int2(const char *path, const char *other, const char *sql)
 {
 	sqlite3 *db = NULL;
 	sqlite3_stmt *s = NULL;
+	char att[STORE_PATH_MAX + 64];
 	long long v = -1;
 
+	if (other)
+		snprintf(att, sizeof(att), "ATTACH '%s' AS o", other);
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    (!other || sqlite3_exec(db, att, NULL, NULL, NULL) == SQLITE_OK) &&
 	    sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK &&
 	    sqlite3_step(s) == SQLITE_ROW)
 		v = sqlite3_column_int64(s, 0);
 	sqlite3_finalize(s);
 	sqlite3_close(db);
 	return v;
+}
+
+/* Raw one-integer query on a separate connection. */
+static long long raw_int(const char *path, const char *sql)
+{
+	return raw_int2(path, NULL, sql);
 }
 
 static int integrity_ok(const char *path)
@@ -1106,25 +1117,6 @@ static void test_recover_pages(void)
 	fclose(fopen(path, "w"));
 	st = open_recover(path, 0, &rec, 0);
 	check_recovered(path, &rec, &st, 0, t0);
-}
-
-/* One integer from sql on path with other attached as "o"; -1 on error. */
-static long long raw_int2(const char *path, const char *other, const char *sql)
-{
-	sqlite3 *db = NULL;
-	sqlite3_stmt *s = NULL;
-	char att[STORE_PATH_MAX + 64];
-	long long v = -1;
-
-	snprintf(att, sizeof(att), "ATTACH '%s' AS o", other);
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-	    sqlite3_exec(db, att, NULL, NULL, NULL) == SQLITE_OK &&
-	    sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK &&
-	    sqlite3_step(s) == SQLITE_ROW)
-		v = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
-	sqlite3_close(db);
-	return v;
 }
 
 static int copy_file(const char *from, const char *to)
