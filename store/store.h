@@ -50,7 +50,12 @@ struct store_options {
 	size_t nsinks;         /* how many; events are "delivered" when every sink
 				  acknowledged them, and all are when there is none */
 	int64_t check_budget_ms; /* store_open_recover(): time allowed for the check of
-				  the whole file at start; 0 = STORE_CHECK_BUDGET_MS */
+				  the whole file at start; 0 = STORE_CHECK_BUDGET_MS;
+				  < 0: none at start (check_partial is set: the caller
+				  checks it in the background with store_check()) */
+	void (*check_progress)(void *ctx); /* store_open_recover(): called every second
+				  while the whole file is checked (may be NULL), with
+				  salvage_ctx */
 	void (*salvage_progress)(void *ctx, uint64_t events); /* store_open_recover():
 				  called every 10,000 events salvaged (may be NULL), e.g.
 				  to tell systemd the start goes on */
@@ -245,6 +250,21 @@ int store_open_recover(struct store **out, const struct store_options *opt,
  * store_open_recover() check the whole file without a budget. Returns 0 or
  * -1 (errno). */
 int store_mark_damaged(const struct store *st);
+
+/*
+ * PRAGMA quick_check of the whole of st's file (every page of every b-tree,
+ * as at start but without a time budget: seconds on a large buffer), for a
+ * check in the background on a handle of its own (readonly will do).
+ * store_interrupt() from another thread ends it early; that counts as a
+ * pass. Returns 0 when it passes, 1 when the file is damaged (cause gets
+ * one line: SQLite's words), or a negative STORE_E* for a failure that
+ * says nothing about the content.
+ */
+int store_check(struct store *st, char *cause, size_t causelen);
+
+/* End a store_check() (or any statement) running on st in another thread;
+ * harmless when none runs. */
+void store_interrupt(struct store *st);
 
 /* Version of the SQLite library in use ("3.40.1"). */
 const char *store_library_version(void);

@@ -180,49 +180,84 @@ struct recover__budget {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct timespec deadline; /* CLOCK_MONOTONIC */
+	int timed;                /* 0: no deadline, only ticks */
 	sqlite3 *db;
+	void (*tick)(void *ctx);  /* every RECOVER__TICK_MS while the check runs (or NULL) */
+	void *tick_ctx;
 	int done;                 /* the check ended: the timer goes */
 	int expired;              /* the timer interrupted the check */
 };
 
+#define RECOVER__TICK_MS 1000
+
+static void recover__ts_add(struct timespec *t, int64_t ms)
+{
+	t->tv_sec += ms / 1000;
+	t->tv_nsec += (ms % 1000) * 1000000L;
+	if (t->tv_nsec >= 1000000000L) {
+		t->tv_sec++;
+		t->tv_nsec -= 1000000000L;
+	}
+}
+
+static int recover__ts_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* Wakes at every tick (a check of a cold 2 GB file takes half a minute:
+ * systemd's watchdog and start timeout are told it goes on) and at the
+ * deadline, where it interrupts the check. */
 static void *recover__timer(void *p)
 {
 	struct recover__budget *b = p;
+	struct timespec tick;
 
+	clock_gettime(CLOCK_MONOTONIC, &tick);
+	recover__ts_add(&tick, RECOVER__TICK_MS);
 	pthread_mutex_lock(&b->mu);
 	while (!b->done) {
-		if (pthread_cond_timedwait(&b->cv, &b->mu, &b->deadline) == ETIMEDOUT) {
-			if (!b->done) {
-				b->expired = 1;
-				sqlite3_interrupt(b->db);
-			}
+		int at_deadline = b->timed && !recover__ts_before(&tick, &b->deadline);
+		const struct timespec *until = at_deadline ? &b->deadline : &tick;
+
+		if (pthread_cond_timedwait(&b->cv, &b->mu, until) != ETIMEDOUT || b->done)
+			continue;
+		if (at_deadline) {
+			b->expired = 1;
+			sqlite3_interrupt(b->db);
 			break;
 		}
+		if (b->tick) {
+			pthread_mutex_unlock(&b->mu);
+			b->tick(b->tick_ctx);
+			pthread_mutex_lock(&b->mu);
+		}
+		recover__ts_add(&tick, RECOVER__TICK_MS);
 	}
 	pthread_mutex_unlock(&b->mu);
 	return NULL;
 }
 
-/* Start the timer; 0, or -1 (then the check runs without a budget). */
+/* Start the timer (ms < 0: no deadline, ticks only); 0, or -1 (then the
+ * check runs without a budget and without ticks). */
 static int recover__budget_start(struct recover__budget *b, sqlite3 *db, int64_t ms,
-				 pthread_t *th)
+				 void (*tick)(void *), void *tick_ctx, pthread_t *th)
 {
 	pthread_condattr_t ca;
 
 	memset(b, 0, sizeof(*b));
 	b->db = db;
+	b->tick = tick;
+	b->tick_ctx = tick_ctx;
+	b->timed = ms >= 0;
 	pthread_mutex_init(&b->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&b->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	clock_gettime(CLOCK_MONOTONIC, &b->deadline);
-	b->deadline.tv_sec += ms / 1000;
-	b->deadline.tv_nsec += (ms % 1000) * 1000000L;
-	if (b->deadline.tv_nsec >= 1000000000L) {
-		b->deadline.tv_sec++;
-		b->deadline.tv_nsec -= 1000000000L;
-	}
+	if (b->timed)
+		recover__ts_add(&b->deadline, ms);
 	if (pthread_create(th, NULL, recover__timer, b) != 0) {
 		pthread_cond_destroy(&b->cv);
 		pthread_mutex_destroy(&b->mu);
@@ -261,9 +296,13 @@ static int recover__budget_stop(struct recover__budget *b, pthread_t th)
  * (store_mark_damaged()) and the next start checks the whole file without
  * a budget. Figures: a 1.17-million-event (838 MB) buffer takes 0.7 s warm,
  * 16 s cold; a budget of 2 s covers a warm file of about 2 GB and never
- * holds a start back more than 2 s.
+ * holds a start back more than 2 s. The agent then checks the whole file
+ * again in the background (store_check()), and a check at start can be
+ * skipped (skip: *partial = 1) to leave all of it to that one.
+ * tick(tick_ctx) is called every second while the whole file is checked.
  */
-static int recover__check(struct store *st, int64_t budget_ms, int *partial,
+static int recover__check(struct store *st, int64_t budget_ms, int skip,
+			  void (*tick)(void *), void *tick_ctx, int *partial,
 			  char *cause, size_t causelen)
 {
 	static const char *const quick[] = {
@@ -290,8 +329,13 @@ static int recover__check(struct store *st, int64_t budget_ms, int *partial,
 		sqlite3_stmt *s = NULL;
 		int rc;
 
-		if (i == n && budget_ms >= 0)
-			timed = recover__budget_start(&b, st->db, budget_ms, &timer) == 0;
+		if (i == n && skip) {
+			*partial = 1;
+			break;
+		}
+		if (i == n && (budget_ms >= 0 || tick))
+			timed = recover__budget_start(&b, st->db, budget_ms, tick, tick_ctx,
+						      &timer) == 0;
 		rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
 		if (rc == SQLITE_OK)
 			rc = sqlite3_step(s);
@@ -342,6 +386,21 @@ int store_mark_damaged(const struct store *st)
 		return -1;
 	close(fd);
 	return 0;
+}
+
+int store_check(struct store *st, char *cause, size_t causelen)
+{
+	int partial = 0;
+
+	if (!st || !st->db)
+		return STORE_EINVAL;
+	return recover__check(st, -1, 0, NULL, NULL, &partial, cause, causelen);
+}
+
+void store_interrupt(struct store *st)
+{
+	if (st && st->db)
+		sqlite3_interrupt(st->db);
 }
 
 /* path + suffix into buf; 0, or -1 when it does not fit. */
@@ -536,10 +595,14 @@ int store_open_recover(struct store **out, const struct store_options *opt,
 		int marked = opt->path && recover__marker(marker, sizeof(marker), opt->path) == 0 &&
 			     access(marker, F_OK) == 0;
 		int64_t budget = opt->check_budget_ms ? opt->check_budget_ms : STORE_CHECK_BUDGET_MS;
+		int skip = budget < 0;
 
-		if ((flags & STORE_RECOVER_FULL_CHECK) || marked)
+		if ((flags & STORE_RECOVER_FULL_CHECK) || marked) {
 			budget = -1;
-		damaged = recover__check(*out, budget, &rec->check_partial, cause, sizeof(cause));
+			skip = 0;
+		}
+		damaged = recover__check(*out, budget, skip, opt->check_progress, opt->salvage_ctx,
+					 &rec->check_partial, cause, sizeof(cause));
 		if (damaged <= 0) {
 			if (marked && damaged == 0)
 				unlink(marker); /* checked whole: the read error was not the file's */
