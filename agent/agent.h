@@ -55,6 +55,8 @@ struct agent_set {
 	char error[1024];                   /* why the last load was refused, "" if it loaded */
 };
 
+struct bufcheck;
+
 struct agent {
 	const struct config *cfg;           /* the site's settings (not owned) */
 	int64_t started_ms;                 /* wall clock when the loop began */
@@ -66,6 +68,8 @@ struct agent {
 	struct store *ck;                   /* the main thread's, for WAL checkpoints */
 	struct store *ro;                   /* read-only, for the figures in the reports */
 	struct store_recovery rec;          /* what opening found (a damaged file moved aside) */
+	struct bufcheck *bufcheck;          /* the whole-file check in the background, or NULL */
+	int restarted;                      /* this start is a restart in place (damage found) */
 	const char *sink_names[SINK_SETUP_MAX]; /* the enabled sinks, in a fixed order */
 	size_t nsinks;                      /* entries in sink_names */
 

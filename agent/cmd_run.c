@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/bufcheck.h"
 #include "agent/cli.h"
 #include "agent/cli_int.h"
 #include "agent/clock.h"
@@ -39,6 +40,7 @@
 
 #define DRAIN_MS 10000 /* how long a stop may spend committing the queue */
 #define RUN__STOPPED (-1) /* a stage was told to stop before the main loop: exit 0 */
+#define RUN__RESTART (-2) /* the buffer is damaged: stop, then start again in place */
 /* WAL checkpoints from the main thread: every CHECKPOINT_EVERY_MS, or as
  * soon as CHECKPOINT_WAL_FRAMES frames (16 MiB) were committed since the
  * last (looked at every CHECKPOINT_LOOK_MS). A checkpoint writes each page
@@ -190,8 +192,10 @@ static int run__prepare(struct agent *a)
 	struct datadir_user self;
 	datadir_self(&self);
 	if (datadir_check(cfg->data_dir, cfg->buffer_path, &self, 0, err, sizeof err) < 0) {
+		/* A configuration error (exit 2): systemd does not restart it
+		 * in a loop (RestartPreventExitStatus=2). */
 		log_error("agent", "data_dir: %s", err);
-		return EXIT_RUNTIME;
+		return EXIT_USAGE;
 	}
 	if (cli_mkdirs(cfg->data_dir) < 0) {
 		log_error("agent", "cannot create data_dir %s: %s", cfg->data_dir, strerror(errno));
@@ -230,6 +234,38 @@ static void run__salvage_progress(void *ctx, uint64_t events)
 	notify_status("salvaging the damaged buffer %s: %llu events so far",
 		      (const char *)ctx, (unsigned long long)events);
 	notify_extend_timeout(30000);
+	notify_watchdog(); /* after a restart in place, the watchdog is armed */
+}
+
+/* Every second of the check of the whole buffer at start (half a minute
+ * for a cold 2 GB file after a restart in place, which has no budget). */
+static void run__check_progress(void *ctx)
+{
+	notify_status("checking the buffer %s", (const char *)ctx);
+	notify_extend_timeout(30000);
+	notify_watchdog();
+}
+
+/* FIELDGATE_BUFFER_CHECK_BUDGET_MS: the check at start's time budget (ms;
+ * -1: none at start, all of it in the background), for tests and for a
+ * gateway whose start must not wait even 2 s. */
+static int64_t run__check_budget(void)
+{
+	const char *v = getenv("FIELDGATE_BUFFER_CHECK_BUDGET_MS");
+	char *end;
+	long long ms;
+
+	if (!v || !*v)
+		return 0;
+	errno = 0;
+	ms = strtoll(v, &end, 10);
+	if (errno || *end || ms < -1 || ms > 3600000) {
+		log_warn("store", "FIELDGATE_BUFFER_CHECK_BUDGET_MS=%s is not a number of ms "
+			 "from -1 to 3600000: the check at start keeps its budget of %d ms",
+			 v, STORE_CHECK_BUDGET_MS);
+		return 0;
+	}
+	return ms;
 }
 
 /* Stage 2: the buffer's three handles (writer, checkpointer, reader). */
@@ -250,7 +286,9 @@ static int run__open_store(struct agent *a)
 	 * handle, so the fsyncs stay off the path that acks MQTT readings. */
 	so.manual_checkpoint = 1;
 	so.salvage_progress = run__salvage_progress;
+	so.check_progress = run__check_progress;
 	so.salvage_ctx = (void *)cfg->buffer_path;
+	so.check_budget_ms = run__check_budget();
 	for (;;) {
 		/* A damaged buffer is moved aside (kept) and replaced, with seqs
 		 * that cannot repeat: ingestion goes on, the operator is told. */
@@ -286,8 +324,10 @@ static int run__open_store(struct agent *a)
 		return EXIT_RUNTIME;
 	}
 	if (rec->check_partial)
-		log_info("store", "the check of %s at start stopped at its time budget; the rest is "
-			 "checked as it is read", cfg->buffer_path);
+		log_info("store", "the check of %s at start %s; the whole file is checked again "
+			 "in the background", cfg->buffer_path, so.check_budget_ms < 0 ?
+			 "was skipped (FIELDGATE_BUFFER_CHECK_BUDGET_MS=-1)" :
+			 "stopped at its time budget");
 	if (full_since)
 		log_info("store", "opened the buffer after %lld s of full disk; nothing was lost",
 			 (long long)((clock_mono_ms() - full_since) / 1000));
@@ -509,7 +549,46 @@ static void run__log_input_drift(const struct agent *a)
 				 features_name(di->ended[i].id));
 }
 
-/* Stage 7: the main thread until SIGTERM or SIGINT. */
+/*
+ * Whether the buffer turned out damaged while running: the background check
+ * (bufcheck.h) found it, or a read by a sink or a write by the store writer
+ * failed with SQLITE_CORRUPT. Each left the marker, so a start checks the
+ * whole file and moves it aside; the agent restarts itself for that (in
+ * place, the same process: systemd sees a service that carries on). Once
+ * only: if the restart found the file sound after all (nothing was moved),
+ * the next sign is logged and the agent runs on, rather than restarting in
+ * a loop. *where gets who saw it.
+ */
+static int run__buffer_damaged(struct agent *a, char *cause, size_t causelen, const char **where)
+{
+	struct pipeline_stats ps;
+
+	if (bufcheck_damaged(a->bufcheck, cause, causelen)) {
+		*where = "the background check";
+		return 1;
+	}
+	pipeline_get_stats(a->pipe, &ps);
+	if (ps.buffer_damaged) {
+		snprintf(cause, causelen, "a write failed: SQLITE_CORRUPT");
+		*where = "the store writer";
+		return 1;
+	}
+	for (size_t i = 0; i < a->nfw; i++) {
+		struct forward_stats fs;
+
+		forward_get_stats(a->fws[i], &fs);
+		if (fs.buffer_damaged) {
+			snprintf(cause, causelen, "%s", fs.last_error[0] ? fs.last_error :
+				 "a read failed: SQLITE_CORRUPT");
+			*where = forward_name(a->fws[i]);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Stage 7: the main thread until SIGTERM or SIGINT (0), or until the buffer
+ * turns out damaged (RUN__RESTART). */
 static int run__loop(struct agent *a)
 {
 	int interval_ms = isatty(STDERR_FILENO) ? 1000 : 60000;
@@ -517,8 +596,17 @@ static int run__loop(struct agent *a)
 	int64_t last_line, last_report = 0, last_ckpt = 0, last_look = 0, last_watch = 0;
 	long ckpt_frames = 0; /* WAL frames at the last checkpoint */
 	uint64_t prev[4] = { 0 };
+	int damage_seen = 0;
 	char err[1024];
 
+	/* The rest of the file that the check at start did not reach. */
+	if (a->rec.check_partial) {
+		struct store_options so = { .path = a->cfg->buffer_path, .readonly = 1,
+					    .sinks = a->sink_names, .nsinks = a->nsinks };
+		if (bufcheck_start(&a->bufcheck, &so, err, sizeof err) < 0)
+			log_warn("store", "%s: damage beyond the check at start is found only when "
+				 "it is read", err);
+	}
 	notify_ready();
 	notify_status("running: site %s, gateway %s", a->cfg->site, a->cfg->gateway_id);
 	last_line = clock_mono_ms();
@@ -538,6 +626,29 @@ static int run__loop(struct agent *a)
 		}
 		if (sig == SIGHUP)
 			run__reload_models(a, "SIGHUP");
+		if (!damage_seen) {
+			char cause[512];
+			const char *where = "";
+
+			if (run__buffer_damaged(a, cause, sizeof cause, &where)) {
+				damage_seen = 1;
+				if (!a->restarted || a->rec.recovered) {
+					log_error("store", "the buffer %s is damaged (%s, found by %s): "
+						  "restarting in place to move it aside and salvage "
+						  "every readable event into a new buffer",
+						  a->cfg->buffer_path, cause, where);
+					notify_reloading();
+					notify_status("restarting: the buffer %s is damaged",
+						      a->cfg->buffer_path);
+					return RUN__RESTART;
+				}
+				log_error("store", "the buffer %s still fails to read (%s, found by %s) "
+					  "though the check after the last restart found it sound; "
+					  "running on: stop the agent and check it with "
+					  "sqlite3 %s 'PRAGMA integrity_check'", a->cfg->buffer_path,
+					  cause, where, a->cfg->buffer_path);
+			}
+		}
 		if (a->cfg->models_watch && now - last_watch >= WATCH_EVERY_MS) {
 			run__watch_models(a, now);
 			last_watch = now;
@@ -585,6 +696,7 @@ static void run__stop(struct agent *a, int rc)
 {
 	char path[CONFIG_PATH_MAX + 32];
 
+	bufcheck_stop(&a->bufcheck);
 	/* No more scrapes: what they would show is about to be torn down. */
 	http_stop(&a->http);
 	/* Sources first (no new readings; MQTT finishes the message in hand),
@@ -630,39 +742,19 @@ static void run__usage(FILE *f)
 		"  -c, --config FILE   site config (e.g. /etc/fieldgate/plant-a.conf)\n");
 }
 
-int cmd_run(int argc, char **argv)
+/* One agent from start to stop with cfg: 0, EXIT_*, or RUN__RESTART
+ * (stopped cleanly because the buffer is damaged; start again). */
+static int run__agent(const struct config *cfg, int restarted)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0, 0, 0, 0 },
-	};
-	struct config *cfg = NULL;
-	struct agent *a;
-	const char *cfgpath = NULL;
-	int c, rc;
+	struct agent *a = calloc(1, sizeof *a);
+	int rc;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c': cfgpath = optarg; break;
-		case 'h': run__usage(stdout); return 0;
-		default: run__usage(stderr); return EXIT_USAGE;
-		}
-	}
-	if (!cfgpath || optind != argc) {
-		run__usage(stderr);
-		return EXIT_USAGE;
-	}
-	if ((rc = cli_load_config(cfgpath, &cfg)) != 0)
-		return rc;
-	log_set_level(cfg->log_level);
-	if (!(a = calloc(1, sizeof *a))) {
+	if (!a) {
 		log_error("agent", "out of memory");
-		free(cfg);
 		return EXIT_RUNTIME;
 	}
 	a->cfg = cfg;
+	a->restarted = restarted;
 	a->nsinks = sink_setup_enabled(cfg, a->sink_names);
 	a->state_rl.interval_ms = 600000;
 	a->set[INGEST_LIVE] = (struct agent_set){ .name = "live", .dir = cfg->models_dir };
@@ -684,8 +776,41 @@ int cmd_run(int argc, char **argv)
 		rc = run__loop(a);
 	if (rc == RUN__STOPPED)
 		rc = 0;
-	run__stop(a, rc);
+	run__stop(a, rc == RUN__RESTART ? 0 : rc);
 	free(a);
+	return rc;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	struct config *cfg = NULL;
+	const char *cfgpath = NULL;
+	int c, rc, restarted = 0;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': cfgpath = optarg; break;
+		case 'h': run__usage(stdout); return 0;
+		default: run__usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (!cfgpath || optind != argc) {
+		run__usage(stderr);
+		return EXIT_USAGE;
+	}
+	if ((rc = cli_load_config(cfgpath, &cfg)) != 0)
+		return rc;
+	log_set_level(cfg->log_level);
+	/* A restart in place: same config, same process; the start finds the
+	 * marker, checks the whole file, moves it aside and salvages it. */
+	while ((rc = run__agent(cfg, restarted)) == RUN__RESTART)
+		restarted = 1;
 	free(cfg);
 	return rc;
 }

@@ -382,15 +382,17 @@ static long forward__read_more(struct forward *fw, uint64_t from, size_t max)
 		int64_t now = clock_mono_ms();
 
 		/* A damaged page the check at start did not reach (its time
-		 * budget ran out): the next start checks the whole file and
-		 * salvages it (store_recover.c). */
+		 * budget ran out): the marker makes the next start check the
+		 * whole file and salvage it (store_recover.c); the agent
+		 * restarts itself for that when it sees buffer_damaged. */
 		if (n == STORE_ECORRUPT && !fw->marked_damaged) {
 			fw->marked_damaged = 1;
 			store_mark_damaged(fw->st);
-			log_error(fw->name, "the buffer is damaged at seq %llu (%s): restart the agent "
-				  "(systemctl restart fieldgate) to move it aside and salvage "
-				  "every readable event into a new buffer",
+			log_error(fw->name, "the buffer is damaged at seq %llu (%s)",
 				  (unsigned long long)from, err);
+			pthread_mutex_lock(&fw->mu);
+			fw->stats.buffer_damaged = 1;
+			pthread_mutex_unlock(&fw->mu);
 		}
 		if (log_ratelimit(&fw->rl_store, now, &sup))
 			log_warn(fw->name, "cannot read the buffer: %s; trying again",

@@ -53,6 +53,8 @@ struct forward_stats {
 	uint64_t inflight;         /* events handed over, no outcome yet */
 	int up;                    /* 1 delivering, 0 down, -1 nothing delivered yet */
 	int done;                  /* replay: finished */
+	int buffer_damaged;        /* 1: a read failed with STORE_ECORRUPT (marker left:
+				      store_mark_damaged()); the agent restarts itself */
 	char last_error[256];      /* "" when none */
 };
 

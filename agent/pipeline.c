@@ -108,6 +108,7 @@ struct pipeline {
 	_Atomic uint64_t st_pushed, st_committed, st_events, st_duplicates,
 		st_quarantined, st_commits, st_commit_errors, st_last_seq; /* see pipeline_stats */
 	_Atomic int st_healthy;       /* 0 while commits fail */
+	_Atomic int st_damaged;       /* 1 once a write failed with STORE_ECORRUPT */
 };
 
 static void pipeline__timespec_in(struct timespec *ts, int ms)
@@ -401,6 +402,10 @@ static void *pipeline__writer_main(void *arg)
 			next_limits = now + LIMITS_EVERY_MS;
 			p->written = 0;
 		}
+		if (rc == STORE_ECORRUPT && !atomic_exchange(&p->st_damaged, 1))
+			/* A damaged page on the write path: the agent restarts
+			 * itself to move the file aside (pipeline_stats). */
+			store_mark_damaged(p->opt.store);
 		if (rc < 0) {
 			/* From here on only this thread writes, until a commit succeeds. */
 			first = !atomic_exchange(&p->failing, 1);
@@ -634,6 +639,7 @@ void pipeline_get_stats(struct pipeline *p, struct pipeline_stats *out)
 	out->commit_errors = atomic_load(&p->st_commit_errors);
 	out->last_seq = atomic_load(&p->st_last_seq);
 	out->healthy = atomic_load(&p->st_healthy);
+	out->buffer_damaged = atomic_load(&p->st_damaged);
 }
 
 void pipeline_drain(struct pipeline *p, int drain_ms)

@@ -44,6 +44,8 @@ struct pipeline_stats {
 	uint64_t commit_errors; /* failed commits (retried) */
 	uint64_t last_seq;      /* seq of the last committed event */
 	int healthy;            /* 0 while the writer cannot commit */
+	int buffer_damaged;     /* 1: a write failed with STORE_ECORRUPT (marker left:
+				   store_mark_damaged()); the agent restarts itself */
 };
 
 struct pipeline;

@@ -8,6 +8,11 @@
 # (seq, ts, key and bytes unchanged; the sinks' positions kept), logs one
 # line with how many were salvaged and which seqs were lost, and shows it
 # in `status`, `status --json` and /healthz. No seq is reused afterwards.
+#
+# Damage beyond the check at start (its 2 s budget covers a warm 2 GB file;
+# FIELDGATE_BUFFER_CHECK_BUDGET_MS=-1 leaves all of it to the background):
+# the background check finds it, and the agent restarts itself in place
+# (same process) to move the file aside and salvage it, with no operator.
 . "$(dirname "$0")/lib.sh"
 FG=${FIELDGATE_ASAN:-$FG}
 PY=/usr/bin/python3
@@ -41,9 +46,10 @@ echo "$n_orig events (seq 1..$max_orig) on ${#leaves[@]} leaf pages"
 expect "page 41 (the issue's dd seek=40) is in events" "$(sql 'SELECT name FROM dbstat WHERE pageno = 41')" events
 
 case_no=0
-# salvage_case WHERE PAGE: damage PAGE of a copy of the pristine buffer, start, check.
+# salvage_case WHERE PAGE [background]: damage PAGE of a copy of the pristine
+# buffer, start, check; with background, the check at start is skipped.
 salvage_case() {
-	local where=$1 page=$2 log moved
+	local where=$1 page=$2 mode=${3:-} log moved budget=
 	case_no=$((case_no + 1))
 	log=$T/run-$case_no.log
 	rm -rf "$T/data"; mkdir -p "$T/data"
@@ -52,16 +58,30 @@ salvage_case() {
 	cp "$db" "$T/damaged.copy"
 	[ "$(sql 'PRAGMA integrity_check' 2>&1 | head -1)" != ok ] ||
 		fail "$where: the damage did not take (page $page)"
-	"$FG" run -c "$T/site.conf" 2>"$log" &
+	[ "$mode" = background ] && budget=-1
+	FIELDGATE_BUFFER_CHECK_BUDGET_MS=$budget "$FG" run -c "$T/site.conf" 2>"$log" &
 	pid=$!; pids+=("$pid")
 	wait_for "$where: the salvage in the state file" 10 has_recovered
 	kill -0 $pid 2>/dev/null || fail "$where: the agent exited: $(tail -3 "$log")"
+	if [ "$mode" = background ]; then
+		# Found after the start, by the background check; the same process
+		# restarted itself; in that order.
+		grep -q "at start was skipped (FIELDGATE_BUFFER_CHECK_BUDGET_MS=-1); the whole file is checked again in the background" "$log" ||
+			fail "$where: no word of the skipped check at start: $(head -5 "$log")"
+		expect "$where: the restart in place, once" \
+			"$(grep -c "found by the background check): restarting in place to move it aside" "$log")" 1
+		expect "$where: started twice in one process" "$(grep -c "started: gateway" "$log")" 2
+		grep -q "restarting in place" "$log" && [ "$(grep -m1 -n "restarting in place" "$log" | cut -d: -f1)" -lt \
+			"$(grep -m1 -n "was damaged" "$log" | cut -d: -f1)" ] || fail "$where: the salvage came before the restart"
+		[ ! -e "$db.check" ] || fail "$where: the marker $db.check is still there"
+	fi
 	moved=$(state buffer_recovered_from)
 	case "$moved" in
 	"$db".corrupt-20[0-9][0-9][01][0-9][0-3][0-9]T[0-2][0-9][0-5][0-9][0-5][0-9]Z) ;;
 	*) fail "$where: buffer_recovered_from is '$moved'" ;;
 	esac
-	cmp -s "$moved" "$T/damaged.copy" || fail "$where: $moved differs from the damaged file"
+	# (In the background case the agent wrote to it before the damage was found.)
+	[ "$mode" = background ] || cmp -s "$moved" "$T/damaged.copy" || fail "$where: $moved differs from the damaged file"
 	salvaged=$(state buffer_salvaged); lost=$(state buffer_lost); ranges=$(state buffer_lost_ranges)
 	# One log line: how many salvaged, which seqs lost.
 	expect "$where: one log line" "$(grep -c "buffer $db was damaged" "$log")" 1
@@ -90,12 +110,25 @@ PY
 		fail "$where: status --json / healthz: $(cat "$T/health.json")"
 	kill -TERM $pid; wait $pid; expect "$where: SIGTERM exits 0" $? 0
 	# Every salvaged event byte for byte; what is missing is what was lost.
+	# The new buffer's own events start at the floor the log line names;
+	# below it, the salvaged ones: those of the pristine file and, in the
+	# background case, those the agent added before it found the damage.
+	floor=$(grep -o "new events from seq [0-9]*" "$log" | grep -o "[0-9]*$")
+	[ "${floor:-0}" -gt "$max_orig" ] || fail "$where: the floor '$floor' is not above $max_orig"
+	appended=$(sql "SELECT count(*) FROM events WHERE seq > $max_orig AND seq < $floor")
+	if [ "$mode" = background ]; then
+		[ "$appended" -gt 0 ] || fail "$where: nothing written before the damage was found"
+		expect "$where: what was written before the restart is salvaged whole" \
+			"$(sql "SELECT max(seq) - $max_orig = count(*) FROM events WHERE seq > $max_orig AND seq < $floor")" 1
+	else
+		expect "$where: nothing between the old file's seqs and the floor" "$appended" 0
+	fi
 	dump "$db" | awk -F'|' -v m="$max_orig" '$1 <= m' >"$T/salvaged.txt"
-	expect "$where: salvaged events as counted" "$(wc -l <"$T/salvaged.txt")" "$salvaged"
+	expect "$where: salvaged events as counted" $(($(wc -l <"$T/salvaged.txt") + appended)) "$salvaged"
 	expect "$where: every salvaged event is byte-identical" \
 		"$(LC_ALL=C sort "$T/pristine.txt" >"$T/p.sorted"; LC_ALL=C sort "$T/salvaged.txt" |
 		   LC_ALL=C comm -13 "$T/p.sorted" - | wc -l)" 0
-	expect "$where: salvaged + lost = the events there were" $((salvaged + lost)) "$n_orig"
+	expect "$where: salvaged + lost = the events there were" $((salvaged + lost)) $((n_orig + appended))
 	{ [ "$lost" -gt 0 ] && [ "$lost" -le 100 ]; } || fail "$where: $lost lost for one page"
 	$PY - "$T/pristine.txt" "$T/salvaged.txt" "$ranges" <<'PY' || fail "$where: the lost seqs are not the ones reported ($ranges)"
 import sys
@@ -108,8 +141,7 @@ for r in sys.argv[3].split(","):
 assert orig - got == said, (sorted(orig - got)[:20], sorted(said)[:20])
 PY
 	expect "$where: positions kept" "$(sql "SELECT seq FROM positions WHERE sink = 'kafka'")" 1500
-	floor=$(sql "SELECT min(seq) FROM events WHERE seq > $max_orig")
-	[ "${floor:-0}" -gt "$max_orig" ] || fail "$where: no new event above $max_orig"
+	[ "$(sql "SELECT count(*) FROM events WHERE seq >= $floor")" -gt 0 ] || fail "$where: no new event from the floor $floor"
 	expect "$where: new seqs contiguous from the floor" \
 		"$(sql "SELECT max(seq) - min(seq) + 1 = count(*) FROM events WHERE seq >= $floor")" 1
 	expect "$where: new buffer integrity" "$(sql 'PRAGMA integrity_check')" ok
@@ -133,4 +165,15 @@ salvage_case "start of events" "${leaves[0]}"
 salvage_case "middle of events" "${leaves[$((n / 2))]}"
 salvage_case "end of events" "${leaves[$((n - 1))]}"
 salvage_case "page 41 (the issue)" 41
+salvage_case "middle of events, beyond the check at start" "${leaves[$((n / 2))]}" background
+
+# A sound file, all of it checked in the background: no restart.
+rm -rf "$T/data"; mkdir -p "$T/data"; cp "$T/pristine.db" "$db"
+FIELDGATE_BUFFER_CHECK_BUDGET_MS=-1 "$FG" run -c "$T/site.conf" 2>"$T/sound.log" &
+pid=$!; pids+=("$pid")
+checked() { grep -q "in the background in .* s: sound" "$T/sound.log"; }
+wait_for "the background check passes a sound file" 10 checked
+kill -TERM $pid; wait $pid; expect "sound file: SIGTERM exits 0" $? 0
+expect "sound file: no restart" "$(grep -c "restarting in place" "$T/sound.log")" 0
+expect "sound file: not moved" "$(ls "$T/data" | grep -c corrupt)" 0
 finish
