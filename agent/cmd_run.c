@@ -331,7 +331,15 @@ static int run__open_store(struct agent *a)
 	if (full_since)
 		log_info("store", "opened the buffer after %lld s of full disk; nothing was lost",
 			 (long long)((clock_mono_ms() - full_since) / 1000));
-	if (rec->recovered) {
+	if (rec->recovered && rec->resumed) {
+		log_error("store", "resumed the salvage of the damaged buffer %s into %s (the last "
+			  "one was cut short by a stop or a power cut): %llu events salvaged in all "
+			  "(seqs kept, sink positions %s); %s%s; new events from seq %llu",
+			  rec->moved_to, cfg->buffer_path, (unsigned long long)rec->salvaged,
+			  rec->positions_salvaged ? "kept" : "unreadable: the sinks resend what was salvaged",
+			  rec->lost_ranges[0] ? "lost (unreadable, still in the old file) seqs: " :
+			  "no event lost", rec->lost_ranges, (unsigned long long)rec->seq_floor);
+	} else if (rec->recovered) {
 		/* One line: what was found, where the file is, what was saved. */
 		log_error("store", "buffer %s was damaged (%s): moved it to %s (kept, not deleted); "
 			  "salvaged %llu events into a new buffer (seqs kept, sink positions %s); "

@@ -226,6 +226,8 @@ struct store_recovery {
 				     "?" as a start: the first readable seq is unknown;
 				     ",..." at the end: more than fit) */
 	int positions_salvaged;   /* 1: the sinks' positions were read and kept */
+	int resumed;              /* 1: a salvage that a kill or power cut stopped half
+				     way was run again (moved_to is the file it reads) */
 };
 
 /*

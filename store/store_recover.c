@@ -516,24 +516,61 @@ static uint64_t recover__file_seq(const char *path)
 	return best;
 }
 
+/* One statement with a text (?1) and, if it has one, an integer (?2); 0 or
+ * a negative STORE_E*. */
+static int recover__exec_tv(struct store *st, const char *sql, const char *t, uint64_t v,
+			    const char *what, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(s, 1, t, -1, SQLITE_STATIC);
+		if (sqlite3_bind_parameter_count(s) > 1)
+			sqlite3_bind_int64(s, 2, (sqlite3_int64)v);
+		rc = sqlite3_step(s);
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE || rc == SQLITE_OK ? 0 : store__error(st, rc, what, err, errlen);
+}
+
+/*
+ * A salvage under way: meta 'salvage:PATH' = the highest seq the damaged
+ * file PATH names, written with the floor before the first event is
+ * copied and deleted once the salvage ends. A start that finds it (the
+ * agent was killed or lost power half way through a salvage) runs the
+ * salvage again: every step of it is idempotent (events ON CONFLICT DO
+ * NOTHING, positions replaced, counters by max, rows by id, holes
+ * recomputed), so it resumes where the copy stopped.
+ */
+#define RECOVER__PENDING_SQL "SELECT substr(k, 9), v FROM meta WHERE k > 'salvage:' AND " \
+			     "k < 'salvage;' ORDER BY k LIMIT 1"
+
 /* Make the fresh buffer's next seq `floor` and record it in meta, so that
- * it holds across restarts before any event is written. */
-static int recover__set_floor(struct store *st, uint64_t floor,
-			      char *err, size_t errlen)
+ * it holds across restarts before any event is written; with salvage_from,
+ * the salvage to come (above). */
+static int recover__set_floor(struct store *st, uint64_t floor, const char *salvage_from,
+			      uint64_t hi, char *err, size_t errlen)
 {
 	uint64_t old = st->next_seq;
 	int code;
 
-	if (floor <= st->next_seq)
+	if (floor <= st->next_seq && !salvage_from)
 		return 0;
 	code = store__run(st, STORE__BEGIN_WRITE, "starting the fresh buffer",
 			  err, errlen);
 	if (code)
 		return code;
-	st->next_seq = floor;
-	code = store__record_last_seq(st, err, errlen);
+	if (floor > st->next_seq) {
+		st->next_seq = floor;
+		code = store__record_last_seq(st, err, errlen);
+	}
+	if (code == 0 && salvage_from)
+		code = recover__exec_tv(st, "INSERT OR REPLACE INTO meta(k, v) VALUES "
+					"('salvage:' || ?1, ?2)", salvage_from, hi,
+					"starting the fresh buffer", err, errlen);
 	/* Tells a later salvage that seqs below it were not issued here. */
-	if (code == 0) {
+	if (code == 0 && floor > old) {
 		char sql[128];
 		int rc;
 
@@ -553,6 +590,75 @@ static int recover__set_floor(struct store *st, uint64_t floor,
 		st->next_seq = old;
 	}
 	return code;
+}
+
+/* Salvage old_path into st, then end the pending salvage (above). */
+static int recover__salvage(struct store *st, const struct store_options *opt,
+			    const char *old_path, uint64_t hi, struct store_recovery *rec,
+			    char *err, size_t errlen)
+{
+	int code = store__salvage(st, opt, old_path, hi, rec, err, errlen);
+
+	if (code == 0)
+		code = recover__exec_tv(st, "DELETE FROM meta WHERE k = 'salvage:' || ?1",
+					old_path, 0, "ending the salvage", err, errlen);
+	return code;
+}
+
+/*
+ * A salvage that a kill or a power cut stopped half way (meta
+ * 'salvage:PATH' in the fresh buffer that opened): run it again. Returns
+ * 0 when there was none, 1 when it was resumed (rec says what it did, as
+ * for a first salvage, with every event salvaged counted, both times), or
+ * a negative STORE_E*.
+ */
+static int recover__resume(struct store *st, const struct store_options *opt,
+			   struct store_recovery *rec, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	uint64_t hi = 0;
+	int64_t n = 0, floor = 0;
+	int rc, code;
+
+	rc = sqlite3_prepare_v2(st->db, RECOVER__PENDING_SQL, -1, &s, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		snprintf(rec->moved_to, sizeof(rec->moved_to), "%s",
+			 (const char *)sqlite3_column_text(s, 0));
+		hi = (uint64_t)sqlite3_column_int64(s, 1);
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_ROW) {
+		rec->moved_to[0] = '\0';
+		return 0;
+	}
+	if (access(rec->moved_to, F_OK) != 0) {
+		/* The damaged file is gone (an operator removed it): nothing
+		 * more to salvage; what was copied stays. */
+		code = recover__exec_tv(st, "DELETE FROM meta WHERE k = 'salvage:' || ?1",
+					rec->moved_to, 0, "ending the salvage", err, errlen);
+		rec->moved_to[0] = '\0';
+		return code;
+	}
+	recover__int(st->db, "SELECT v FROM meta WHERE k = 'seq_floor'", &floor);
+	rec->recovered = 1;
+	rec->resumed = 1;
+	rec->seq_from_file = hi;
+	rec->seq_floor = (uint64_t)floor;
+	snprintf(rec->cause, sizeof(rec->cause), "the salvage of it was cut short (the agent "
+		 "was stopped or lost power); resumed");
+	code = recover__salvage(st, opt, rec->moved_to, hi, rec, err, errlen);
+	if (code)
+		return code;
+	/* Both runs: every event below the floor came from the old file. */
+	if (floor > 0) {
+		char sql[96];
+
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM events WHERE seq < %lld",
+			 (long long)floor);
+		if (recover__int(st->db, sql, &n) == SQLITE_OK)
+			rec->salvaged = (uint64_t)n;
+	}
+	return 1;
 }
 
 int store_open_recover(struct store **out, const struct store_options *opt,
@@ -590,6 +696,17 @@ int store_open_recover(struct store **out, const struct store_options *opt,
 		goto damaged;
 	}
 	code = store_open(out, opt, err, errlen);
+	if (code == 0 && (code = recover__resume(*out, opt, rec, err, errlen)) != 0) {
+		char marker[STORE_PATH_MAX];
+
+		if (code < 0) {
+			store_close(out);
+			return code;
+		}
+		if (recover__marker(marker, sizeof(marker), opt->path) == 0)
+			unlink(marker); /* it was about the file just salvaged */
+		return 0;
+	}
 	if (code == 0) {
 		char marker[STORE_PATH_MAX];
 		int marked = opt->path && recover__marker(marker, sizeof(marker), opt->path) == 0 &&
@@ -638,7 +755,8 @@ damaged:
 	code = store_open(out, opt, err, errlen);
 	if (code)
 		return code;
-	code = recover__set_floor(*out, rec->seq_floor, err, errlen);
+	code = recover__set_floor(*out, rec->seq_floor, bad_header ? NULL : rec->moved_to,
+				  from_file, err, errlen);
 	if (code) {
 		store_close(out);
 		return code;
@@ -647,7 +765,7 @@ damaged:
 		/* Nothing in it reads: say so rather than "no event lost". */
 		snprintf(rec->lost_ranges, sizeof(rec->lost_ranges), "all");
 	} else {
-		code = store__salvage(*out, opt, rec->moved_to, from_file, rec, err, errlen);
+		code = recover__salvage(*out, opt, rec->moved_to, from_file, rec, err, errlen);
 		if (code) {
 			store_close(out);
 			return code;

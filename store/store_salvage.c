@@ -30,7 +30,9 @@
  * A damaged index (events' key) loses nothing: only the table is read.
  * Rows are copied in transactions of SALVAGE__GROUP, after the fresh
  * buffer's seq floor is recorded, so a crash during salvage leaves a valid
- * buffer with part of them (the old file is still there).
+ * buffer with part of them (the old file is still there), and the next
+ * start resumes it (store_recover.c, meta 'salvage:PATH'): every step here
+ * is idempotent.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -463,7 +465,7 @@ others:
 		goto out;
 	}
 	n = salvage__table(&sv, "SELECT k, v FROM meta WHERE k != 'last_seq' AND "
-			   "substr(k, 1, 5) != 'hole:'",
+			   "substr(k, 1, 5) != 'hole:' AND substr(k, 1, 8) != 'salvage:'",
 			   "INSERT INTO meta(k, v) VALUES (?1, ?2) "
 			   "ON CONFLICT(k) DO UPDATE SET v = max(v, excluded.v)", 2, NULL);
 	if (n >= 0)

@@ -1274,6 +1274,86 @@ static void test_salvage_budget(void)
 	store_close(&st);
 }
 
+/* A salvage killed half way (here: the process exits at the first progress
+ * report, 10,000 events in): the next start resumes it, and every readable
+ * event ends up in the fresh buffer once, byte for byte. */
+static void resume__die(void *ctx, uint64_t events)
+{
+	(void)ctx;
+	(void)events;
+	_exit(0);
+}
+
+static void test_salvage_resume(void)
+{
+	const char *path = db_path("rec-resume.db");
+	struct store_options o = { .path = path, .salvage_progress = resume__die };
+	struct store_recovery rec;
+	struct store *st = NULL;
+	char err[256], pristine[STORE_PATH_MAX + 16], moved[STORE_PATH_MAX + 16];
+	int status = -1;
+	pid_t pid;
+
+	if (filled_buffer(path, 30000) < 0)
+		return;
+	snprintf(pristine, sizeof(pristine), "%s.pristine", path);
+	CHECK_INT(copy_file(path, pristine), 0);
+	smash_page(path, events_leaf(path, 3)); /* near the start: most is still to copy */
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		store_open_recover(&st, &o, STORE_RECOVER_FULL_CHECK, &rec, err, sizeof(err));
+		_exit(3); /* the salvage ended before its first progress report */
+	}
+	CHECK(pid > 0);
+	if (pid <= 0)
+		return;
+	waitpid(pid, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* Cut short: the fresh buffer holds one group, and says a salvage is due. */
+	CHECK_INT(raw_int(path, "SELECT count(*) FROM events"), 10000);
+	CHECK_INT(raw_int(path, "SELECT count(*) FROM meta WHERE k LIKE 'salvage:%'"), 1);
+	/* The next start resumes it. */
+	o.salvage_progress = NULL;
+	CHECK_INT(store_open_recover(&st, &o, 0, &rec, err, sizeof(err)), 0);
+	CHECK_INT(rec.recovered, 1);
+	CHECK_INT(rec.resumed, 1);
+	CHECK(strstr(rec.moved_to, ".corrupt-20") != NULL);
+	CHECK(strstr(rec.cause, "cut short") != NULL);
+	CHECK(rec.lost > 0 && rec.lost < 200);
+	CHECK_INT(rec.salvaged + rec.lost, 30000);
+	CHECK(rec.seq_floor > 30000);
+	CHECK_INT(store_next_seq(st), rec.seq_floor);
+	snprintf(moved, sizeof(moved), "%s", rec.moved_to);
+	store_close(&st);
+	CHECK_INT(raw_int(path, "SELECT count(*) FROM meta WHERE k LIKE 'salvage:%'"), 0);
+	CHECK_INT(raw_int(path, "SELECT count(*) FROM events"), (long long)rec.salvaged);
+	CHECK_INT(raw_int2(path, pristine, "SELECT count(*) FROM events e JOIN o.events p "
+			   "USING (seq) WHERE e.ts = p.ts AND e.key = p.key AND e.data = p.data"),
+		  (long long)rec.salvaged);
+	CHECK(integrity_ok(path));
+	/* Once: the start after that finds nothing to do. */
+	CHECK_INT(store_open_recover(&st, &o, 0, &rec, err, sizeof(err)), 0);
+	CHECK_INT(rec.recovered, 0);
+	CHECK_INT(rec.resumed, 0);
+	store_close(&st);
+	/* A pending salvage whose file was removed is dropped, nothing else. */
+	{
+		sqlite3 *db = NULL;
+		char sql[STORE_PATH_MAX + 128];
+
+		snprintf(sql, sizeof(sql), "INSERT INTO meta(k, v) VALUES ('salvage:%s.gone', 5)", path);
+		CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+		CHECK_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(db);
+	}
+	CHECK_INT(store_open_recover(&st, &o, 0, &rec, err, sizeof(err)), 0);
+	CHECK_INT(rec.recovered, 0);
+	store_close(&st);
+	CHECK_INT(raw_int(path, "SELECT count(*) FROM meta WHERE k LIKE 'salvage:%'"), 0);
+	CHECK(access(moved, F_OK) == 0); /* the damaged file is kept */
+}
+
 /* The check in the background: store_check() on a handle of its own finds
  * what a skipped check at start left; store_interrupt() ends it as a pass. */
 struct check__stopper {
@@ -1547,6 +1627,7 @@ int main(void)
 	test_salvage_leaf("salv-end.db", -1);
 	test_salvage_budget();
 	test_check_background();
+	test_salvage_resume();
 	test_wal_restart();
 	test_wal_trim();
 	rm_dir(test_dir);
