@@ -209,7 +209,8 @@ struct store_recovery {
 	char moved_to[STORE_PATH_MAX]; /* the damaged file's new name ("" if not recovered);
 				     its -wal and -shm moved to the same name + "-wal"/"-shm" */
 	char cause[256];          /* why it was judged damaged (SQLite's words) */
-	uint64_t seq_from_file;   /* highest seq still readable in it, 0 if none */
+	uint64_t seq_from_file;   /* highest seq it names (meta, tables; the key index, read
+				     by the salvage), 0 if none reads */
 	uint64_t seq_floor;       /* the fresh buffer's first seq: max(seq_from_file + 1,
 				     wall-clock ms * 1000), so no seq repeats */
 	int seq_floor_unsafe;     /* 1: neither the file nor the clock (before 2024) gave

@@ -26,6 +26,7 @@
 struct limits_meta {
 	int64_t last_seq;          /* highest seq ever committed */
 	int64_t quarantined_total; /* quarantine rows ever stored */
+	int64_t seq_skipped;       /* seqs a recovery's floor jumped over, never issued */
 	struct store_drops drops;  /* cumulative drops */
 };
 
@@ -55,6 +56,8 @@ static int limits__meta(struct store *st, struct limits_meta *m,
 			m->last_seq = v;
 		else if (strcmp(k, "quarantined_total") == 0)
 			m->quarantined_total = v;
+		else if (strcmp(k, "seq_skipped") == 0)
+			m->seq_skipped = v;
 		else if (strcmp(k, "drop_expired") == 0)
 			m->drops.expired = u;
 		else if (strcmp(k, "drop_delivered") == 0)
@@ -504,6 +507,10 @@ int store_stats(struct store *st, struct store_stats *out, char *err, size_t err
 		goto done;
 	out->accepted = m.last_seq > sp.newest_seq ? (uint64_t)m.last_seq
 						   : (uint64_t)sp.newest_seq;
+	/* Not the seqs a recovery jumped over (store_recover.c). */
+	if (m.seq_skipped > 0)
+		out->accepted -= (uint64_t)m.seq_skipped < out->accepted ? (uint64_t)m.seq_skipped
+									 : out->accepted;
 	out->quarantined = m.quarantined_total > 0 ? (uint64_t)m.quarantined_total : 0;
 	out->drops = m.drops;
 	code = limits__row(st, STORE__COUNT_QUAR, -1, &n, NULL, err, errlen);

@@ -490,8 +490,9 @@ static int recover__move(const char *path, char *moved_to, size_t movedlen,
 	return 0;
 }
 
-/* The highest seq the damaged file still shows, 0 if none is readable. */
-static uint64_t recover__file_seq(const char *path)
+/* The highest seq the damaged file still shows, 0 if none is readable;
+ * *skipped gets its meta 'seq_skipped' (0 if it does not read). */
+static uint64_t recover__file_seq(const char *path, uint64_t *skipped)
 {
 	static const char *const sql[] = {
 		"SELECT v FROM meta WHERE k = 'last_seq'",
@@ -503,8 +504,16 @@ static uint64_t recover__file_seq(const char *path)
 	uint64_t best = 0;
 	size_t i;
 
+	*skipped = 0;
 	if (!db)
 		return 0;
+	{
+		int64_t v;
+
+		if (recover__int(db, "SELECT v FROM meta WHERE k = 'seq_skipped'", &v) == SQLITE_OK &&
+		    v > 0)
+			*skipped = (uint64_t)v;
+	}
 	for (i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
 		int64_t v;
 
@@ -569,6 +578,7 @@ static int recover__set_floor(struct store *st, uint64_t floor, const char *salv
 		code = recover__exec_tv(st, "INSERT OR REPLACE INTO meta(k, v) VALUES "
 					"('salvage:' || ?1, ?2)", salvage_from, hi,
 					"starting the fresh buffer", err, errlen);
+
 	/* Tells a later salvage that seqs below it were not issued here. */
 	if (code == 0 && floor > old) {
 		char sql[128];
@@ -592,13 +602,24 @@ static int recover__set_floor(struct store *st, uint64_t floor, const char *salv
 	return code;
 }
 
-/* Salvage old_path into st, then end the pending salvage (above). */
+/*
+ * Salvage old_path into st, then end the pending salvage (above). The seqs
+ * the floor jumped over, never issued (above the highest seq the old file
+ * shows, which the salvage puts in rec->seq_from_file), are added to meta
+ * 'seq_skipped' (skipped: the old file's own), so that "events ever
+ * accepted" (store_stats()) stays a count of events.
+ */
 static int recover__salvage(struct store *st, const struct store_options *opt,
-			    const char *old_path, uint64_t hi, struct store_recovery *rec,
-			    char *err, size_t errlen)
+			    const char *old_path, uint64_t hi, uint64_t skipped,
+			    struct store_recovery *rec, char *err, size_t errlen)
 {
 	int code = store__salvage(st, opt, old_path, hi, rec, err, errlen);
 
+	if (code == 0 && rec->seq_floor > rec->seq_from_file + 1)
+		code = recover__exec_tv(st, "INSERT INTO meta(k, v) VALUES ('seq_skipped', ?2) "
+					"ON CONFLICT(k) DO UPDATE SET v = max(v, excluded.v)", "",
+					skipped + (rec->seq_floor - rec->seq_from_file - 1),
+					"ending the salvage", err, errlen);
 	if (code == 0)
 		code = recover__exec_tv(st, "DELETE FROM meta WHERE k = 'salvage:' || ?1",
 					old_path, 0, "ending the salvage", err, errlen);
@@ -616,7 +637,7 @@ static int recover__resume(struct store *st, const struct store_options *opt,
 			   struct store_recovery *rec, char *err, size_t errlen)
 {
 	sqlite3_stmt *s = NULL;
-	uint64_t hi = 0;
+	uint64_t hi = 0, skipped = 0;
 	int64_t n = 0, floor = 0;
 	int rc, code;
 
@@ -646,7 +667,8 @@ static int recover__resume(struct store *st, const struct store_options *opt,
 	rec->seq_floor = (uint64_t)floor;
 	snprintf(rec->cause, sizeof(rec->cause), "the salvage of it was cut short (the agent "
 		 "was stopped or lost power); resumed");
-	code = recover__salvage(st, opt, rec->moved_to, hi, rec, err, errlen);
+	recover__file_seq(rec->moved_to, &skipped);
+	code = recover__salvage(st, opt, rec->moved_to, hi, skipped, rec, err, errlen);
 	if (code)
 		return code;
 	/* Both runs: every event below the floor came from the old file. */
@@ -667,7 +689,7 @@ int store_open_recover(struct store **out, const struct store_options *opt,
 {
 	char cause[sizeof(rec->cause)] = "";
 	struct store_recovery dummy;
-	uint64_t from_file, from_clock = 0;
+	uint64_t from_file, from_clock = 0, skipped = 0;
 	int64_t now_ms;
 	struct stat sb;
 	int code, damaged, bad_header = 0;
@@ -739,7 +761,7 @@ int store_open_recover(struct store **out, const struct store_options *opt,
 	}
 damaged:
 	/* Read before the move, so a -shm this creates moves with the rest. */
-	from_file = bad_header ? 0 : recover__file_seq(opt->path);
+	from_file = bad_header ? 0 : recover__file_seq(opt->path, &skipped);
 	code = recover__move(opt->path, rec->moved_to, sizeof(rec->moved_to),
 			     err, errlen);
 	if (code)
@@ -765,7 +787,7 @@ damaged:
 		/* Nothing in it reads: say so rather than "no event lost". */
 		snprintf(rec->lost_ranges, sizeof(rec->lost_ranges), "all");
 	} else {
-		code = recover__salvage(*out, opt, rec->moved_to, from_file, rec, err, errlen);
+		code = recover__salvage(*out, opt, rec->moved_to, from_file, skipped, rec, err, errlen);
 		if (code) {
 			store_close(out);
 			return code;

@@ -422,6 +422,8 @@ int store__salvage(struct store *st, const struct store_options *opt, const char
 			if (b > hi)
 				hi = b;
 			hi_from_index = 1;
+			if (b > rec->seq_from_file)
+				rec->seq_from_file = b; /* the highest seq it names */
 		}
 		sqlite3_finalize(ix);
 	}

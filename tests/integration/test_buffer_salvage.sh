@@ -148,6 +148,10 @@ PY
 	# The count in status agrees with the rows (the holes are subtracted).
 	expect "$where: status counts the rows" "$(sqlite3 "$db" 'SELECT count(*) FROM events')" \
 		"$("$FG" status -c "$T/site.conf" --json | $PY -c 'import json,sys; print(json.load(sys.stdin)["buffered"])')"
+	# "accepted" counts events, not the seqs the floor jumped over.
+	expect "$where: status --json accepted counts events" \
+		"$("$FG" status -c "$T/site.conf" --json | $PY -c 'import json,sys; print(json.load(sys.stdin)["accepted"])')" \
+		$((max_orig + appended + $(sql "SELECT count(*) FROM events WHERE seq >= $floor")))
 	# A restart: nothing to recover, seq goes on above.
 	prev=$(sql 'SELECT max(seq) FROM events')
 	"$FG" run -c "$T/site.conf" 2>"$T/restart-$case_no.log" &
