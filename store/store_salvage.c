@@ -15,9 +15,9 @@
  * to the smallest y that reads: [x, y-1] is a lost range, and the scan goes
  * on at y. A damaged leaf costs some 2 log2(n) probes, a damaged root the
  * same plus the scan: bounded whatever the size. Two damaged regions closer
- * together than the galloping step may be reported as one (the readable
- * rows between them counted lost): rare with one damaged page, and those
- * rows are still in the kept file. A row whose seq is out of order or out
+ * together than the galloping step look like one: the key index then lists
+ * the seqs of that range and each is read alone (salvage__gap()), so the
+ * rows between them are kept too. A row whose seq is out of order or out
  * of the range, or whose columns have the wrong types (garbage that happens
  * to parse), counts as a read error at that point.
  *
@@ -192,6 +192,94 @@ static int salvage__probe(struct salvage *sv, uint64_t y, uint64_t *first)
 	return ok;
 }
 
+/* Copy one row of the scan or point statement s (its columns seq, ts, key,
+ * data) if they have the right types. Returns 1 copied, 0 garbage (a read
+ * error), or a negative STORE_E*. */
+static int salvage__copy_row(struct salvage *sv, sqlite3_stmt *s)
+{
+	int rc, code;
+
+	if (sqlite3_column_type(s, 0) != SQLITE_INTEGER || sqlite3_column_type(s, 1) != SQLITE_INTEGER ||
+	    sqlite3_column_type(s, 2) != SQLITE_BLOB || sqlite3_column_type(s, 3) != SQLITE_BLOB)
+		return 0;
+	if ((code = salvage__begin(sv)) != 0)
+		return code;
+	sqlite3_bind_int64(sv->ins, 1, sqlite3_column_int64(s, 0));
+	sqlite3_bind_value(sv->ins, 2, sqlite3_column_value(s, 1));
+	sqlite3_bind_value(sv->ins, 3, sqlite3_column_value(s, 2));
+	sqlite3_bind_value(sv->ins, 4, sqlite3_column_value(s, 3));
+	rc = sqlite3_step(sv->ins);
+	if (rc == SQLITE_DONE && sqlite3_changes(sv->st->db) == 1)
+		sv->rec->salvaged++;
+	sqlite3_reset(sv->ins);
+	if (rc != SQLITE_DONE)
+		return store__error(sv->st, rc, "salvaging an event", sv->err, sv->errlen);
+	code = salvage__counted(sv);
+	return code ? code : 1;
+}
+
+/*
+ * [a, b] did not read as a range (galloping and bisection found its end,
+ * but two damaged regions closer together than a gallop step look like
+ * one). The key index lists the seqs that were there (as its rowids, on
+ * pages of its own): each is read alone, by rowid, so the rows between two
+ * such regions are kept and only the unreadable ones are lost, run by run.
+ * When the index does not read, all of [a, b] is lost (lo_known = 0: its
+ * start is unknown). Returns 0 or a negative STORE_E*.
+ */
+static int salvage__gap(struct salvage *sv, uint64_t a, uint64_t b, int lo_known)
+{
+	sqlite3_stmt *ix = NULL, *one = NULL;
+	uint64_t run_a = 0, run_b = 0;
+	int rc, code = 0, listed = 0;
+
+	if (sqlite3_prepare_v2(sv->src, "SELECT seq FROM events INDEXED BY "
+			       "sqlite_autoindex_events_1 WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq",
+			       -1, &ix, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(sv->src, "SELECT seq, ts, key, data FROM events WHERE seq = ?1",
+			       -1, &one, NULL) != SQLITE_OK)
+		goto whole;
+	sqlite3_bind_int64(ix, 1, (sqlite3_int64)a);
+	sqlite3_bind_int64(ix, 2, (sqlite3_int64)b);
+	while ((rc = sqlite3_step(ix)) == SQLITE_ROW) {
+		uint64_t seq = (uint64_t)sqlite3_column_int64(ix, 0);
+		int got = 0;
+
+		listed = 1;
+		if (seq < a || seq > b)
+			continue;
+		sqlite3_bind_int64(one, 1, (sqlite3_int64)seq);
+		if (sqlite3_step(one) == SQLITE_ROW && sqlite3_column_int64(one, 0) == (sqlite3_int64)seq)
+			got = salvage__copy_row(sv, one);
+		sqlite3_reset(one);
+		if (got < 0) {
+			code = got;
+			goto out;
+		}
+		if (got)
+			continue;
+		if (run_b && seq == run_b + 1) {
+			run_b = seq;
+			continue;
+		}
+		if (run_b)
+			salvage__lost(sv, run_a, run_b);
+		run_a = run_b = seq;
+	}
+	if (rc != SQLITE_DONE || !listed)
+		goto whole; /* the index does not read (its sort reads it whole
+			       before the first row), or lists nothing there */
+	if (run_b)
+		salvage__lost(sv, run_a, run_b);
+	goto out;
+whole:
+	salvage__lost(sv, lo_known ? a : 0, b);
+out:
+	sqlite3_finalize(ix);
+	sqlite3_finalize(one);
+	return code;
+}
+
 /* Events of [lo, hi]; lo_known = 0 when lo is a guess (the first readable
  * seq could not be read). Returns 0 or a negative STORE_E*. */
 static int salvage__events(struct salvage *sv, uint64_t lo, uint64_t hi, int lo_known)
@@ -230,7 +318,8 @@ static int salvage__events(struct salvage *sv, uint64_t lo, uint64_t hi, int lo_
 				bad = mid;
 			}
 		}
-		salvage__lost(sv, lo_known ? stop : 0, good - 1);
+		if ((code = salvage__gap(sv, stop, good - 1, lo_known)) != 0)
+			return code;
 		lo_known = 1;
 		if (good > hi || first == UINT64_MAX)
 			break;

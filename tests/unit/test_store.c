@@ -1274,6 +1274,38 @@ static void test_salvage_budget(void)
 	store_close(&st);
 }
 
+/* Damaged pages closer together than a gallop step (four leaves, one sound
+ * leaf, one more damaged): the rows of the sound leaf between them are
+ * salvaged too, and the lost seqs are exactly those of the five leaves. */
+static void test_salvage_close_damage(void)
+{
+	static const int bad[] = { 10, 11, 12, 13, 15 };
+	const char *path = db_path("rec-close.db");
+	struct store_recovery rec;
+	struct store *st;
+	long long pages[5], on_bad = 0, total;
+	char sql[256];
+
+	if (filled_buffer(path, 20000) < 0)
+		return;
+	total = raw_int(path, "SELECT count(*) FROM events");
+	for (int i = 0; i < 5; i++) {
+		pages[i] = events_leaf(path, bad[i]);
+		snprintf(sql, sizeof(sql), "SELECT ncell FROM dbstat WHERE pageno = %lld", pages[i]);
+		on_bad += raw_int(path, sql);
+	}
+	CHECK(on_bad > 0);
+	for (int i = 0; i < 5; i++)
+		smash_page(path, pages[i]);
+	st = open_recover(path, STORE_RECOVER_FULL_CHECK, &rec, 0);
+	CHECK_INT(rec.recovered, 1);
+	CHECK_INT(rec.lost, (uint64_t)on_bad);
+	CHECK_INT(rec.salvaged, (uint64_t)(total - on_bad));
+	/* Two runs: leaves 10-13, and 15. */
+	CHECK(strchr(rec.lost_ranges, ',') != NULL);
+	store_close(&st);
+}
+
 /* A salvage killed half way (here: the process exits at the first progress
  * report, 10,000 events in): the next start resumes it, and every readable
  * event ends up in the fresh buffer once, byte for byte. */
@@ -1628,6 +1660,7 @@ int main(void)
 	test_salvage_budget();
 	test_check_background();
 	test_salvage_resume();
+	test_salvage_close_damage();
 	test_wal_restart();
 	test_wal_trim();
 	rm_dir(test_dir);
