@@ -569,25 +569,16 @@ static void run__log_input_drift(const struct agent *a)
  */
 static int run__buffer_damaged(struct agent *a, char *cause, size_t causelen, const char **where)
 {
-	struct pipeline_stats ps;
-
 	if (bufcheck_damaged(a->bufcheck, cause, causelen)) {
 		*where = "the background check";
 		return 1;
 	}
-	pipeline_get_stats(a->pipe, &ps);
-	if (ps.buffer_damaged) {
-		snprintf(cause, causelen, "a write failed: SQLITE_CORRUPT");
+	if (pipeline_buffer_damaged(a->pipe, cause, causelen)) {
 		*where = "the store writer";
 		return 1;
 	}
 	for (size_t i = 0; i < a->nfw; i++) {
-		struct forward_stats fs;
-
-		forward_get_stats(a->fws[i], &fs);
-		if (fs.buffer_damaged) {
-			snprintf(cause, causelen, "%s", fs.last_error[0] ? fs.last_error :
-				 "a read failed: SQLITE_CORRUPT");
+		if (forward_buffer_damaged(a->fws[i], cause, causelen)) {
 			*where = forward_name(a->fws[i]);
 			return 1;
 		}

@@ -76,6 +76,7 @@ struct forward {
 	size_t arena_len, arena_cap;
 	int read_failed;              /* the last read ran out of memory */
 	int marked_damaged;           /* a read failed with STORE_ECORRUPT: marker left */
+	char damage[512];             /* its error ("" before), under mu */
 	int batch_full;               /* the last read stopped for want of room (batch or arena) */
 
 	pthread_mutex_t mu;           /* guards stats and latency */
@@ -391,7 +392,7 @@ static long forward__read_more(struct forward *fw, uint64_t from, size_t max)
 			log_error(fw->name, "the buffer is damaged at seq %llu (%s)",
 				  (unsigned long long)from, err);
 			pthread_mutex_lock(&fw->mu);
-			fw->stats.buffer_damaged = 1;
+			snprintf(fw->damage, sizeof fw->damage, "%s", err);
 			pthread_mutex_unlock(&fw->mu);
 		}
 		if (log_ratelimit(&fw->rl_store, now, &sup))
@@ -723,6 +724,18 @@ void forward_get_stats(struct forward *fw, struct forward_stats *out)
 	pthread_mutex_lock(&fw->mu);
 	*out = fw->stats;
 	pthread_mutex_unlock(&fw->mu);
+}
+
+int forward_buffer_damaged(struct forward *fw, char *cause, size_t causelen)
+{
+	int damaged;
+
+	pthread_mutex_lock(&fw->mu);
+	damaged = fw->damage[0] != '\0';
+	if (damaged)
+		snprintf(cause, causelen, "%s", fw->damage);
+	pthread_mutex_unlock(&fw->mu);
+	return damaged;
 }
 
 void forward_wait(struct forward *fw)

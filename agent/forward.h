@@ -53,8 +53,6 @@ struct forward_stats {
 	uint64_t inflight;         /* events handed over, no outcome yet */
 	int up;                    /* 1 delivering, 0 down, -1 nothing delivered yet */
 	int done;                  /* replay: finished */
-	int buffer_damaged;        /* 1: a read failed with STORE_ECORRUPT (marker left:
-				      store_mark_damaged()); the agent restarts itself */
 	char last_error[256];      /* "" when none */
 };
 
@@ -96,6 +94,11 @@ int forward_cancelled(void *fw);
 
 /* Copy the counters. */
 void forward_get_stats(struct forward *fw, struct forward_stats *out);
+
+/* 1 when a read of the buffer failed with STORE_ECORRUPT (the marker is
+ * left, store_mark_damaged()), with its error in cause; the agent then
+ * restarts itself. 0 otherwise. */
+int forward_buffer_damaged(struct forward *fw, char *cause, size_t causelen);
 
 /* Ask the thread to finish within flush_ms, without waiting: stop several
  * forwarders at once, then forward_stop() each. */

@@ -109,6 +109,7 @@ struct pipeline {
 		st_quarantined, st_commits, st_commit_errors, st_last_seq; /* see pipeline_stats */
 	_Atomic int st_healthy;       /* 0 while commits fail */
 	_Atomic int st_damaged;       /* 1 once a write failed with STORE_ECORRUPT */
+	char damage[256];             /* its error; written before st_damaged is read as 1 */
 };
 
 static void pipeline__timespec_in(struct timespec *ts, int ms)
@@ -189,12 +190,27 @@ static void pipeline__release(struct pipeline *p, uint64_t upto)
 	pthread_mutex_unlock(&p->mu);
 }
 
+/* A damaged page met by the writer (a write, or the limits' reads): the
+ * marker, and buffer_damaged for the agent, which restarts itself. */
+static void pipeline__damaged(struct pipeline *p, const char *err)
+{
+	/* Only the writer thread comes here: the error is written first. */
+	if (atomic_load(&p->st_damaged))
+		return;
+	snprintf(p->damage, sizeof p->damage, "%s", err);
+	atomic_store(&p->st_damaged, 1);
+	store_mark_damaged(p->opt.store);
+}
+
 static void pipeline__enforce_limits(struct pipeline *p, struct store_drops *last)
 {
 	struct store_drops d;
 	char err[512];
+	int code = store_enforce_limits(p->opt.store, clock_wall_ms(), &d, err, sizeof err);
 
-	if (store_enforce_limits(p->opt.store, clock_wall_ms(), &d, err, sizeof err) < 0) {
+	if (code < 0) {
+		if (code == STORE_ECORRUPT)
+			pipeline__damaged(p, err);
 		log_warn("store", "could not enforce the buffer's limits: %s", err);
 		return;
 	}
@@ -402,10 +418,8 @@ static void *pipeline__writer_main(void *arg)
 			next_limits = now + LIMITS_EVERY_MS;
 			p->written = 0;
 		}
-		if (rc == STORE_ECORRUPT && !atomic_exchange(&p->st_damaged, 1))
-			/* A damaged page on the write path: the agent restarts
-			 * itself to move the file aside (pipeline_stats). */
-			store_mark_damaged(p->opt.store);
+		if (rc == STORE_ECORRUPT)
+			pipeline__damaged(p, p->err);
 		if (rc < 0) {
 			/* From here on only this thread writes, until a commit succeeds. */
 			first = !atomic_exchange(&p->failing, 1);
@@ -639,7 +653,14 @@ void pipeline_get_stats(struct pipeline *p, struct pipeline_stats *out)
 	out->commit_errors = atomic_load(&p->st_commit_errors);
 	out->last_seq = atomic_load(&p->st_last_seq);
 	out->healthy = atomic_load(&p->st_healthy);
-	out->buffer_damaged = atomic_load(&p->st_damaged);
+}
+
+int pipeline_buffer_damaged(struct pipeline *p, char *cause, size_t causelen)
+{
+	if (!p || !atomic_load(&p->st_damaged))
+		return 0;
+	snprintf(cause, causelen, "%s", p->damage);
+	return 1;
 }
 
 void pipeline_drain(struct pipeline *p, int drain_ms)

@@ -44,8 +44,6 @@ struct pipeline_stats {
 	uint64_t commit_errors; /* failed commits (retried) */
 	uint64_t last_seq;      /* seq of the last committed event */
 	int healthy;            /* 0 while the writer cannot commit */
-	int buffer_damaged;     /* 1: a write failed with STORE_ECORRUPT (marker left:
-				   store_mark_damaged()); the agent restarts itself */
 };
 
 struct pipeline;
@@ -90,6 +88,11 @@ int pipeline_wait_events(struct pipeline *p, uint64_t after, int timeout_ms);
 
 /* Copy the counters. */
 void pipeline_get_stats(struct pipeline *p, struct pipeline_stats *out);
+
+/* 1 when the writer met a damaged page (a write or the limits' reads failed
+ * with STORE_ECORRUPT; the marker is left, store_mark_damaged()), with its
+ * error in cause; the agent then restarts itself. 0 otherwise. */
+int pipeline_buffer_damaged(struct pipeline *p, char *cause, size_t causelen);
 
 /*
  * Commit everything queued (retrying for at most drain_ms when the disk

@@ -64,8 +64,10 @@ free_port() {
 	/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
-# sql QUERY: run against the test buffer.
-sql() { sqlite3 -batch -noheader "$T/data/buffer.db" "$1"; }
+# sql QUERY: run against the test buffer; fails when there is none yet
+# (sqlite3 would create an empty file, which the agent's start then takes
+# for a buffer lost at a power cut and moves aside).
+sql() { [ -e "$T/data/buffer.db" ] && sqlite3 -batch -noheader "$T/data/buffer.db" "$1"; }
 
 # wait_for DESC SECONDS COMMAND...: poll until COMMAND succeeds.
 wait_for() {

@@ -180,4 +180,30 @@ wait_for "the background check passes a sound file" 10 checked
 kill -TERM $pid; wait $pid; expect "sound file: SIGTERM exits 0" $? 0
 expect "sound file: no restart" "$(grep -c "restarting in place" "$T/sound.log")" 0
 expect "sound file: not moved" "$(ls "$T/data" | grep -c corrupt)" 0
+
+# Damage while running, after every check: the oldest leaf, which the
+# agent wrote (and checkpointed) seconds ago and never writes again, while
+# a sink that cannot deliver (Elasticsearch on a port nobody listens on)
+# reads it again at every retry. That read, or the writer's limits, finds
+# it; the agent restarts itself in place and salvages the file.
+rm -rf "$T/data"; mkdir -p "$T/data"
+SIM_SENSORS=50 SIM_RATE=40 write_config "$T/sink.conf" "[elasticsearch]" "enabled = true" \
+	"url = http://127.0.0.1:$(free_port)"
+"$FG" run -c "$T/sink.conf" 2>"$T/sink.log" &
+pid=$!; pids+=("$pid")
+wait_for "1,000 events from the sink case" 20 more_than 1000
+sleep 2.5 # a checkpoint (every 2 s) has put the oldest leaf in the file itself
+first_leaf=$(sql "SELECT pageno FROM dbstat WHERE name = 'events' AND pagetype = 'leaf' ORDER BY path LIMIT 1")
+dd if=/dev/urandom of="$db" bs=4096 seek=$((first_leaf - 1)) count=1 conv=notrunc status=none
+wait_for "the salvage after damage at run time" 20 has_recovered
+kill -0 $pid 2>/dev/null || fail "sink case: the agent exited: $(tail -3 "$T/sink.log")"
+grep -E "is damaged \(.*malformed.*, found by (elasticsearch|the store writer)\): restarting in place" "$T/sink.log" ||
+	fail "sink case: no restart in place on the read error: $(grep -i damaged "$T/sink.log")"
+expect "sink case: started twice in one process" "$(grep -c "started: gateway" "$T/sink.log")" 2
+lost=$(state buffer_lost); salvaged=$(state buffer_salvaged)
+{ [ "${lost:-0}" -gt 0 ] && [ "$lost" -le 100 ]; } || fail "sink case: $lost lost for one page"
+# (kill -9: a clean stop waits 5 s for the sink that cannot deliver.)
+kill -KILL $pid; wait $pid 2>/dev/null
+expect "sink case: the buffer as salvaged is sound" "$(sql 'PRAGMA integrity_check')" ok
+echo "damage at run time: salvaged $salvaged, lost $lost ($(grep -o "found by [a-z ]*" "$T/sink.log" | head -1))"
 finish
