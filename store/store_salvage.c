@@ -128,70 +128,6 @@ static void salvage__lost(struct salvage *sv, uint64_t a, uint64_t b)
 	}
 }
 
-/*
- * Copy the events with seq in [lo, hi]. Returns 0 when the range was read
- * to its end, 1 when a read failed (*stop = the first seq not read), or a
- * negative STORE_E* when writing the fresh buffer failed.
- */
-static int salvage__scan(struct salvage *sv, uint64_t lo, uint64_t hi, uint64_t *stop)
-{
-	sqlite3_stmt *s = sv->scan;
-	uint64_t next = lo;
-	int rc, code = 0;
-
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)lo);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)hi);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		sqlite3_int64 seq = sqlite3_column_int64(s, 0);
-
-		if (sqlite3_column_type(s, 0) != SQLITE_INTEGER || seq < (sqlite3_int64)next ||
-		    (uint64_t)seq > hi || sqlite3_column_type(s, 1) != SQLITE_INTEGER ||
-		    sqlite3_column_type(s, 2) != SQLITE_BLOB ||
-		    sqlite3_column_type(s, 3) != SQLITE_BLOB)
-			break; /* garbage that parsed: a read error here */
-		if ((code = salvage__begin(sv)) != 0)
-			break;
-		sqlite3_bind_int64(sv->ins, 1, seq);
-		sqlite3_bind_value(sv->ins, 2, sqlite3_column_value(s, 1));
-		sqlite3_bind_value(sv->ins, 3, sqlite3_column_value(s, 2));
-		sqlite3_bind_value(sv->ins, 4, sqlite3_column_value(s, 3));
-		rc = sqlite3_step(sv->ins);
-		if (rc == SQLITE_DONE && sqlite3_changes(sv->st->db) == 1)
-			sv->rec->salvaged++;
-		sqlite3_reset(sv->ins);
-		if (rc != SQLITE_DONE) {
-			code = store__error(sv->st, rc, "salvaging an event", sv->err, sv->errlen);
-			break;
-		}
-		next = (uint64_t)seq + 1;
-		if ((code = salvage__counted(sv)) != 0)
-			break;
-	}
-	sqlite3_reset(s);
-	if (code)
-		return code;
-	if (rc == SQLITE_DONE)
-		return 0;
-	*stop = next;
-	return 1;
-}
-
-/* Does "the first event with seq >= y" read? 1 yes (*first = its seq, or
- * UINT64_MAX when there is none), 0 no. */
-static int salvage__probe(struct salvage *sv, uint64_t y, uint64_t *first)
-{
-	int rc, ok;
-
-	sqlite3_bind_int64(sv->probe, 1, (sqlite3_int64)y);
-	rc = sqlite3_step(sv->probe);
-	ok = rc == SQLITE_DONE || (rc == SQLITE_ROW &&
-				   sqlite3_column_type(sv->probe, 0) == SQLITE_INTEGER &&
-				   sqlite3_column_int64(sv->probe, 0) >= (sqlite3_int64)y);
-	*first = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(sv->probe, 0) : UINT64_MAX;
-	sqlite3_reset(sv->probe);
-	return ok;
-}
-
 /* Copy one row of the scan or point statement s (its columns seq, ts, key,
  * data) if they have the right types. Returns 1 copied, 0 garbage (a read
  * error), or a negative STORE_E*. */
@@ -216,6 +152,56 @@ static int salvage__copy_row(struct salvage *sv, sqlite3_stmt *s)
 		return store__error(sv->st, rc, "salvaging an event", sv->err, sv->errlen);
 	code = salvage__counted(sv);
 	return code ? code : 1;
+}
+
+/*
+ * Copy the events with seq in [lo, hi]. Returns 0 when the range was read
+ * to its end, 1 when a read failed (*stop = the first seq not read), or a
+ * negative STORE_E* when writing the fresh buffer failed.
+ */
+static int salvage__scan(struct salvage *sv, uint64_t lo, uint64_t hi, uint64_t *stop)
+{
+	sqlite3_stmt *s = sv->scan;
+	uint64_t next = lo;
+	int rc, code = 0;
+
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)lo);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)hi);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		sqlite3_int64 seq = sqlite3_column_int64(s, 0);
+		int got;
+
+		if (seq < (sqlite3_int64)next || (uint64_t)seq > hi)
+			break; /* garbage that parsed: a read error here */
+		if ((got = salvage__copy_row(sv, s)) <= 0) {
+			code = got; /* 0: garbage again */
+			break;
+		}
+		next = (uint64_t)seq + 1;
+	}
+	sqlite3_reset(s);
+	if (code)
+		return code;
+	if (rc == SQLITE_DONE)
+		return 0;
+	*stop = next;
+	return 1;
+}
+
+/* Does "the first event with seq >= y" read? 1 yes (*first = its seq, or
+ * UINT64_MAX when there is none), 0 no. */
+static int salvage__probe(struct salvage *sv, uint64_t y, uint64_t *first)
+{
+	int rc, ok;
+
+	sqlite3_bind_int64(sv->probe, 1, (sqlite3_int64)y);
+	rc = sqlite3_step(sv->probe);
+	ok = rc == SQLITE_DONE || (rc == SQLITE_ROW &&
+				   sqlite3_column_type(sv->probe, 0) == SQLITE_INTEGER &&
+				   sqlite3_column_int64(sv->probe, 0) >= (sqlite3_int64)y);
+	*first = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(sv->probe, 0) : UINT64_MAX;
+	sqlite3_reset(sv->probe);
+	return ok;
 }
 
 /*
