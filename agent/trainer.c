@@ -54,7 +54,7 @@ void trainer_options_default(struct trainer_options *o)
 	o->forest.max_bins = o->gbt.max_bins = TRAINER_BINS;
 	o->forest.seed = o->gbt.seed = 42;
 	o->forest.nclasses = 3;
-	o->logreg.tune_threshold = 1;
+	o->logreg.auto_threshold = 1;
 }
 
 int trainer_create(struct trainer **out)

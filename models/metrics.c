@@ -1,6 +1,7 @@
 /*
  * metrics.c - evaluation arithmetic for `fieldgate eval`: a confusion
- * matrix with accuracy, and a running root mean squared error.
+ * matrix with accuracy, per-class precision, recall, F1 and the
+ * always-this-class baseline, and a running root mean squared error.
  */
 #include <assert.h>
 #include <math.h>
@@ -32,6 +33,49 @@ double confusion_accuracy(const struct confusion *c)
 	for (size_t i = 0; i < c->k; i++)
 		diag += c->m[i][i];
 	return (double)diag / (double)c->n;
+}
+
+/* Column sum (predicted cls) and row sum (actually cls). */
+static size_t confusion__predicted(const struct confusion *c, size_t cls)
+{
+	size_t s = 0;
+	for (size_t i = 0; i < c->k; i++)
+		s += c->m[i][cls];
+	return s;
+}
+
+static size_t confusion__actual(const struct confusion *c, size_t cls)
+{
+	size_t s = 0;
+	for (size_t j = 0; j < c->k; j++)
+		s += c->m[cls][j];
+	return s;
+}
+
+double confusion_precision(const struct confusion *c, size_t cls)
+{
+	size_t p = cls < c->k ? confusion__predicted(c, cls) : 0;
+	return p ? (double)c->m[cls][cls] / (double)p : 0;
+}
+
+double confusion_recall(const struct confusion *c, size_t cls)
+{
+	size_t a = cls < c->k ? confusion__actual(c, cls) : 0;
+	return a ? (double)c->m[cls][cls] / (double)a : 0;
+}
+
+double confusion_f1(const struct confusion *c, size_t cls)
+{
+	if (cls >= c->k || c->m[cls][cls] == 0)
+		return 0;
+	double tp = (double)c->m[cls][cls];
+	double fp = (double)confusion__predicted(c, cls) - tp, fn = (double)confusion__actual(c, cls) - tp;
+	return 2 * tp / (2 * tp + fp + fn);
+}
+
+double confusion_share(const struct confusion *c, size_t cls)
+{
+	return cls < c->k && c->n ? (double)confusion__actual(c, cls) / (double)c->n : 0;
 }
 
 void rmse_init(struct rmse *r)

@@ -1,6 +1,6 @@
 /*
  * metrics.h - evaluation arithmetic for `fieldgate eval`: confusion matrices,
- * accuracy, root mean squared error. Pure and allocation-free.
+ * accuracy, precision, recall, F1, baselines, root mean squared error. Pure and allocation-free.
  */
 #ifndef FIELDGATE_MODELS_METRICS_H
 #define FIELDGATE_MODELS_METRICS_H
@@ -21,6 +21,15 @@ void confusion_init(struct confusion *c, size_t k);
 int confusion_add(struct confusion *c, int actual, int predicted);
 /* Fraction of rows on the diagonal; 0 when empty. */
 double confusion_accuracy(const struct confusion *c);
+/* Of the rows predicted cls, the share that are cls; 0 when never predicted. */
+double confusion_precision(const struct confusion *c, size_t cls);
+/* Of the rows that are cls, the share predicted cls; 0 when there are none. */
+double confusion_recall(const struct confusion *c, size_t cls);
+/* Harmonic mean of the two, 2 tp / (2 tp + fp + fn); 0 when tp is 0. */
+double confusion_f1(const struct confusion *c, size_t cls);
+/* The share of rows that are cls: the accuracy of always answering cls (the
+ * all-normal baseline for cls 0); 0 when empty. */
+double confusion_share(const struct confusion *c, size_t cls);
 
 struct rmse { size_t n; double sum_sq; };
 void rmse_init(struct rmse *r);

@@ -140,14 +140,41 @@ struct forest_params {
 	void *progress_ctx;         /* passed to progress */
 };
 
+/* How logistic regression weighs the two classes in its loss. */
+enum logreg_class_weight {
+	LOGREG_WEIGHT_NONE = 0,   /* every row weighs 1 (default) */
+	LOGREG_WEIGHT_BALANCED,   /* a row of class c weighs n / (2 n_c), as scikit-learn's
+				     "balanced": both classes weigh the same in all */
+};
+
+/* Percentage of the training rows (the last ones, in the order given) that
+ * an automatic threshold is chosen on. */
+#define LOGREG_HOLDOUT_PCT 20
+
 struct logreg_params {
 	double reg_param;   /* L2 strength as in Spark MLlib, default 0.1 */
 	int max_iter;       /* default 100 */
-	int tune_threshold; /* 1: pick the decision threshold that maximises F1 on the
-			       training data (Spark's `threshold`); 0: use 0.5 (default) */
+	enum logreg_class_weight class_weight; /* default LOGREG_WEIGHT_NONE */
+	int auto_threshold; /* 1: choose the decision threshold on a held-out slice
+			       (logreg_choose_threshold() on the last LOGREG_HOLDOUT_PCT %
+			       of the rows, fitted on the rest); 0: use threshold (default) */
+	double threshold;   /* the fixed decision threshold, in (0, 1); default 0.5 */
 	model_progress_fn progress; /* Newton iterations done, or NULL (default) */
 	void *progress_ctx;         /* passed to progress */
 };
+
+/*
+ * The automatic threshold rule: given n held-out rows' probabilities p and
+ * labels y (0/1), the threshold t for which "alarm when p >= t" makes the
+ * fewest errors (false alarms plus misses, i.e. the best accuracy), among
+ * the cuts between distinct probabilities, t midway between the two
+ * probabilities it falls between; of equally good cuts, the highest (the
+ * fewest alarms). Because never alarming is one of the candidates, the
+ * chosen cut never raises more false alarms than it catches anomalies on
+ * those rows. Returns 1 with *t when a cut beats never alarming, 0 (and
+ * *t = 0.5) when none does or n == 0, -1 when out of memory.
+ */
+int logreg_choose_threshold(const double *p, const double *y, size_t n, double *t);
 
 struct gbt_params {
 	int iterations;   /* trees, default 10 */

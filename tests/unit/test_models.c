@@ -887,6 +887,247 @@ out:
 	free(y);
 }
 
+/* The automatic threshold rule (issue 16) on probabilities worked out by hand. */
+static void test_logreg_threshold_rule(void)
+{
+	double t = 0;
+	/* cuts after 0.8 and after 0.6 both make 1 error: the higher one wins */
+	double p1[] = {0.9, 0.8, 0.7, 0.6, 0.4, 0.3, 0.2, 0.1}, y1[] = {1, 1, 0, 1, 0, 0, 0, 0};
+	CHECK_INT(logreg_choose_threshold(p1, y1, 8, &t), 1);
+	CHECK_NEAR(t, 0.75, 1e-15);
+	/* the order given does not matter */
+	double p2[] = {0.1, 0.6, 0.3, 0.9, 0.2, 0.7, 0.4, 0.8}, y2[] = {0, 1, 0, 1, 0, 0, 0, 1};
+	CHECK_INT(logreg_choose_threshold(p2, y2, 8, &t), 1);
+	CHECK_NEAR(t, 0.75, 1e-15);
+	/* nothing beats never alarming (1 miss): 0.5 and 0 */
+	double p3[] = {0.9, 0.8, 0.1}, y3[] = {0, 0, 1};
+	t = 0;
+	CHECK_INT(logreg_choose_threshold(p3, y3, 3, &t), 0);
+	CHECK_NEAR(t, 0.5, 0);
+	/* equal probabilities are never split: 3 rows at 0.6 (2 anomalies) */
+	double p4[] = {0.6, 0.6, 0.6, 0.2}, y4[] = {1, 0, 1, 0};
+	CHECK_INT(logreg_choose_threshold(p4, y4, 4, &t), 1);
+	CHECK_NEAR(t, 0.4, 1e-15);
+	CHECK_INT(logreg_choose_threshold(p4, y4, 0, &t), 0);
+	CHECK_NEAR(t, 0.5, 0);
+	/* every row an alarm: below the lowest probability */
+	double p5[] = {0.9, 0.3}, y5[] = {1, 1};
+	CHECK_INT(logreg_choose_threshold(p5, y5, 2, &t), 1);
+	CHECK(t > 0 && t < 0.3);
+	/* the promise: on the rows it was chosen on, fewer false alarms than hits,
+	 * and no other cut has fewer errors */
+	struct model__rng r;
+	model__rng_seed(&r, 5);
+	size_t n = 3000, tp = 0, fp = 0, pos = 0, err_best;
+	double *p = malloc(n * sizeof *p), *y = malloc(n * sizeof *y);
+	for (size_t i = 0; i < n; i++) {
+		double u = model__rng_unit(&r);
+		p[i] = round(u * 1000) / 1000; /* ties */
+		y[i] = model__rng_unit(&r) < 0.1 + 0.5 * u * u;
+		pos += y[i] == 1;
+	}
+	CHECK_INT(logreg_choose_threshold(p, y, n, &t), 1);
+	for (size_t i = 0; i < n; i++) {
+		tp += p[i] >= t && y[i] == 1;
+		fp += p[i] >= t && y[i] == 0;
+	}
+	CHECK(fp < tp);
+	err_best = fp + pos - tp;
+	int none_better = 1;
+	for (int c = 0; c <= 1001; c++) {
+		double tc = (c - 0.5) / 1000;
+		size_t e = 0;
+		for (size_t i = 0; i < n; i++)
+			e += (p[i] >= tc) != (y[i] == 1);
+		none_better &= e >= err_best;
+	}
+	CHECK(none_better);
+	free(p);
+	free(y);
+}
+
+/* Rows whose class 1 is rare and only partly explained by feature 0. */
+static void rare_rows(uint64_t seed, size_t n, double *x, double *y)
+{
+	struct model__rng r;
+	model__rng_seed(&r, seed);
+	for (size_t i = 0; i < n; i++) {
+		x[i * 2] = model__rng_unit(&r) * 10;
+		x[i * 2 + 1] = model__rng_unit(&r);
+		double z = -7 + 0.8 * x[i * 2];
+		y[i] = model__rng_unit(&r) < 1 / (1 + exp(-z));
+	}
+}
+
+/* Class weights and the threshold settings of logreg_train (issue 16). */
+static void test_logreg_weights_threshold(void)
+{
+	size_t n = 4000, alarms[2] = {0, 0}, pos = 0;
+	double *x = malloc(n * 2 * sizeof *x), *y = malloc(n * sizeof *y);
+	struct model_data d = {x, y, n, 2, names4};
+	struct logreg_params p;
+	struct model *m = NULL, *mb = NULL, *ma = NULL, *m80 = NULL;
+	char err[256], *text = NULL;
+	size_t len;
+
+	rare_rows(9, n, x, y);
+	for (size_t i = 0; i < n; i++)
+		pos += y[i] == 1;
+	CHECK(pos > n / 20 && pos < n / 4);
+	logreg_params_default(&p);
+	CHECK_INT(p.class_weight, LOGREG_WEIGHT_NONE);
+	CHECK_INT(p.auto_threshold, 0);
+	CHECK_NEAR(p.threshold, 0.5, 0);
+	CHECK_INT(logreg_train(&m, &info, &d, &p, err, sizeof err), 0);
+	p.class_weight = LOGREG_WEIGHT_BALANCED;
+	CHECK_INT(logreg_train(&mb, &info, &d, &p, err, sizeof err), 0);
+	if (!m || !mb)
+		goto out;
+	/* balanced: both classes weigh the same, so far more rows reach 0.5 */
+	for (size_t i = 0; i < n; i++) {
+		struct model_output o;
+		model_predict(m, x + i * 2, &o);
+		alarms[0] += o.label;
+		model_predict(mb, x + i * 2, &o);
+		alarms[1] += o.label;
+	}
+	CHECK(alarms[1] > 2 * alarms[0]);
+	CHECK(alarms[1] > pos);
+	CHECK_INT(model_save(mb, tmp_path("lb.json"), err, sizeof err), 0);
+	text = slurp(tmp_path("lb.json"), &len);
+	CHECK(text && strstr(text, "\"class_weight\": \"balanced\"") && strstr(text, "\"threshold\": 0.5\n"));
+	free(text);
+	CHECK_INT(model_save(m, tmp_path("ln.json"), err, sizeof err), 0);
+	text = slurp(tmp_path("ln.json"), &len);
+	CHECK(text && strstr(text, "\"class_weight\": \"none\""));
+	free(text);
+	model_free(&m);
+	model_free(&mb);
+
+	/* balanced with n0 = 3 n1 and no penalty is the unweighted fit of the
+	 * data with each class-1 row three times: the same mean weighted loss */
+	{
+		size_t n1 = 200, nb = 4 * n1, nd = nb + 2 * n1;
+		double *xb = malloc(nb * 2 * sizeof *xb), *yb = malloc(nb * sizeof *yb);
+		double *xd = malloc(nd * 2 * sizeof *xd), *yd = malloc(nd * sizeof *yd);
+		struct model_data db = {xb, yb, nb, 2, names4}, dd = {xd, yd, nd, 2, names4};
+		struct model__rng r;
+		size_t k = 0;
+		model__rng_seed(&r, 3);
+		for (size_t i = 0; i < nb; i++) {
+			yb[i] = i % 4 == 0;
+			xb[i * 2] = model__rng_unit(&r) + 0.8 * yb[i];
+			xb[i * 2 + 1] = model__rng_unit(&r);
+			for (int c = 0; c < (yb[i] == 1 ? 3 : 1); c++, k++) {
+				xd[k * 2] = xb[i * 2];
+				xd[k * 2 + 1] = xb[i * 2 + 1];
+				yd[k] = yb[i];
+			}
+		}
+		CHECK_INT(k, nd);
+		logreg_params_default(&p);
+		p.reg_param = 0;
+		p.class_weight = LOGREG_WEIGHT_BALANCED;
+		CHECK_INT(logreg_train(&m, &info, &db, &p, err, sizeof err), 0);
+		p.class_weight = LOGREG_WEIGHT_NONE;
+		CHECK_INT(logreg_train(&mb, &info, &dd, &p, err, sizeof err), 0);
+		if (m && mb) {
+			CHECK_NEAR(m->intercept, mb->intercept, 1e-6 * fabs(mb->intercept));
+			CHECK_NEAR(m->weights[0], mb->weights[0], 1e-6 * fabs(mb->weights[0]));
+			CHECK_NEAR(m->weights[1], mb->weights[1], 1e-6 * fabs(mb->weights[0]));
+			CHECK(fabs(m->weights[0]) > 1);
+		}
+		model_free(&m);
+		model_free(&mb);
+		free(xb);
+		free(yb);
+		free(xd);
+		free(yd);
+	}
+
+	/* auto: the threshold the rule picks on the last 20 % for a fit on the
+	 * first 80 %, kept by the fit on all rows */
+	logreg_params_default(&p);
+	p.auto_threshold = 1;
+	CHECK_INT(logreg_train(&ma, &info, &d, &p, err, sizeof err), 0);
+	p.auto_threshold = 0;
+	struct model_data d80 = {x, y, n - n / 5, 2, names4};
+	CHECK_INT(logreg_train(&m80, &info, &d80, &p, err, sizeof err), 0);
+	if (!ma || !m80)
+		goto out;
+	{
+		size_t hold = n / 5;
+		double *ph = malloc(hold * sizeof *ph), t = 0;
+		for (size_t i = 0; i < hold; i++) {
+			struct model_output o;
+			model_predict(m80, x + (n - hold + i) * 2, &o);
+			ph[i] = o.probability;
+		}
+		CHECK_INT(logreg_choose_threshold(ph, y + n - hold, hold, &t), 1);
+		CHECK(t == ma->threshold);
+		CHECK(t != 0.5);
+		free(ph);
+		CHECK_NEAR(model_training_stat(ma, "threshold_holdout_rows"), (double)hold, 0);
+		CHECK(model_training_stat(ma, "threshold_holdout_accuracy") >
+		      model_training_stat(ma, "threshold_holdout_all_normal_accuracy"));
+	}
+	/* on fresh rows the auto threshold beats never alarming */
+	{
+		double *xt = malloc(n * 2 * sizeof *xt), *yt = malloc(n * sizeof *yt);
+		size_t normal = 0;
+		rare_rows(10, n, xt, yt);
+		for (size_t i = 0; i < n; i++)
+			normal += yt[i] == 0;
+		double acc = accuracy(ma, xt, yt, n);
+		printf("logreg auto threshold %.4f: accuracy %.4f on fresh rows, never alarming %.4f\n",
+		       ma->threshold, acc, (double)normal / (double)n);
+		CHECK(acc > (double)normal / (double)n);
+		free(xt);
+		free(yt);
+	}
+	CHECK_INT(model_save(ma, tmp_path("la.json"), err, sizeof err), 0);
+	text = slurp(tmp_path("la.json"), &len);
+	CHECK(text && strstr(text, "\"threshold\": \"auto\"") && strstr(text, "\"threshold_rule\"") &&
+	      strstr(text, "\"threshold_holdout_precision\""));
+	free(text);
+	/* the rule's fallback: too few rows to hold any out */
+	model_free(&m);
+	d.n = 40;
+	p.auto_threshold = 1;
+	CHECK_INT(logreg_train(&m, &info, &d, &p, err, sizeof err), 0);
+	if (m)
+		CHECK_NEAR(m->threshold, 0.5, 0);
+	model_free(&m);
+	d.n = n;
+	/* a fixed threshold is used and recorded; 0, 1 and NaN are refused */
+	p.auto_threshold = 0;
+	p.threshold = 0.2;
+	CHECK_INT(logreg_train(&m, &info, &d, &p, err, sizeof err), 0);
+	if (m)
+		CHECK_NEAR(m->threshold, 0.2, 0);
+	model_free(&m);
+	double bad[] = {0, 1, NAN, -0.5};
+	for (size_t i = 0; i < 4; i++) {
+		p.threshold = bad[i];
+		CHECK(logreg_train(&m, &info, &d, &p, err, sizeof err) < 0);
+		CHECK(strstr(err, "expected a probability between 0 and 1") != NULL);
+	}
+	p.threshold = 0.5;
+	p.class_weight = (enum logreg_class_weight)7;
+	CHECK(logreg_train(&m, &info, &d, &p, err, sizeof err) < 0);
+	CHECK(strstr(err, "class_weight 7") != NULL);
+out:
+	model_free(&m);
+	model_free(&mb);
+	model_free(&ma);
+	model_free(&m80);
+	unlink(tmp_path("lb.json"));
+	unlink(tmp_path("ln.json"));
+	unlink(tmp_path("la.json"));
+	free(x);
+	free(y);
+}
+
 static void test_gbt_training(void)
 {
 	size_t n = 2000;
@@ -1216,6 +1457,32 @@ static void test_metrics(void)
 	CHECK_INT(c.m[2][1], 1);
 	CHECK_INT(c.m[1][2], 0);
 	CHECK_NEAR(confusion_accuracy(&c), 0.75, 1e-15);
+	/* class 1: predicted twice (once right), actually once */
+	CHECK_NEAR(confusion_precision(&c, 1), 0.5, 1e-15);
+	CHECK_NEAR(confusion_recall(&c, 1), 1, 1e-15);
+	CHECK_NEAR(confusion_f1(&c, 1), 2.0 / 3, 1e-15);
+	CHECK_NEAR(confusion_recall(&c, 2), 0.5, 1e-15);
+	CHECK_NEAR(confusion_share(&c, 2), 0.5, 1e-15);
+	CHECK_NEAR(confusion_share(&c, 0), 0.25, 1e-15);
+	CHECK_NEAR(confusion_precision(&c, 3), 0, 0);
+
+	/* the issue's anomaly detector: 1077 TN, 993 false alarms, 82 misses, 513 hits */
+	struct confusion a;
+	confusion_init(&a, 2);
+	size_t cells[2][2] = {{1077, 993}, {82, 513}};
+	for (int i = 0; i < 2; i++)
+		for (int j = 0; j < 2; j++)
+			for (size_t q = 0; q < cells[i][j]; q++)
+				(void)confusion_add(&a, i, j);
+	CHECK_NEAR(confusion_accuracy(&a), 1590.0 / 2665, 1e-15);
+	CHECK_NEAR(confusion_share(&a, 0), 2070.0 / 2665, 1e-15);
+	CHECK(confusion_accuracy(&a) < confusion_share(&a, 0));
+	CHECK_NEAR(confusion_precision(&a, 1), 513.0 / 1506, 1e-15);
+	CHECK_NEAR(confusion_recall(&a, 1), 513.0 / 595, 1e-15);
+	CHECK_NEAR(confusion_f1(&a, 1), 1026.0 / 2101, 1e-15);
+	confusion_init(&a, 2);
+	CHECK_NEAR(confusion_f1(&a, 1), 0, 0);
+	CHECK_NEAR(confusion_share(&a, 0), 0, 0);
 
 	struct rmse r;
 	rmse_init(&r);
@@ -1264,6 +1531,8 @@ int main(void)
 	test_exact_doubles();
 	test_forest_training();
 	test_logreg_training();
+	test_logreg_threshold_rule();
+	test_logreg_weights_threshold();
 	test_gbt_training();
 	test_histograms();
 	test_training_errors();
