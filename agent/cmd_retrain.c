@@ -182,14 +182,6 @@ static void retrain__delta(char *buf, size_t cap, double live, double cand, int 
 		snprintf(buf, cap, "%+.2f pp", 100.0 * (cand - live));
 }
 
-/* F1 of class 1 in a 2-class confusion matrix (0 when it never occurs or
- * is never predicted). */
-static double retrain__f1(const struct confusion *c)
-{
-	double tp = (double)c->m[1][1], fp = (double)c->m[0][1], fn = (double)c->m[1][0];
-	return tp > 0 ? 2 * tp / (2 * tp + fp + fn) : 0;
-}
-
 /* A model's figure in an evaluation: status accuracy, anomaly F1, humidity
  * RMSE; NAN when nothing was counted. */
 static double retrain__figure(const struct evaluation *e, enum scorer_slot slot)
@@ -197,7 +189,7 @@ static double retrain__figure(const struct evaluation *e, enum scorer_slot slot)
 	if (slot == SCORER_STATUS)
 		return e->status.n ? confusion_accuracy(&e->status) : NAN;
 	if (slot == SCORER_ANOMALY)
-		return e->anomaly.n ? retrain__f1(&e->anomaly) : NAN;
+		return e->anomaly.n ? confusion_f1(&e->anomaly, 1) : NAN;
 	return e->humidity.n ? rmse_value(&e->humidity) : NAN;
 }
 
@@ -239,6 +231,21 @@ static int retrain__better(const struct evaluation *live, const struct evaluatio
 	return !worse && better > 0;
 }
 
+/* One more anomaly figure of both sets, for information: f of class 1, or
+ * the all-normal baseline when f is NULL. */
+static void retrain__info(const char *what, const struct evaluation *live,
+			  const struct evaluation *cand,
+			  double (*f)(const struct confusion *, size_t))
+{
+	const struct confusion *l = &live->anomaly, *c = &cand->anomaly;
+	double lv = !l->n ? NAN : f ? f(l, 1) : confusion_share(l, 0),
+	       cv = !c->n ? NAN : f ? f(c, 1) : confusion_share(c, 0);
+	char d[32];
+
+	retrain__delta(d, sizeof d, lv, cv, 0);
+	printf("%-22s %-14.4f %-14.4f %s (for information)\n", what, lv, cv, d);
+}
+
 /* The two evaluations side by side. */
 static void retrain__compare(const struct evaluation *live, const char *live_name,
 			     const struct evaluation *cand, const char *cand_name)
@@ -258,6 +265,9 @@ static void retrain__compare(const struct evaluation *live, const char *live_nam
 		if (i == SCORER_ANOMALY) {
 			retrain__delta(d, sizeof d, la, ca, 0);
 			printf("%-22s %-14.4f %-14.4f %s (for information)\n", "anomaly accuracy", la, ca, d);
+			retrain__info("anomaly precision", live, cand, confusion_precision);
+			retrain__info("anomaly recall", live, cand, confusion_recall);
+			retrain__info("all-normal accuracy", live, cand, NULL);
 		}
 	}
 }
@@ -319,6 +329,7 @@ static void retrain__train_usage(FILE *f)
 	fprintf(f, "usage: fieldgate train -c SITE.conf --since T [--until T] [--holdout PCT] [--out DIR]\n"
 		"                       [--promote-if-better] [--seed S] [--trees N] [--depth N]\n"
 		"                       [--iterations N] [--reg X] [--bins N] [--version N]\n"
+		"                       [--threshold auto|P] [--class-weight none|balanced]\n"
 		"Train a new model set on the labelled events in the site's buffer (their readings'\n"
 		"status_flag and is_anomaly) that arrived between --since and --until (RFC 3339 or\n"
 		"epoch ms; --until defaults to now). The last PCT %% of those events (20) are held\n"
@@ -330,6 +341,9 @@ static void retrain__train_usage(FILE *f)
 		"                       only when it is better: none of status accuracy (by 0.1 pp),\n"
 		"                       anomaly F1 (0.5 pp) and humidity RMSE (0.5 %%) worse by more,\n"
 		"                       and one better by more\n"
+		"The model options, --threshold and --class-weight (the anomaly detector's\n"
+		"decision threshold, auto by default, and class weights, none by default) are\n"
+		"those of fieldgate train --data (see fieldgate train --help).\n"
 		"Exit status 0 (also when the new set was not better), 1 on failure, 2 for usage.\n");
 }
 
@@ -344,6 +358,8 @@ static int retrain__train_args(struct retrain__train *t, int argc, char **argv)
 		{ "depth", required_argument, NULL, 'D' }, { "iterations", required_argument, NULL, 'i' },
 		{ "reg", required_argument, NULL, 'r' }, { "bins", required_argument, NULL, 'b' },
 		{ "version", required_argument, NULL, 'v' }, { "help", no_argument, NULL, 'h' },
+		{ "threshold", required_argument, NULL, 'T' },
+		{ "class-weight", required_argument, NULL, 'W' },
 		{ 0, 0, 0, 0 },
 	};
 	int c, r;
