@@ -39,8 +39,9 @@ struct trainer_options {
 	int quiet;                  /* 1: no "trained on N rows" lines on stdout */
 };
 
-/* The shipped models' hyperparameters (20 trees depth 5, regParam 0.1 with the
- * threshold tuned, 10 GBT iterations; TRAINER_BINS bins), seed 42, version 1. */
+/* The shipped models' hyperparameters (20 trees depth 5; regParam 0.001, no
+ * class weights and the threshold chosen automatically on held-out rows; 10
+ * GBT iterations; TRAINER_BINS bins), seed 42, version 1. */
 void trainer_options_default(struct trainer_options *o);
 
 /* A new, empty trainer. Returns 0, or -1 when out of memory. */
