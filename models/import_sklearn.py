@@ -38,7 +38,8 @@ What is carried over so that fieldgate predicts what scikit-learn predicts:
   the decision, so both are doubled (exactly). scikit-learn's predict is
   decision > 0, i.e. P > 0.5, while fieldgate labels P >= threshold; the file
   gets threshold 0.5000000000000001, the next double above 0.5, so that the
-  label is P > 0.5 too. They can then differ only for 0 < decision < 1.7e-16
+  label is P > 0.5 too (hyperparameters "threshold" says so, beside the
+  estimator's class_weight). They can then differ only for 0 < decision < 1.7e-16
   (where P rounds to 0.5 exactly), and where the decision is so near 0 that its
   sign depends on the order of the sum (scikit-learn's BLAS dot product).
 
@@ -426,6 +427,10 @@ def main(argv):
         hyper = {"library": "scikit-learn", "library_version": sklearn.__version__,
                  "estimator": type(est).__name__}
         hyper.update((k, json_value(v)) for k, v in sorted(est.get_params(deep=False).items()))
+        if slot == "anomaly":
+            # How the file decides, as fieldgate's own files say it (their
+            # "threshold" is "auto" or the number; class_weight is above).
+            hyper["threshold"] = "scikit-learn's predict: P > 0.5"
         header = {"format": "fieldgate-model", "format_version": 1, "kind": kind,
                   "name": name, "version": a.version, "features": names,
                   "hyperparameters": hyper,
