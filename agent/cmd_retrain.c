@@ -38,10 +38,12 @@
 #define RETRAIN__BATCH 4096          /* events read from the buffer at a time */
 #define RETRAIN__HOLDOUT_PCT 20      /* default share of the range held out */
 /* "Better": no model worse by more than these, at least one better by more.
- * The anomaly model is judged on F1, not accuracy: with 1-2 % anomalies a
- * detector that never fires is 98 % accurate. */
-#define RETRAIN__ACCURACY_MARGIN 0.001  /* status accuracy: 0.1 percentage point */
-#define RETRAIN__F1_MARGIN 0.005        /* anomaly F1: 0.5 percentage point */
+ * The anomaly model is judged on accuracy, i.e. on false alarms plus misses,
+ * the quantity its threshold is chosen for (--threshold auto): F1 rewards
+ * trading many false alarms for a few more hits, which is what makes an
+ * operator turn the alerts off. A candidate that never fires (98 %
+ * accurate with 2 % anomalies) is never better on it. */
+#define RETRAIN__ACCURACY_MARGIN 0.001  /* status and anomaly accuracy: 0.1 percentage point */
 #define RETRAIN__RMSE_MARGIN 0.005      /* humidity: 0.5 % of the RMSE */
 
 /* The events of a time range of the site's buffer. */
@@ -182,14 +184,14 @@ static void retrain__delta(char *buf, size_t cap, double live, double cand, int 
 		snprintf(buf, cap, "%+.2f pp", 100.0 * (cand - live));
 }
 
-/* A model's figure in an evaluation: status accuracy, anomaly F1, humidity
- * RMSE; NAN when nothing was counted. */
+/* A model's figure in an evaluation: status accuracy, anomaly accuracy,
+ * humidity RMSE; NAN when nothing was counted. */
 static double retrain__figure(const struct evaluation *e, enum scorer_slot slot)
 {
 	if (slot == SCORER_STATUS)
 		return e->status.n ? confusion_accuracy(&e->status) : NAN;
 	if (slot == SCORER_ANOMALY)
-		return e->anomaly.n ? confusion_f1(&e->anomaly, 1) : NAN;
+		return e->anomaly.n ? confusion_accuracy(&e->anomaly) : NAN;
 	return e->humidity.n ? rmse_value(&e->humidity) : NAN;
 }
 
@@ -198,7 +200,7 @@ static double retrain__figure(const struct evaluation *e, enum scorer_slot slot)
 static int retrain__better(const struct evaluation *live, const struct evaluation *cand,
 			   char *why, size_t cap)
 {
-	static const char *const what[SCORER_NMODELS] = { "status accuracy", "anomaly F1",
+	static const char *const what[SCORER_NMODELS] = { "status accuracy", "anomaly accuracy",
 							  "humidity RMSE" };
 	size_t used = 0;
 	int worse = 0, better = 0;
@@ -216,9 +218,10 @@ static int retrain__better(const struct evaluation *live, const struct evaluatio
 			w = c > l * (1 + RETRAIN__RMSE_MARGIN);
 			b = c < l * (1 - RETRAIN__RMSE_MARGIN);
 		} else {
-			double m = i == SCORER_STATUS ? RETRAIN__ACCURACY_MARGIN : RETRAIN__F1_MARGIN;
-			w = c < l - m;
-			b = c > l + m;
+			w = c < l - RETRAIN__ACCURACY_MARGIN;
+			b = c > l + RETRAIN__ACCURACY_MARGIN;
+			if (i == SCORER_ANOMALY && confusion_recall(&cand->anomaly, 1) <= 0)
+				b = 0; /* it never fires */
 		}
 		worse += w;
 		better += b;
@@ -250,10 +253,8 @@ static void retrain__info(const char *what, const struct evaluation *live,
 static void retrain__compare(const struct evaluation *live, const char *live_name,
 			     const struct evaluation *cand, const char *cand_name)
 {
-	static const char *const what[SCORER_NMODELS] = { "status accuracy", "anomaly F1",
+	static const char *const what[SCORER_NMODELS] = { "status accuracy", "anomaly accuracy",
 							  "humidity RMSE (% RH)" };
-	double la = live->anomaly.n ? confusion_accuracy(&live->anomaly) : NAN,
-	       ca = cand->anomaly.n ? confusion_accuracy(&cand->anomaly) : NAN;
 	char d[32];
 
 	printf("%-22s %-14s %-14s\n", "", live_name, cand_name);
@@ -263,8 +264,7 @@ static void retrain__compare(const struct evaluation *live, const char *live_nam
 		retrain__delta(d, sizeof d, l, c, i == SCORER_HUMIDITY);
 		printf("%-22s %-14.4f %-14.4f %s\n", what[i], l, c, d);
 		if (i == SCORER_ANOMALY) {
-			retrain__delta(d, sizeof d, la, ca, 0);
-			printf("%-22s %-14.4f %-14.4f %s (for information)\n", "anomaly accuracy", la, ca, d);
+			retrain__info("anomaly F1", live, cand, confusion_f1);
 			retrain__info("anomaly precision", live, cand, confusion_precision);
 			retrain__info("anomaly recall", live, cand, confusion_recall);
 			retrain__info("all-normal accuracy", live, cand, NULL);
@@ -339,8 +339,9 @@ static void retrain__train_usage(FILE *f)
 		"  --promote-if-better  install the new set as the live set (an atomic swap, the\n"
 		"                       old one kept as DIR.previous, the running agent reloads)\n"
 		"                       only when it is better: none of status accuracy (by 0.1 pp),\n"
-		"                       anomaly F1 (0.5 pp) and humidity RMSE (0.5 %%) worse by more,\n"
-		"                       and one better by more\n"
+		"                       anomaly accuracy (0.1 pp: false alarms plus misses) and\n"
+		"                       humidity RMSE (0.5 %%) worse by more, and one better by\n"
+		"                       more (an anomaly model that never fires is never better)\n"
 		"The model options, --threshold and --class-weight (the anomaly detector's\n"
 		"decision threshold, auto by default, and class weights, none by default) are\n"
 		"those of fieldgate train --data (see fieldgate train --help).\n"
@@ -559,8 +560,9 @@ static void retrain__eval_usage(FILE *f)
 		"Score the labelled events in the site's buffer that arrived between --since and\n"
 		"--until (default: all of them) with the live set ([models] dir) and, with --models,\n"
 		"a candidate set beside it; report what eval reports for each, and whether the\n"
-		"candidate is better (none of status accuracy, anomaly F1 and humidity RMSE worse\n"
-		"by more than 0.1 pp, 0.5 pp, 0.5 %%, one better by more).\n"
+		"candidate is better (none of status accuracy, anomaly accuracy and humidity RMSE\n"
+		"worse by more than 0.1 pp, 0.1 pp, 0.5 %%, one better by more; an anomaly model\n"
+		"that never fires is never better).\n"
 		"  --json   {\"rows\":N,\"live\":{...},\"candidate\":{...},\"better\":B}, each as eval --json\n");
 }
 

@@ -32,6 +32,10 @@ grep -q 'no buffered event arrived in that time range' "$T/err" || fail "empty r
 cat "$T/train.out"
 grep -q '^training on [0-9]* events, [0-9]* held out' "$T/train.out" || fail "train -c output"
 grep -q '^the new set is better: ' "$T/train.out" || fail "the buffer-trained set beats the poor one"
+# The anomaly model is judged on accuracy (false alarms plus misses); F1 is shown.
+grep -q '^the new set is better: status accuracy .*, anomaly accuracy .*, humidity RMSE ' "$T/train.out" ||
+	fail "the judgement does not name anomaly accuracy"
+grep -q '^anomaly F1 .*(for information)$' "$T/train.out" || fail "anomaly F1 is not shown for information"
 (cd "$T/data/models/set-2" && sha256sum --quiet -c SHA256SUMS) || fail "set-2 is written and sealed"
 grep -q '"version": 2,' "$T/data/models/set-2/status_predictor.json" || fail "the new set is version 2"
 grep -q '"data_source": "the buffer of site test: events seq 1\.\.' "$T/data/models/set-2/status_predictor.json" ||
