@@ -2,8 +2,9 @@
 #
 #   make            build build/fieldgate (optimised, with debug info)
 #   make run        install missing Debian packages, build, run conf/demo.conf
-#   make test       install, build, run unit tests (ASan+UBSan), integration tests and
+#   make test       install, build, run unit tests (ASan+UBSan), integration tests,
 #                   the Debian package under a real systemd (make test-systemd, root)
+#                   and the arm64 build under qemu (make test-cross-arm64)
 #   make test-unit  build and run the unit tests only (no apt, no root, no systemd)
 #   make check T=NAME  build and run the unit and integration tests whose name
 #                   contains NAME (T=test_store, T=kafka); without T, all of them;
@@ -40,7 +41,10 @@
 #                   minute; also part of make test)
 #   make valgrind   run the unit tests under valgrind
 #   make models     retrain models/default from the simulator (byte-for-byte reproducible)
-#   make deb        the Debian package; make test-systemd: it under a real systemd (root)
+#   make deb        the Debian package; make test-systemd: it under a real systemd (root);
+#                   make deb ARCH=arm64|armhf: cross-built for ARM gateways
+#   make test-cross arm64 and armhf under qemu: unit tests, the same events as amd64,
+#                   the packages, the arm64 one under systemd (ARM section below)
 #   make clean
 #
 # Unit-test binaries find their fixtures from any working directory
@@ -115,7 +119,7 @@ build/gen/es_mappings.c: packaging/elasticsearch/mappings.json
 	  { gsub(/\\/, "\\\\"); gsub(/"/, "\\\""); print "\t\"" $$0 "\\n\"" } END { print ";" }' $< >$@
 
 build/libfieldgate.a: $(OBJ)
-	$(Q)rm -f $@ && ar rcs $@ $^
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 build/asan/libfieldgate.a: $(ASAN_OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^
@@ -191,8 +195,10 @@ run: deps all
 
 # The whole suite: unit and integration tests, then the package under a real
 # systemd (needs root, as in CI); both run even if the first fails.
+# Then fieldgate for arm64 under qemu (make test-cross-arm64: about 80 s).
 test: deps all asan peers fuzz-build
-	$(Q)tests/run.sh; r=$$?; $(MAKE) --no-print-directory test-systemd || r=1; exit $$r
+	$(Q)tests/run.sh; r=$$?; $(MAKE) --no-print-directory test-systemd || r=1; \
+	  $(MAKE) --no-print-directory test-cross-arm64 || r=1; exit $$r
 
 test-unit: asan
 	$(Q)tests/run.sh unit/
@@ -310,6 +316,9 @@ clean:
 
 # --- Debian package and the real-systemd test --------------------------------
 #   make deb           build/fieldgate_$(VERSION)-REV_ARCH.deb, checked by lintian
+#   make deb ARCH=arm64|armhf  the same, cross-built (dpkg-buildpackage -a ARCH,
+#                      Debian's cross compiler, the ARCH -dev packages: installed by
+#                      packaging/install-cross-deps.sh ARCH)
 #   make test-systemd  boot Debian bookworm in systemd-nspawn, install the .deb,
 #                      run fieldgate@demo under real systemd (root; tests/systemd/)
 # dpkg-buildpackage wants debian/ at the top of the tree and writes next to
@@ -317,20 +326,100 @@ clean:
 # with packaging/debian as its debian/): the source tree stays clean and
 # build/ here is left alone (the copy is removed once the .deb is out).
 DEB_SRC := build/deb-src/fieldgate-$(VERSION)
+HOST_ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+ARCH ?= $(HOST_ARCH)
+ifneq ($(ARCH),$(HOST_ARCH))
+DEB_CROSS := -a$(ARCH)
+DEB_DEPS := packaging/install-cross-deps.sh $(ARCH)
+else
+DEB_CROSS :=
+DEB_DEPS := true
+endif
 
 deb: deps
+	$(Q)$(DEB_DEPS)
 	$(Q)rm -rf build/deb-src && mkdir -p $(DEB_SRC)
 	$(Q)tar -cf - --exclude=./build --exclude=./var --exclude=./.git . | tar -xf - -C $(DEB_SRC)
 	$(Q)cp -a packaging/debian $(DEB_SRC)/debian
 	$(Q)v=$$(dpkg-parsechangelog -l packaging/debian/changelog -S Version); \
 	  case "$$v" in $(VERSION)-*) ;; *) echo "packaging/debian/changelog: version $$v does not match VERSION $(VERSION) in the Makefile; add a changelog entry (dch -v $(VERSION)-1)" >&2; exit 1;; esac
-	@echo "  DPKG    $(DEB_SRC) (log: build/deb-src/build.log)"
-	$(Q)cd $(DEB_SRC) && dpkg-buildpackage -b -uc -us > ../build.log 2>&1 || \
+	@echo "  DPKG    $(DEB_SRC) $(DEB_CROSS) (log: build/deb-src/build.log)"
+	$(Q)cd $(DEB_SRC) && dpkg-buildpackage -b -uc -us $(DEB_CROSS) > ../build.log 2>&1 || \
 	  { tail -40 ../build.log >&2; rm -rf $(CURDIR)/$(DEB_SRC); exit 1; }
-	$(Q)rm -f build/fieldgate_*.deb && cp build/deb-src/fieldgate_*.deb build/
+	$(Q)rm -f build/fieldgate_*_$(ARCH).deb && cp build/deb-src/fieldgate_*_$(ARCH).deb build/
 	$(Q)rm -rf $(DEB_SRC) # its build/*.d would be picked up by the -include above
-	@echo "  LINTIAN $$(ls build/fieldgate_*.deb)"
-	$(Q)lintian --fail-on error,warning build/deb-src/fieldgate_*.changes
+	@echo "  LINTIAN $$(ls build/fieldgate_*_$(ARCH).deb)"
+	$(Q)lintian --fail-on error,warning build/deb-src/fieldgate_*_$(ARCH).changes
 
 test-systemd: deb
-	$(Q)tests/systemd/test_systemd.sh build/fieldgate_*.deb
+	$(Q)tests/systemd/test_systemd.sh build/fieldgate_*_$(ARCH).deb
+
+# --- ARM gateways: cross builds, their unit tests under qemu ------------------
+#   make cross ARCH=arm64|armhf  build/cross/ARCH/fieldgate and its unit tests
+#                      (build/cross/ARCH/tests/), with Debian's cross compiler
+#   make test-cross    for arm64 and armhf: the unit tests under qemu-user, the
+#                      smoke test (tests/cross/test_cross.sh: the same events
+#                      as amd64, byte for byte), make deb ARCH=..., and the arm64
+#                      package under systemd in an arm64 root (tests/systemd/)
+#   make test          runs the arm64 unit tests and smoke test (test-cross-arm64)
+# packaging/install-cross-deps.sh ARCH installs the cross compiler, the
+# ARCH -dev packages (multiarch) and qemu-user-static.
+# The objects are built as build/fieldgate's are (same CFLAGS, no sanitizer:
+# ASan does not run under qemu-user); the unit tests also get UBSan
+# (CROSS_SAN), which does.
+CROSS_ARCHS := arm64 armhf
+CROSS_TRIPLET_arm64 := aarch64-linux-gnu
+CROSS_TRIPLET_armhf := arm-linux-gnueabihf
+CROSS_QEMU_arm64 := qemu-aarch64-static
+CROSS_QEMU_armhf := qemu-arm-static
+CROSS_SAN := -fsanitize=undefined,float-cast-overflow -fno-sanitize-recover=all
+UNIT_NAMES := $(UNIT_SRC:tests/unit/%.c=%)
+
+# cross_rules ARCH: the object, library, binary and unit-test rules for ARCH.
+define cross_rules
+build/cross/$(1)/obj/%.o: %.c
+	@mkdir -p $$(@D)
+	@$$(if $$(Q),echo "  CC-$(1) $$<")
+	$$(Q)$$(CROSS_TRIPLET_$(1))-gcc $$(CPPFLAGS) $$(CFLAGS) $$(WARN) $$(DEPFLAGS) -c $$< -o $$@
+build/cross/$(1)/san/%.o: %.c
+	@mkdir -p $$(@D)
+	@$$(if $$(Q),echo "  CC-$(1) $$< (UBSan)")
+	$$(Q)$$(CROSS_TRIPLET_$(1))-gcc $$(CPPFLAGS) -O1 -g $$(CROSS_SAN) $$(WARN) $$(DEPFLAGS) -c $$< -o $$@
+build/cross/$(1)/san/tests/unit/%.o: CPPFLAGS += -DFIELDGATE_SRCDIR='"$$(CURDIR)"'
+build/cross/$(1)/libfieldgate.a: $$(LIB_SRC:%.c=build/cross/$(1)/obj/%.o)
+	$$(Q)rm -f $$@ && $$(CROSS_TRIPLET_$(1))-ar rcs $$@ $$^
+build/cross/$(1)/san/libfieldgate.a: $$(LIB_SRC:%.c=build/cross/$(1)/san/%.o)
+	$$(Q)rm -f $$@ && $$(CROSS_TRIPLET_$(1))-ar rcs $$@ $$^
+build/cross/$(1)/fieldgate: build/cross/$(1)/obj/agent/main.o build/cross/$(1)/libfieldgate.a
+	@$$(if $$(Q),echo "  LINK    $$@")
+	$$(Q)$$(CROSS_TRIPLET_$(1))-gcc $$(CFLAGS) -o $$@ $$^ $$(LDFLAGS) $$(LDLIBS)
+# (every unit test gets the fuzz targets' entry points, as for make valgrind)
+build/cross/$(1)/tests/%: build/cross/$(1)/san/tests/unit/%.o \
+		$$(FUZZ_TARGETS:%=build/cross/$(1)/san/tests/fuzz/fuzz_%.o) build/cross/$(1)/san/libfieldgate.a
+	@mkdir -p $$(@D)
+	@$$(if $$(Q),echo "  LINK    $$@")
+	$$(Q)$$(CROSS_TRIPLET_$(1))-gcc -g $$(CROSS_SAN) -o $$@ $$^ $$(LDFLAGS) $$(LDLIBS)
+.PHONY: cross-$(1) test-cross-$(1)
+cross-$(1): build/cross/$(1)/fieldgate $$(UNIT_NAMES:%=build/cross/$(1)/tests/%)
+# The toolchain first, then the build (a recursive make: the deps must be
+# there before make looks at the cross rules' prerequisites).
+test-cross-$(1): all
+	$$(Q)packaging/install-cross-deps.sh $(1)
+	$$(Q)$$(MAKE) --no-print-directory cross-$(1)
+	$$(Q)tests/cross/test_cross.sh $(1)
+endef
+$(foreach a,$(CROSS_ARCHS),$(eval $(call cross_rules,$(a))))
+
+.PHONY: cross test-cross
+cross: cross-$(ARCH)
+# The whole matrix: each architecture's unit tests and smoke test, its
+# package (make deb ARCH=...) and the smoke test on the packaged binary,
+# then the arm64 package under systemd in a booted arm64 root.
+test-cross: all
+	$(Q)r=0; for a in $(CROSS_ARCHS); do \
+	  $(MAKE) --no-print-directory test-cross-$$a || r=1; \
+	  $(MAKE) --no-print-directory deb ARCH=$$a || { r=1; continue; }; \
+	  rm -rf build/cross/$$a/deb && dpkg-deb -x build/fieldgate_*_$$a.deb build/cross/$$a/deb && \
+	  CROSS_UNIT=0 tests/cross/test_cross.sh $$a build/cross/$$a/deb/usr/bin/fieldgate || r=1; \
+	done; \
+	$(MAKE) --no-print-directory test-systemd ARCH=arm64 || r=1; exit $$r
