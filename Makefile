@@ -62,6 +62,10 @@ Q := @
 endif
 
 CPPFLAGS += -I. -D_GNU_SOURCE -DFIELDGATE_VERSION='"$(VERSION)"'
+# 64-bit off_t and ino_t on 32-bit targets too (armhf): a buffer or model file
+# past 2 GiB, readdir() on a file system with 64-bit inode numbers. (No-op on
+# 64-bit targets. time_t stays 32-bit on armhf: the libraries' ABI in bookworm.)
+CPPFLAGS += -D_FILE_OFFSET_BITS=64
 CFLAGS ?= -O2 -g
 WARN := -std=c11 -Wall -Wextra -Wshadow -Wformat=2 -Werror
 DEPFLAGS = -MMD -MP
