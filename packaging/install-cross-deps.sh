@@ -8,8 +8,8 @@
 set -eu
 arch=${1:?usage: install-cross-deps.sh arm64|armhf}
 case $arch in
-arm64) qemu=qemu-aarch64 ;;
-armhf) qemu=qemu-arm ;;
+arm64) qemu="qemu-aarch64" ;;
+armhf) qemu="qemu-arm" ;;
 *) echo "install-cross-deps.sh: unknown architecture '$arch': fieldgate cross-builds for arm64 and armhf" >&2; exit 2 ;;
 esac
 here=$(dirname "$0")

@@ -24,8 +24,8 @@ arch=${1:?usage: test_cross.sh arm64|armhf [FIELDGATE]}
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
 case $arch in
-arm64) qemu=qemu-aarch64-static ;;
-armhf) qemu=qemu-arm-static ;;
+arm64) qemu="qemu-aarch64-static" ;;
+armhf) qemu="qemu-arm-static" ;;
 *) echo "test_cross.sh: unknown architecture '$arch' (arm64 or armhf)" >&2; exit 2 ;;
 esac
 fg_arch=$(readlink -f "${2:-build/cross/$arch/fieldgate}")
@@ -76,6 +76,7 @@ if [ "${CROSS_UNIT:-1}" = 1 ]; then
 	start=$SECONDS
 	# Two at a time, the longest first (under qemu: agent 35 s, sensors 23 s, store 21 s).
 	slow='test_(agent|sensors|store)$'
+	# shellcheck disable=SC2016 # the inner bash expands them
 	{ printf '%s\n' "${units[@]}" | grep -E "$slow"; printf '%s\n' "${units[@]}" | grep -vE "$slow"; } |
 		xargs -P 2 -I{} bash -c 'n=$(basename {}); s=$SECONDS
 			(cd tests/unit && FIELDGATE_EMULATED=1 \
@@ -96,8 +97,8 @@ fi
 # --- 2. the same bytes as amd64 ---------------------------------------------------
 start=$SECONDS
 sim=(simulate --sensors 20 --rate 0.05 --count 3000 --seed 1515 --start 2026-01-05T00:00:00Z --drift-after 2000)
-X "${sim[@]}" --out "$T/sim.amd64" && A "${sim[@]}" --out "$T/sim.$arch" ||
-	fail "simulate failed"
+X "${sim[@]}" --out "$T/sim.amd64" || fail "simulate (amd64) failed"
+A "${sim[@]}" --out "$T/sim.$arch" || fail "simulate ($arch) failed"
 same "simulate --seed 1515" "$T/sim.amd64" "$T/sim.$arch"
 # received_at is the wall clock of the scoring: everything else must match.
 no_received() { sed 's/"received_at":"[^"]*",//'; }
