@@ -74,7 +74,7 @@ if [ "${CROSS_UNIT:-1}" = 1 ]; then
 	units=(build/cross/"$arch"/tests/test_*)
 	[ -x "${units[0]}" ] || die "no unit tests in build/cross/$arch/tests; make cross-$arch builds them"
 	start=$SECONDS
-	# Two at a time, the longest first (under qemu: agent 35 s, sensors 23 s, store 21 s).
+	# Two at a time, the longest first (under qemu here: agent and sensors 20 s each, store 7 s).
 	slow='test_(agent|sensors|store)$'
 	# shellcheck disable=SC2016 # the inner bash expands them
 	{ printf '%s\n' "${units[@]}" | grep -E "$slow"; printf '%s\n' "${units[@]}" | grep -vE "$slow"; } |
