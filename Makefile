@@ -424,13 +424,14 @@ $(foreach a,$(CROSS_ARCHS),$(eval $(call cross_rules,$(a))))
 .PHONY: cross test-cross
 cross: cross-$(ARCH)
 # The whole matrix: each architecture's unit tests and smoke test, its
-# package (make deb ARCH=...) and the smoke test on the packaged binary,
+# package (make deb ARCH=...) and the smoke test on the packaged binary
+# (unpacked outside build/: its sysusers.d would match the -include of *.d),
 # then the arm64 package under systemd in a booted arm64 root.
 test-cross: all
 	$(Q)r=0; for a in $(CROSS_ARCHS); do \
 	  $(MAKE) --no-print-directory test-cross-$$a || r=1; \
 	  $(MAKE) --no-print-directory deb ARCH=$$a || { r=1; continue; }; \
-	  rm -rf build/cross/$$a/deb && dpkg-deb -x build/fieldgate_*_$$a.deb build/cross/$$a/deb && \
-	  CROSS_UNIT=0 tests/cross/test_cross.sh $$a build/cross/$$a/deb/usr/bin/fieldgate || r=1; \
+	  d=$$(mktemp -d /tmp/fieldgate-deb.XXXXXX) && dpkg-deb -x build/fieldgate_*_$$a.deb $$d && \
+	  CROSS_UNIT=0 tests/cross/test_cross.sh $$a $$d/usr/bin/fieldgate || r=1; rm -rf "$$d"; \
 	done; \
 	$(MAKE) --no-print-directory test-systemd ARCH=arm64 || r=1; exit $$r
