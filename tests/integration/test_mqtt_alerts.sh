@@ -22,8 +22,10 @@ start_agent "$T/site.conf" "$T/agent.log"
 wait_connected "$T/site.conf" 15 || { tail -5 "$T/agent.log"; mqtt_finish; }
 
 # hot-1: 20 boiler-room readings at 45 °C (fault) 1 s apart; hot-2: 3 of
-# them; warm-1: 35 °C (warning); cold-1: -20 °C in building-a (normal
-# status, anomalous once it repeats); calm-1: ordinary readings (no alert).
+# them; warm-1: 35 °C (warning); cold-1: 5 °C in building-a, then a jump
+# to 25 °C (normal status, anomalous: a spike; a value that only repeats,
+# P 0.49, is below the shipped detector's threshold); calm-1: ordinary
+# readings (no alert).
 t0=1767268800000   # 2026-01-01T12:00:00Z: the boiler is hot at noon
 $PY - "$t0" >"$T/readings.jsonl" <<'PY'
 import json, sys
@@ -34,7 +36,8 @@ def r(sid, i, t, h, loc):
 out = [r("hot-1", i, 45.0, 20.0, "boiler-room") for i in range(20)]
 out += [r("hot-2", i, 45.0, 20.0, "boiler-room") for i in range(3)]
 out += [r("warm-1", i, 35.0, 20.0, "boiler-room") for i in range(2)]
-out += [r("cold-1", i, -20.0, 45.0, "building-a") for i in range(3)]
+cold = [5.0, 5.2, 4.9, 5.1, 5.3, 4.8, 5.0, 5.2, 25.0, 25.3]
+out += [r("cold-1", i, t, 45.0, "building-a") for i, t in enumerate(cold)]
 calm = [(21.8, 45.2), (22.1, 44.6), (22.4, 45.9), (21.9, 44.1), (22.2, 45.5)]
 out += [r("calm-1", i, t, h, "building-a") for i, (t, h) in enumerate(calm)]
 print("\n".join(out))
