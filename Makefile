@@ -200,7 +200,11 @@ run: deps all
 # The whole suite: unit and integration tests, then the package under a real
 # systemd (needs root, as in CI); both run even if the first fails.
 # Then fieldgate for arm64 under qemu (make test-cross-arm64: about 46 s here).
-test: deps all asan peers fuzz-build
+# The builds run on every core (BUILD_JOBS), after deps (a clean machine has
+# no compiler before it).
+BUILD_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+test: deps
+	$(Q)$(MAKE) --no-print-directory -j$(BUILD_JOBS) all asan peers fuzz-build
 	$(Q)tests/run.sh; r=$$?; $(MAKE) --no-print-directory test-systemd || r=1; \
 	  $(MAKE) --no-print-directory test-cross-arm64 || r=1; exit $$r
 
@@ -348,7 +352,7 @@ deb: deps
 	$(Q)v=$$(dpkg-parsechangelog -l packaging/debian/changelog -S Version); \
 	  case "$$v" in $(VERSION)-*) ;; *) echo "packaging/debian/changelog: version $$v does not match VERSION $(VERSION) in the Makefile; add a changelog entry (dch -v $(VERSION)-1)" >&2; exit 1;; esac
 	@echo "  DPKG    $(DEB_SRC) $(DEB_CROSS) (log: build/deb-src/build.log)"
-	$(Q)cd $(DEB_SRC) && dpkg-buildpackage -b -uc -us $(DEB_CROSS) > ../build.log 2>&1 || \
+	$(Q)cd $(DEB_SRC) && dpkg-buildpackage -b -uc -us -Jauto $(DEB_CROSS) > ../build.log 2>&1 || \
 	  { tail -40 ../build.log >&2; rm -rf $(CURDIR)/$(DEB_SRC); exit 1; }
 	$(Q)rm -f build/fieldgate_*_$(ARCH).deb && cp build/deb-src/fieldgate_*_$(ARCH).deb build/
 	$(Q)rm -rf $(DEB_SRC) # its build/*.d would be picked up by the -include above
@@ -416,7 +420,7 @@ cross-$(1): build/cross/$(1)/fieldgate $$(UNIT_NAMES:%=build/cross/$(1)/tests/%)
 # there before make looks at the cross rules' prerequisites).
 test-cross-$(1): all
 	$$(Q)packaging/install-cross-deps.sh $(1)
-	$$(Q)$$(MAKE) --no-print-directory cross-$(1)
+	$$(Q)$$(MAKE) --no-print-directory -j$$(BUILD_JOBS) cross-$(1)
 	$$(Q)tests/cross/test_cross.sh $(1)
 endef
 $(foreach a,$(CROSS_ARCHS),$(eval $(call cross_rules,$(a))))
