@@ -143,6 +143,13 @@ cleanup() {
 		kill -KILL "$nspawn_pid" 2>/dev/null
 		wait "$nspawn_pid" 2>/dev/null
 	fi
+	# A container whose power-off outlived nspawn (slow under qemu-user) would
+	# run on, reparented: its PID 1 taken down takes the namespace with it.
+	# (Only while it is still a PID namespace's init, not a reused pid.)
+	if [ -n "${leader:-}" ] && [ "${KEEP:-0}" != 1 ] && kill -0 "$leader" 2>/dev/null &&
+	   [ "$(readlink "/proc/$leader/ns/pid")" != "$(readlink /proc/self/ns/pid)" ]; then
+		kill -KILL "$leader" 2>/dev/null
+	fi
 	rm -rf "$work"
 }
 trap cleanup EXIT
