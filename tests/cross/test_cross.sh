@@ -136,25 +136,8 @@ echo "comparisons: $((SECONDS - start)) s"
 
 # --- 3. the agent: simulator -> models -> buffer ------------------------------------
 start=$SECONDS
-cat >"$T/agent.conf" <<CONF
-[agent]
-gateway_id = gw-$arch
-site = cross
-data_dir = $T/data
-[source]
-type = simulator
-[simulator]
-sensors = 10
-rate = 20
-seed = 7
-[models]
-dir = $top/models/default
-[buffer]
-path = buffer.db
-commit_ms = 10
-[http]
-listen =
-CONF
+. "$top/tests/integration/site_conf.sh"
+GATEWAY_ID=gw-$arch SITE_NAME=cross SIM_SENSORS=10 SIM_RATE=20 write_config "$T/agent.conf"
 mkdir -p "$T/data"
 $qemu "$fg_arch" run -c "$T/agent.conf" >"$T/agent.log" 2>&1 & # (not A: its pid must be qemu's)
 agent_pid=$!

@@ -30,34 +30,9 @@ pass() { echo "ok: $*"; }
 expect() { if [ "$2" == "$3" ]; then pass "$1"; else fail "$1: got '$2', expected '$3'"; fi; }
 finish() { [ $fails -eq 0 ] && echo "all checks passed" || echo "$fails checks failed"; exit $((fails > 0)); }
 
-# write_config FILE [extra INI text appended]: a simulator site under $T
-# (SIM_SENSORS, SIM_RATE, SIM_SEED, DATA_DIR, GATEWAY_ID and SITE_NAME override
-# the defaults).
-write_config() {
-	local f=$1; shift
-	cat >"$f" <<CONF
-[agent]
-gateway_id = ${GATEWAY_ID:-gw-test}
-site = ${SITE_NAME:-test}
-data_dir = ${DATA_DIR:-$T/data}
-log_level = info
-[source]
-type = simulator
-[simulator]
-sensors = ${SIM_SENSORS:-100}
-rate = ${SIM_RATE:-10}
-seed = ${SIM_SEED:-7}
-[models]
-dir = $top/models/default
-[buffer]
-path = buffer.db
-commit_ms = 10
-[http]
-listen =
-CONF
-	[ $# -gt 0 ] && printf '%s\n' "$@" >>"$f"
-	return 0
-}
+# write_config FILE [extra INI text appended]: site_conf.sh (shared with
+# tests/cross/test_cross.sh).
+. "$top/tests/integration/site_conf.sh"
 
 # free_port: print a TCP port that is free on 127.0.0.1 now.
 free_port() {
