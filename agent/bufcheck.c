@@ -104,11 +104,6 @@ int bufcheck_damaged(struct bufcheck *b, char *cause, size_t causelen)
 	return 1;
 }
 
-int bufcheck_done(struct bufcheck *b)
-{
-	return b && atomic_load(&b->done);
-}
-
 void bufcheck_stop(struct bufcheck **pb)
 {
 	struct bufcheck *b = pb ? *pb : NULL;

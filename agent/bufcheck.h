@@ -27,9 +27,6 @@ int bufcheck_start(struct bufcheck **out, const struct store_options *opt,
  * line), 0 while it runs or when it passed. */
 int bufcheck_damaged(struct bufcheck *b, char *cause, size_t causelen);
 
-/* 1 once the check has ended, whatever it found. */
-int bufcheck_done(struct bufcheck *b);
-
 /* End the check (interrupting it) and free; accepts NULL, clears *b. */
 void bufcheck_stop(struct bufcheck **b);
 
