@@ -374,6 +374,15 @@ static int recover__marker(char *buf, size_t len, const char *path)
 	return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
+/* Remove path's marker (the file it was about was checked or replaced). */
+static void recover__unmark(const char *path)
+{
+	char m[STORE_PATH_MAX];
+
+	if (path && recover__marker(m, sizeof(m), path) == 0)
+		unlink(m);
+}
+
 int store_mark_damaged(const struct store *st)
 {
 	char m[STORE_PATH_MAX];
@@ -719,14 +728,11 @@ int store_open_recover(struct store **out, const struct store_options *opt,
 	}
 	code = store_open(out, opt, err, errlen);
 	if (code == 0 && (code = recover__resume(*out, opt, rec, err, errlen)) != 0) {
-		char marker[STORE_PATH_MAX];
-
 		if (code < 0) {
 			store_close(out);
 			return code;
 		}
-		if (recover__marker(marker, sizeof(marker), opt->path) == 0)
-			unlink(marker); /* it was about the file just salvaged */
+		recover__unmark(opt->path); /* it was about the file just salvaged */
 		return 0;
 	}
 	if (code == 0) {
@@ -793,11 +799,6 @@ damaged:
 			return code;
 		}
 	}
-	{
-		char marker[STORE_PATH_MAX];
-
-		if (recover__marker(marker, sizeof(marker), opt->path) == 0)
-			unlink(marker);
-	}
+	recover__unmark(opt->path);
 	return 0;
 }
